@@ -1,0 +1,31 @@
+/** Source text to a type-checked IR program: parse, check, lower, simplify. */
+import { check } from '../dsl/check.js';
+import { SeqError } from '../dsl/diagnostics.js';
+import { parse } from '../dsl/parse.js';
+import type { CellProgram } from './ir.js';
+import { lowerCell } from './lower.js';
+import { simplify } from './simplify.js';
+import { typecheck } from './typecheck.js';
+
+/** Every cell of a source file, lowered. Throws SeqError for user mistakes. */
+export function lowerCells(source: string, file: string): CellProgram[] {
+  const tree = parse(source, file);
+  return check(tree).map((cell) => {
+    const lowered = lowerCell(cell, source);
+    typecheck(lowered, 'lower');
+    const simplified = simplify(lowered);
+    typecheck(simplified, 'simplify');
+    return simplified;
+  });
+}
+
+/** The one cell of a file, or the one named. */
+export function lowerSource(source: string, file: string, cellName?: string): CellProgram {
+  const cells = lowerCells(source, file);
+  if (cellName === undefined) return cells[0]!;
+  const cell = cells.find((c) => c.name === cellName);
+  if (!cell) {
+    throw new SeqError({ file, start: 0, end: 1 }, `no cell named ${cellName}`, `cells in this file: ${cells.map((c) => c.name).join(', ')}`);
+  }
+  return cell;
+}

@@ -1,0 +1,133 @@
+/**
+ * The IR: a cell is a step graph (equations in topological order) run along time by an
+ * implicit scan. Leaves read inputs x[t], parameters and past states h[t-k]; the step
+ * yields new states and readouts.
+ */
+import type { Span } from '../dsl/span.js';
+import { type Attrs, type OpName, type Type } from './ops.js';
+import { type Shape, formatShape } from './shape.js';
+
+export interface Eqn {
+  readonly id: number;
+  readonly op: OpName;
+  readonly args: readonly number[];
+  readonly attrs: Attrs;
+  readonly type: Type;
+  readonly span?: Span;
+}
+
+export type Initializer =
+  | { readonly kind: 'zeros' | 'ones' | 'xavier' | 'orthogonal' }
+  | { readonly kind: 'uniform'; readonly scale: number }
+  | { readonly kind: 'normal'; readonly std: number }
+  | { readonly kind: 'constant'; readonly value: number };
+
+export interface SizeDecl {
+  readonly name: string;
+  readonly default?: number;
+}
+export interface InputDecl {
+  readonly name: string;
+  readonly shape: Shape;
+}
+export interface ParamDecl {
+  readonly name: string;
+  readonly shape: Shape;
+  readonly init: Initializer;
+}
+export interface StateDecl {
+  readonly name: string;
+  readonly shape: Shape;
+  readonly initial: number;
+  /** the furthest step back the cell reads (h[t-2] makes it 2) */
+  readonly maxLag: number;
+}
+export interface Binding {
+  readonly name: string;
+  readonly value: number;
+}
+
+export interface CellProgram {
+  readonly name: string;
+  readonly sizes: readonly SizeDecl[];
+  readonly inputs: readonly InputDecl[];
+  readonly params: readonly ParamDecl[];
+  readonly states: readonly StateDecl[];
+  readonly eqns: readonly Eqn[];
+  /** new state values, one per state */
+  readonly updates: readonly Binding[];
+  /** per-step outputs that are not carried */
+  readonly readouts: readonly Binding[];
+  /** what the cell returns at every step: state or readout names */
+  readonly outputs: readonly string[];
+}
+
+/** Every value the step yields: state updates first, then readouts. */
+export function stepResults(program: CellProgram): Binding[] {
+  return [...program.updates, ...program.readouts];
+}
+
+export function eqnById(program: CellProgram): Map<number, Eqn> {
+  return new Map(program.eqns.map((e) => [e.id, e]));
+}
+
+export function formatType(type: Type): string {
+  const dims = type.shape.map(String);
+  return `f32[${(type.batched ? ['B', ...dims] : dims).join(', ')}]`;
+}
+
+function formatInit(init: Initializer): string {
+  switch (init.kind) {
+    case 'uniform':
+      return `uniform(${init.scale})`;
+    case 'normal':
+      return `normal(${init.std})`;
+    case 'constant':
+      return `constant(${init.value})`;
+    default:
+      return init.kind;
+  }
+}
+
+function formatAttrs(e: Eqn): string {
+  const { name, lag, value, start, size } = e.attrs;
+  switch (e.op) {
+    case 'input':
+      return ` ${name}[t]`;
+    case 'state':
+      return ` ${name}[t-${lag}]`;
+    case 'param':
+      return ` ${name}`;
+    case 'const':
+      return ` ${value}`;
+    case 'slice':
+      return ` {start: ${start}, size: ${size}}`;
+    default:
+      return '';
+  }
+}
+
+/** The canonical text form, printed by `seqc ir` and held by golden files. */
+export function printProgram(program: CellProgram): string {
+  const lines: string[] = [];
+  const sizes = program.sizes.map((s) => (s.default === undefined ? s.name : `${s.name}=${s.default}`));
+  lines.push(`cell ${program.name} sizes(${sizes.join(', ')}) -> (${program.outputs.join(', ')})`);
+  for (const i of program.inputs) lines.push(`  input ${i.name}: ${formatType({ shape: i.shape, batched: true })}`);
+  for (const p of program.params) {
+    lines.push(`  param ${p.name}: ${formatType({ shape: p.shape, batched: false })} = ${formatInit(p.init)}`);
+  }
+  for (const s of program.states) {
+    lines.push(`  state ${s.name}: ${formatType({ shape: s.shape, batched: true })} = ${s.initial}, lags ${s.maxLag}`);
+  }
+  lines.push('  step {');
+  for (const e of program.eqns) {
+    const args = e.args.map((a) => ` %${a}`).join('');
+    lines.push(`    %${e.id}: ${formatType(e.type)} = ${e.op}${formatAttrs(e)}${args}`);
+  }
+  for (const u of program.updates) lines.push(`    ${u.name}[t] <- %${u.value}`);
+  for (const r of program.readouts) lines.push(`    ${r.name}[t] <- %${r.value}`);
+  lines.push('  }');
+  return lines.join('\n') + '\n';
+}
+
+export { formatShape };

@@ -1,0 +1,194 @@
+/**
+ * Typed lowering: checked AST to IR. Every expression becomes primitive ops through the
+ * registry's shape rules, so a shape error here reads like a parse error, located at the
+ * expression, with both shapes written symbolically. Composites (softmax, split) expand
+ * into primitives here.
+ */
+import type { Expr } from '../dsl/ast.js';
+import type { CheckedCell } from '../dsl/check.js';
+import { SeqError } from '../dsl/diagnostics.js';
+import type { Span } from '../dsl/span.js';
+import type { Binding, CellProgram, Eqn } from './ir.js';
+import { type Attrs, type BinaryOp, type OpName, SHAPE_RULES, type Type, type UnaryOp } from './ops.js';
+import { Dim, formatShape } from './shape.js';
+
+/** Builds equations with structural sharing: the same op on the same operands is one value. */
+class GraphBuilder {
+  readonly eqns: Eqn[] = [];
+  readonly #interned = new Map<string, number>();
+
+  emit(op: OpName, args: readonly number[], attrs: Attrs, type: Type, span?: Span): number {
+    const key = JSON.stringify([op, args, attrs.name, attrs.lag, attrs.value, attrs.start?.toString(), attrs.size?.toString()]);
+    const existing = this.#interned.get(key);
+    if (existing !== undefined) return existing;
+    const id = this.eqns.length;
+    this.eqns.push({ id, op, args, attrs, type, ...(span ? { span } : {}) });
+    this.#interned.set(key, id);
+    return id;
+  }
+
+  type(id: number): Type {
+    return this.eqns[id]!.type;
+  }
+}
+
+const UNARY_FUNCTIONS: Readonly<Record<string, UnaryOp>> = {
+  sigmoid: 'sigmoid', tanh: 'tanh', relu: 'relu', exp: 'exp', log: 'log', sqrt: 'sqrt', abs: 'abs',
+};
+const BINARY_FUNCTIONS: Readonly<Record<string, BinaryOp>> = { max: 'max', min: 'min', pow: 'pow' };
+const OPERATORS: Readonly<Record<string, OpName>> = { '+': 'add', '-': 'sub', '*': 'mul', '/': 'div', '@': 'matmul' };
+
+/** Source text of an expression, for messages that name the operands. */
+function text(source: string, expr: Expr): string {
+  const t = source.slice(expr.span.start, expr.span.end).replace(/\s+/g, ' ');
+  return t.length > 40 ? `${t.slice(0, 37)}...` : t;
+}
+
+class Lowering {
+  readonly graph = new GraphBuilder();
+  /** value ids of let names and of values assigned at the current step */
+  readonly bound = new Map<string, number>();
+
+  constructor(readonly cell: CheckedCell, readonly source: string) {}
+
+  apply(op: OpName, args: readonly number[], span: Span, describe: () => string, attrs: Attrs = {}): number {
+    const type = SHAPE_RULES[op](args.map((a) => this.graph.type(a)), attrs);
+    if (typeof type === 'string') throw new SeqError(span, `${describe()}: expected ${type}`);
+    return this.graph.emit(op, args, attrs, type, span);
+  }
+
+  lower(): CellProgram {
+    const updates: Binding[] = [];
+    const readouts: Binding[] = [];
+    for (const d of this.cell.definitions) {
+      if (d.kind === 'let') {
+        if (d.names.length === 1) this.bound.set(d.names[0]!, this.expr(d.value));
+        else this.split(d.value as Expr & { kind: 'call' }, d.names);
+        continue;
+      }
+      const value = this.expr(d.value);
+      const type = this.graph.type(value);
+      if (d.kind === 'update') {
+        const state = this.cell.states.get(d.name)!;
+        const want = state.value.shape;
+        if (type.shape.length !== want.length || !type.shape.every((dim, i) => dim.equals(want[i]!))) {
+          throw new SeqError(d.value.span, `shape mismatch: state ${d.name} is ${formatShape(want)} but ${text(this.source, d.value)} is ${formatShape(type.shape)}`, `the new value of ${d.name} must have the shape declared at \`state ${d.name}\``);
+        }
+        updates.push({ name: d.name, value });
+      } else {
+        readouts.push({ name: d.name, value });
+      }
+      this.bound.set(`${d.name}[t]`, value);
+    }
+    const stateOrder = [...this.cell.states.keys()];
+    updates.sort((a, b) => stateOrder.indexOf(a.name) - stateOrder.indexOf(b.name));
+    return {
+      name: this.cell.node.name.name,
+      sizes: this.cell.sizes.map((s) => (s.default === undefined ? { name: s.name } : { name: s.name, default: s.default })),
+      inputs: [...this.cell.inputs.values()].map((i) => ({ name: i.name, shape: i.value })),
+      params: [...this.cell.params.values()].map((p) => ({ name: p.name, shape: p.value.shape, init: p.value.init })),
+      states: [...this.cell.states.values()].map((s) => ({ name: s.name, shape: s.value.shape, initial: s.value.initial, maxLag: Math.max(1, s.value.maxLag) })),
+      eqns: this.graph.eqns,
+      updates,
+      readouts,
+      outputs: this.cell.outputs,
+    };
+  }
+
+  split(call: Expr & { kind: 'call' }, names: readonly string[]): void {
+    const parts = (call.args[1] as Expr & { kind: 'number' }).value;
+    if (parts !== names.length) {
+      throw new SeqError(call.args[1]!.span, `split into ${parts} parts, but ${names.length} names are bound`, `write split(..., ${names.length})`);
+    }
+    const whole = this.expr(call.args[0]!);
+    const type = this.graph.type(whole);
+    if (type.shape.length !== 1) throw new SeqError(call.args[0]!.span, `split expects a vector, got ${formatShape(type.shape)}`);
+    const size = type.shape[0]!.divExact(parts);
+    if (!size) {
+      throw new SeqError(call.args[0]!.span, `cannot split ${formatShape(type.shape)} into ${parts} equal parts`, `make its size a multiple of ${parts}, e.g. [${parts}*H]`);
+    }
+    names.forEach((name, i) => {
+      this.bound.set(name, this.graph.emit('slice', [whole], { start: size.scale(i), size }, { shape: [size], batched: type.batched }, call.span));
+    });
+  }
+
+  expr(e: Expr): number {
+    switch (e.kind) {
+      case 'number':
+        return this.graph.emit('const', [], { value: e.value }, { shape: [], batched: false }, e.span);
+      case 'name': {
+        const bound = this.bound.get(e.name);
+        if (bound !== undefined) return bound;
+        const param = this.cell.params.get(e.name)!;
+        return this.graph.emit('param', [], { name: e.name }, { shape: param.value.shape, batched: false }, e.span);
+      }
+      case 'index': {
+        const input = this.cell.inputs.get(e.name);
+        if (input) return this.graph.emit('input', [], { name: e.name }, { shape: input.value, batched: true }, e.span);
+        const lag = e.index.kind === 'name' ? 0 : (e.index as Expr & { kind: 'binary' }).right.kind === 'number' ? ((e.index as Expr & { kind: 'binary' }).right as Expr & { kind: 'number' }).value : 0;
+        if (lag === 0) return this.bound.get(`${e.name}[t]`)!;
+        const state = this.cell.states.get(e.name)!;
+        return this.graph.emit('state', [], { name: e.name, lag }, { shape: state.value.shape, batched: true }, e.span);
+      }
+      case 'neg':
+        return this.apply('neg', [this.expr(e.operand)], e.span, () => 'negation');
+      case 'concat': {
+        const parts = e.parts.map((p) => this.expr(p));
+        return this.apply('concat', parts, e.span, () => `concatenation [${e.parts.map((p) => text(this.source, p)).join(', ')}]`);
+      }
+      case 'binary': {
+        const left = this.expr(e.left);
+        const right = this.expr(e.right);
+        const lt = this.graph.type(left);
+        const rt = this.graph.type(right);
+        const op = OPERATORS[e.op]!;
+        const type = SHAPE_RULES[op]([lt, rt], {});
+        if (typeof type === 'string') {
+          const l = text(this.source, e.left);
+          const r = text(this.source, e.right);
+          const message = e.op === '@'
+            ? `shape mismatch in ${l} @ ${r}: expected ${type}`
+            : `shape mismatch: ${l} is ${formatShape(lt.shape)} but ${r} is ${formatShape(rt.shape)}`;
+          const hint = e.op === '@'
+            ? lt.shape.length === 2 && rt.shape.length === 1 ? `${l} has ${lt.shape[1]} columns; give it shape [${lt.shape[0]}, ${rt.shape[0]}] or multiply a vector of ${lt.shape[1]} elements` : 'write W @ v with W a param matrix and v a vector'
+            : `operands of ${e.op} must have the same shape, or one must be a number`;
+          throw new SeqError(e.op === '@' ? e.span : e.span, message, hint);
+        }
+        return this.graph.emit(op, [left, right], {}, type, e.span);
+      }
+      case 'call':
+        return this.call(e);
+    }
+  }
+
+  call(e: Expr & { kind: 'call' }): number {
+    if (e.callee === 'split') {
+      throw new SeqError(e.span, 'split gives several values; bind them with let', 'write let a, b = split(z, 2)');
+    }
+    const args = e.args.map((a) => this.expr(a));
+    const unary = UNARY_FUNCTIONS[e.callee];
+    if (unary) return this.apply(unary, args, e.span, () => e.callee);
+    const binary = BINARY_FUNCTIONS[e.callee];
+    if (binary) {
+      return this.apply(binary, args, e.span, () => `${e.callee}(${e.args.map((a) => text(this.source, a)).join(', ')})`);
+    }
+    const x = args[0]!;
+    const vector = (): void => {
+      const t = this.graph.type(x);
+      if (t.shape.length !== 1) throw new SeqError(e.args[0]!.span, `${e.callee} expects a vector, got ${formatShape(t.shape)}`);
+    };
+    vector();
+    if (e.callee === 'sum') return this.apply('reduce_sum', [x], e.span, () => 'sum');
+    // softmax(x) = exp(x - max x) / sum exp(x - max x): a composition, so autodiff and fusion see primitives
+    const max = this.apply('reduce_max', [x], e.span, () => 'softmax');
+    const shifted = this.apply('exp', [this.apply('sub', [x, max], e.span, () => 'softmax')], e.span, () => 'softmax');
+    const total = this.apply('reduce_sum', [shifted], e.span, () => 'softmax');
+    return this.apply('div', [shifted, total], e.span, () => 'softmax');
+  }
+}
+
+export function lowerCell(cell: CheckedCell, source: string): CellProgram {
+  return new Lowering(cell, source).lower();
+}
+
+export { Dim };

@@ -1,0 +1,223 @@
+/**
+ * The op registry: the single source of truth for every primitive op. Each entry gives its
+ * shape rule, its float64 CPU meaning and its WGSL form, so the reference interpreter,
+ * fusion and codegen cannot disagree. Composites (softmax, the cells themselves) are
+ * written in terms of these.
+ */
+import { Dim, type Shape, formatShape, shapeEquals } from './shape.js';
+
+export type UnaryOp = 'neg' | 'exp' | 'log' | 'tanh' | 'sigmoid' | 'relu' | 'sqrt' | 'abs';
+export type BinaryOp = 'add' | 'sub' | 'mul' | 'div' | 'max' | 'min' | 'pow';
+export type ReduceOp = 'reduce_sum' | 'reduce_max';
+export type LeafOp = 'input' | 'state' | 'param' | 'const';
+export type StructuralOp = 'matmul' | 'concat' | 'slice';
+export type OpName = UnaryOp | BinaryOp | ReduceOp | LeafOp | StructuralOp;
+
+/** The type of a step value. `batched` values carry an implicit leading batch dimension. */
+export interface Type {
+  readonly shape: Shape;
+  readonly batched: boolean;
+}
+
+export interface Attrs {
+  /** input, state or param name */
+  readonly name?: string;
+  /** state: how many steps back (h[t-1] has lag 1) */
+  readonly lag?: number;
+  /** const: the scalar value */
+  readonly value?: number;
+  /** slice: first element and length along the last axis */
+  readonly start?: Dim;
+  readonly size?: Dim;
+}
+
+/** A shape rule answers the result type or a message saying what was expected. */
+type ShapeRule = (args: readonly Type[], attrs: Attrs) => Type | string;
+
+interface UnaryDef {
+  readonly kind: 'unary';
+  readonly cpu: (x: number) => number;
+  readonly wgsl: (x: string) => string;
+}
+interface BinaryDef {
+  readonly kind: 'binary';
+  readonly cpu: (a: number, b: number) => number;
+  readonly wgsl: (a: string, b: string) => string;
+  /** the source operator or function, for messages */
+  readonly symbol: string;
+}
+interface ReduceDef {
+  readonly kind: 'reduce';
+  readonly identity: number;
+  readonly cpu: (acc: number, x: number) => number;
+  readonly wgsl: (acc: string, x: string) => string;
+  readonly wgslIdentity: string;
+}
+
+const sigmoid = (x: number): number => 1 / (1 + Math.exp(-x));
+
+/**
+ * SwiftShader's WGSL tanh returns NaN for |x| >= 89, and tanh is ±1 in f32 well before 15,
+ * so clamping changes no result.
+ */
+const wgslTanh = (x: string): string => `tanh(clamp(${x}, -15.0, 15.0))`;
+
+export const UNARY: Readonly<Record<UnaryOp, UnaryDef>> = {
+  neg: { kind: 'unary', cpu: (x) => -x, wgsl: (x) => `(-${x})` },
+  exp: { kind: 'unary', cpu: Math.exp, wgsl: (x) => `exp(${x})` },
+  log: { kind: 'unary', cpu: Math.log, wgsl: (x) => `log(${x})` },
+  tanh: { kind: 'unary', cpu: Math.tanh, wgsl: wgslTanh },
+  sigmoid: { kind: 'unary', cpu: sigmoid, wgsl: (x) => `(1.0 / (1.0 + exp(-${x})))` },
+  relu: { kind: 'unary', cpu: (x) => Math.max(x, 0), wgsl: (x) => `max(${x}, 0.0)` },
+  sqrt: { kind: 'unary', cpu: Math.sqrt, wgsl: (x) => `sqrt(${x})` },
+  abs: { kind: 'unary', cpu: Math.abs, wgsl: (x) => `abs(${x})` },
+};
+
+export const BINARY: Readonly<Record<BinaryOp, BinaryDef>> = {
+  add: { kind: 'binary', symbol: '+', cpu: (a, b) => a + b, wgsl: (a, b) => `(${a} + ${b})` },
+  sub: { kind: 'binary', symbol: '-', cpu: (a, b) => a - b, wgsl: (a, b) => `(${a} - ${b})` },
+  mul: { kind: 'binary', symbol: '*', cpu: (a, b) => a * b, wgsl: (a, b) => `(${a} * ${b})` },
+  div: { kind: 'binary', symbol: '/', cpu: (a, b) => a / b, wgsl: (a, b) => `(${a} / ${b})` },
+  max: { kind: 'binary', symbol: 'max', cpu: Math.max, wgsl: (a, b) => `max(${a}, ${b})` },
+  min: { kind: 'binary', symbol: 'min', cpu: Math.min, wgsl: (a, b) => `min(${a}, ${b})` },
+  pow: { kind: 'binary', symbol: 'pow', cpu: Math.pow, wgsl: (a, b) => `pow(${a}, ${b})` },
+};
+
+export const REDUCE: Readonly<Record<ReduceOp, ReduceDef>> = {
+  reduce_sum: {
+    kind: 'reduce', identity: 0, cpu: (acc, x) => acc + x,
+    wgsl: (acc, x) => `${acc} + ${x}`, wgslIdentity: '0.0',
+  },
+  reduce_max: {
+    kind: 'reduce', identity: -Infinity, cpu: Math.max,
+    wgsl: (acc, x) => `max(${acc}, ${x})`, wgslIdentity: '-3.4028234663852886e38',
+  },
+};
+
+export function isUnary(op: OpName): op is UnaryOp {
+  return op in UNARY;
+}
+export function isBinary(op: OpName): op is BinaryOp {
+  return op in BINARY;
+}
+export function isReduce(op: OpName): op is ReduceOp {
+  return op in REDUCE;
+}
+/** Ops that compute each output element from the same element of their operands. */
+export function isElementwise(op: OpName): boolean {
+  return isUnary(op) || isBinary(op);
+}
+/**
+ * Ops whose one output element reads a whole operand: fusing their operand's producer into
+ * them would recompute it per element, so the scheduler decides where they materialize.
+ */
+export function isContraction(op: OpName): boolean {
+  return op === 'matmul' || isReduce(op);
+}
+
+const show = (t: Type): string => formatShape(t.shape);
+
+function elementwiseShape(args: readonly Type[]): Type | string {
+  const [a, b] = args as [Type, Type];
+  const batched = a.batched || b.batched;
+  if (a.shape.length === 0) return { shape: b.shape, batched };
+  if (b.shape.length === 0) return { shape: a.shape, batched };
+  if (shapeEquals(a.shape, b.shape)) return { shape: a.shape, batched };
+  return `shapes ${show(a)} and ${show(b)} differ`;
+}
+
+export const SHAPE_RULES: Readonly<Record<OpName, ShapeRule>> = {
+  input: () => 'input is a leaf',
+  state: () => 'state is a leaf',
+  param: () => 'param is a leaf',
+  const: () => ({ shape: [], batched: false }),
+  ...(Object.fromEntries(
+    Object.keys(UNARY).map((op) => [op, (args: readonly Type[]) => args[0]!]),
+  ) as unknown as Record<UnaryOp, ShapeRule>),
+  ...(Object.fromEntries(Object.keys(BINARY).map((op) => [op, elementwiseShape])) as unknown as Record<BinaryOp, ShapeRule>),
+  ...(Object.fromEntries(
+    Object.keys(REDUCE).map((op) => [
+      op,
+      (args: readonly Type[]) =>
+        args[0]!.shape.length === 1
+          ? { shape: [], batched: args[0]!.batched }
+          : `a vector, got ${show(args[0]!)}`,
+    ]),
+  ) as unknown as Record<ReduceOp, ShapeRule>),
+  matmul: ([w, x]) => {
+    if (w!.batched || w!.shape.length !== 2) {
+      return `the left operand of @ to be a parameter matrix [rows, cols], got ${w!.batched ? 'a per-example value ' : ''}${show(w!)}`;
+    }
+    if (x!.shape.length !== 1) return `the right operand of @ to be a vector, got ${show(x!)}`;
+    if (!w!.shape[1]!.equals(x!.shape[0]!)) {
+      return `a vector of ${w!.shape[1]} elements to match ${show(w!)}, got ${show(x!)}`;
+    }
+    return { shape: [w!.shape[0]!], batched: x!.batched };
+  },
+  concat: (args) => {
+    if (args.some((a) => a.shape.length !== 1)) {
+      return `vectors to concatenate, got ${args.map(show).join(', ')}`;
+    }
+    const size = args.reduce((acc, a) => acc.add(a.shape[0]!), Dim.of(0));
+    return { shape: [size], batched: args.some((a) => a.batched) };
+  },
+  slice: ([a], { start, size }) => {
+    if (a!.shape.length !== 1) return `a vector to slice, got ${show(a!)}`;
+    return { shape: [size!], batched: a!.batched };
+  },
+};
+
+/** Float64 meaning of one op on already-evaluated operands (one batch element at a time). */
+export function evaluateOp(
+  op: OpName,
+  attrs: Attrs,
+  args: readonly Float64Array[],
+  argSizes: readonly number[][],
+  sizes: Readonly<Record<string, number>>,
+): Float64Array {
+  if (isUnary(op)) return args[0]!.map(UNARY[op].cpu);
+  if (isBinary(op)) {
+    const [a, b] = args as [Float64Array, Float64Array];
+    const f = BINARY[op].cpu;
+    const n = Math.max(a.length, b.length);
+    const out = new Float64Array(n);
+    for (let i = 0; i < n; i++) out[i] = f(a.length === 1 ? a[0]! : a[i]!, b.length === 1 ? b[0]! : b[i]!);
+    return out;
+  }
+  if (isReduce(op)) {
+    const { identity, cpu } = REDUCE[op];
+    let acc = identity;
+    for (const x of args[0]!) acc = cpu(acc, x);
+    return Float64Array.of(acc);
+  }
+  switch (op) {
+    case 'matmul': {
+      const [w, x] = args as [Float64Array, Float64Array];
+      const [rows, cols] = argSizes[0] as [number, number];
+      const out = new Float64Array(rows);
+      for (let r = 0; r < rows; r++) {
+        let acc = 0;
+        for (let k = 0; k < cols; k++) acc += w[r * cols + k]! * x[k]!;
+        out[r] = acc;
+      }
+      return out;
+    }
+    case 'concat': {
+      const out = new Float64Array(args.reduce((n, a) => n + a.length, 0));
+      let offset = 0;
+      for (const a of args) {
+        out.set(a, offset);
+        offset += a.length;
+      }
+      return out;
+    }
+    case 'slice': {
+      const start = attrs.start!.evaluate(sizes);
+      return args[0]!.slice(start, start + attrs.size!.evaluate(sizes));
+    }
+    case 'const':
+      return Float64Array.of(attrs.value!);
+    default:
+      throw new Error(`${op} is a leaf: its value comes from the program's bindings`);
+  }
+}

@@ -1,0 +1,146 @@
+/**
+ * The schedule: decides how a cell's step graph runs, apart from what it computes.
+ * - Materialize: a value is kept in a buffer when it is a step result, a reduction, or a
+ *   costly value (one that contains a matmul or reduction) read whole by a matmul or
+ *   reduction. Everything else is recomputed where it is used, so elementwise math, slices
+ *   and concatenations fuse into the kernels that consume them.
+ * - Hoist: a materialized value that reads no state, and a matmul or reduction over inputs
+ *   only whose result feeds the recurrence, runs for all steps at once before the loop.
+ * - Level: within a phase, a kernel may only read buffers written by earlier kernels; values
+ *   of one level share a kernel.
+ * Nothing here is specific to any cell.
+ */
+import type { CellProgram } from './ir.js';
+import { isContraction, isReduce } from './ops.js';
+import type { Dim } from './shape.js';
+import { shapeSize } from './shape.js';
+
+export type Phase = 'hoisted' | 'step';
+
+export interface BufferSpec {
+  readonly kind: 'input' | 'state' | 'readout' | 'temp';
+  readonly name: string;
+  readonly elements: Dim;
+  readonly lags: number;
+}
+
+export interface Materialized {
+  readonly eqn: number;
+  readonly phase: Phase;
+  readonly level: number;
+  /** buffers this value is written to; the first is where readers load it from */
+  readonly buffers: readonly number[];
+}
+
+export interface KernelSpec {
+  readonly phase: Phase;
+  readonly level: number;
+  /** materialized values computed by this kernel */
+  readonly outputs: readonly number[];
+}
+
+export interface Schedule {
+  readonly program: CellProgram;
+  readonly buffers: readonly BufferSpec[];
+  readonly materialized: ReadonlyMap<number, Materialized>;
+  readonly inputBuffers: ReadonlyMap<string, number>;
+  readonly stateBuffers: ReadonlyMap<string, number>;
+  readonly kernels: readonly KernelSpec[];
+}
+
+/** The operand a contraction reads at every index (a matmul's vector, a reduction's input). */
+function wholeOperand(op: string, args: readonly number[]): number | undefined {
+  if (op === 'matmul') return args[1];
+  if (isReduce(op as never)) return args[0];
+  return undefined;
+}
+
+export function schedule(program: CellProgram): Schedule {
+  const eqns = program.eqns;
+  const results = [...program.updates, ...program.readouts];
+  const consumers = eqns.map(() => [] as number[]);
+  for (const e of eqns) for (const a of e.args) consumers[a]!.push(e.id);
+
+  const stateFree = eqns.map(() => true);
+  for (const e of eqns) stateFree[e.id] = e.op !== 'state' && e.args.every((a) => stateFree[a]);
+
+  const isResult = new Set(results.map((r) => r.value));
+  const materialize = new Set<number>([...isResult, ...eqns.filter((e) => isReduce(e.op)).map((e) => e.id)]);
+  // Costly values (containing a matmul or reduction not already kept) are kept when a
+  // contraction reads them whole, which would otherwise recompute them per element, and when
+  // they read no state but feed the recurrence: those are hoisted, computed for all steps at once.
+  for (let changed = true; changed; ) {
+    changed = false;
+    const costly = eqns.map(() => false);
+    for (const e of eqns) costly[e.id] = isContraction(e.op) || e.args.some((a) => costly[a] && !materialize.has(a));
+    const keep = (id: number) => {
+      if (costly[id] && !materialize.has(id)) {
+        materialize.add(id);
+        changed = true;
+      }
+    };
+    for (const e of eqns) {
+      const whole = wholeOperand(e.op, e.args);
+      if (whole !== undefined) keep(whole);
+      if (stateFree[e.id] && consumers[e.id]!.some((c) => !stateFree[c])) keep(e.id);
+    }
+  }
+
+  const phaseOf = (id: number): Phase => (stateFree[id] ? 'hoisted' : 'step');
+  // A materialized value that a contraction reads whole (or a reduction itself) must be
+  // complete before its reader starts: it is a barrier between kernels.
+  const barrier = new Set<number>();
+  for (const e of eqns) {
+    const whole = wholeOperand(e.op, e.args);
+    if (whole !== undefined && materialize.has(whole)) barrier.add(whole);
+    if (isReduce(e.op)) barrier.add(e.id);
+  }
+  const level = new Map<number, number>();
+  // deepest barrier level below each value, within its phase, walking through fused values
+  const below = eqns.map(() => -1);
+  for (const e of eqns) {
+    let deepest = -1;
+    for (const a of e.args) {
+      if (phaseOf(a) !== phaseOf(e.id)) continue;
+      const through = barrier.has(a) ? level.get(a)! : below[a]!;
+      deepest = Math.max(deepest, through);
+    }
+    below[e.id] = deepest;
+    if (materialize.has(e.id)) level.set(e.id, deepest + 1);
+  }
+
+  const buffers: BufferSpec[] = [];
+  const inputBuffers = new Map<string, number>();
+  const stateBuffers = new Map<string, number>();
+  for (const input of program.inputs) {
+    inputBuffers.set(input.name, buffers.length);
+    buffers.push({ kind: 'input', name: input.name, elements: shapeSize(input.shape), lags: 0 });
+  }
+  for (const state of program.states) {
+    stateBuffers.set(state.name, buffers.length);
+    buffers.push({ kind: 'state', name: state.name, elements: shapeSize(state.shape), lags: state.maxLag });
+  }
+  const stores = new Map<number, number[]>();
+  const store = (id: number, buffer: number) => stores.set(id, [...(stores.get(id) ?? []), buffer]);
+  for (const u of program.updates) store(u.value, stateBuffers.get(u.name)!);
+  for (const r of program.readouts) {
+    store(r.value, buffers.length);
+    buffers.push({ kind: 'readout', name: r.name, elements: shapeSize(eqns[r.value]!.type.shape), lags: 0 });
+  }
+  const materialized = new Map<number, Materialized>();
+  for (const id of [...materialize].sort((a, b) => a - b)) {
+    if (!stores.has(id)) {
+      store(id, buffers.length);
+      buffers.push({ kind: 'temp', name: `v${id}`, elements: shapeSize(eqns[id]!.type.shape), lags: 0 });
+    }
+    materialized.set(id, { eqn: id, phase: phaseOf(id), level: level.get(id)!, buffers: stores.get(id)! });
+  }
+
+  const kernels: KernelSpec[] = [];
+  for (const phase of ['hoisted', 'step'] as const) {
+    const values = [...materialized.values()].filter((m) => m.phase === phase);
+    const levels = [...new Set(values.map((m) => m.level))].sort((a, b) => a - b);
+    for (const l of levels) kernels.push({ phase, level: l, outputs: values.filter((m) => m.level === l).map((m) => m.eqn) });
+  }
+  return { program, buffers, materialized, inputBuffers, stateBuffers, kernels };
+}

@@ -1,0 +1,69 @@
+/**
+ * The IR type check, run after every pass: equations come in topological order, each
+ * equation's type is the one its op's shape rule gives, leaves name declared things, and
+ * every state is updated exactly once with a value of its own type.
+ */
+import type { CellProgram } from './ir.js';
+import { formatType } from './ir.js';
+import { SHAPE_RULES, type Type } from './ops.js';
+import { shapeEquals } from './shape.js';
+
+export class IRTypeError extends Error {}
+
+function sameType(a: Type, b: Type): boolean {
+  return a.batched === b.batched && shapeEquals(a.shape, b.shape);
+}
+
+export function typecheck(program: CellProgram, pass = 'program'): void {
+  const fail = (message: string): never => {
+    throw new IRTypeError(`IR type check after ${pass}: ${message}`);
+  };
+  const types = new Map<number, Type>();
+  const inputs = new Map(program.inputs.map((i) => [i.name, i]));
+  const params = new Map(program.params.map((p) => [p.name, p]));
+  const states = new Map(program.states.map((s) => [s.name, s]));
+  for (const e of program.eqns) {
+    if (types.has(e.id)) fail(`%${e.id} is defined twice`);
+    const argTypes = e.args.map((a) => types.get(a) ?? fail(`%${e.id} uses %${a} before its definition`));
+    let expected: Type;
+    switch (e.op) {
+      case 'input': {
+        const decl = inputs.get(e.attrs.name!) ?? fail(`%${e.id} reads unknown input ${e.attrs.name}`);
+        expected = { shape: decl.shape, batched: true };
+        break;
+      }
+      case 'param': {
+        const decl = params.get(e.attrs.name!) ?? fail(`%${e.id} reads unknown param ${e.attrs.name}`);
+        expected = { shape: decl.shape, batched: false };
+        break;
+      }
+      case 'state': {
+        const decl = states.get(e.attrs.name!) ?? fail(`%${e.id} reads unknown state ${e.attrs.name}`);
+        const lag = e.attrs.lag ?? 0;
+        if (!Number.isInteger(lag) || lag < 1 || lag > decl.maxLag) fail(`%${e.id} reads ${decl.name} at lag ${lag}`);
+        expected = { shape: decl.shape, batched: true };
+        break;
+      }
+      default: {
+        const rule = SHAPE_RULES[e.op](argTypes, e.attrs);
+        if (typeof rule === 'string') fail(`%${e.id} = ${e.op}: expected ${rule}`);
+        expected = rule as Type;
+      }
+    }
+    if (!sameType(expected, e.type)) fail(`%${e.id} has type ${formatType(e.type)} but ${e.op} gives ${formatType(expected)}`);
+    types.set(e.id, e.type);
+  }
+  const updated = new Set<string>();
+  for (const u of program.updates) {
+    const decl = states.get(u.name) ?? fail(`update of unknown state ${u.name}`);
+    if (updated.has(u.name)) fail(`state ${u.name} is updated twice`);
+    updated.add(u.name);
+    const t = types.get(u.value) ?? fail(`update of ${u.name} uses undefined %${u.value}`);
+    const want: Type = { shape: decl.shape, batched: true };
+    if (!shapeEquals(t.shape, want.shape)) fail(`update of ${u.name} is ${formatType(t)}, state is ${formatType(want)}`);
+  }
+  for (const s of program.states) if (!updated.has(s.name)) fail(`state ${s.name} is never updated`);
+  for (const r of program.readouts) if (!types.has(r.value)) fail(`readout ${r.name} uses undefined %${r.value}`);
+  const results = new Set([...program.updates, ...program.readouts].map((b) => b.name));
+  for (const o of program.outputs) if (!results.has(o)) fail(`output ${o} is neither a state nor a readout`);
+}

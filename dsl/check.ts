@@ -1,0 +1,365 @@
+/**
+ * Checks that need no shapes: every name resolves, time indices are t or t-k, each state is
+ * assigned exactly once, nothing in a step depends on itself. Produces the declarations and
+ * the step's definitions in dependency order, ready for lowering.
+ */
+import type { CellNode, DimNode, Expr, InitNode, ProgramNode, ShapeNode, Stmt } from './ast.js';
+import { SeqError, closest } from './diagnostics.js';
+import type { Span } from './span.js';
+import { Dim, type Shape } from '../compiler/shape.js';
+import type { Initializer } from '../compiler/ir.js';
+
+export interface Declared<T> {
+  readonly name: string;
+  readonly span: Span;
+  readonly value: T;
+}
+
+export type Definition =
+  | { readonly kind: 'let'; readonly names: readonly string[]; readonly value: Expr; readonly span: Span; readonly gate: boolean }
+  | { readonly kind: 'update' | 'readout'; readonly name: string; readonly value: Expr; readonly span: Span };
+
+export interface CheckedCell {
+  readonly node: CellNode;
+  readonly file: string;
+  /** every size variable, in order of first appearance, with its default if declared */
+  readonly sizes: readonly { readonly name: string; readonly default?: number; readonly span: Span }[];
+  readonly inputs: ReadonlyMap<string, Declared<Shape>>;
+  readonly params: ReadonlyMap<string, Declared<{ shape: Shape; init: Initializer }>>;
+  readonly states: ReadonlyMap<string, Declared<{ shape: Shape; initial: number; maxLag: number }>>;
+  readonly definitions: readonly Definition[];
+  readonly outputs: readonly string[];
+}
+
+export const FUNCTIONS: Readonly<Record<string, number>> = {
+  sigmoid: 1, tanh: 1, relu: 1, exp: 1, log: 1, sqrt: 1, abs: 1, softmax: 1, sum: 1,
+  max: 2, min: 2, pow: 2, split: 2,
+};
+
+const INITIALIZERS: Readonly<Record<string, readonly string[]>> = {
+  zeros: [], ones: [], xavier: [], glorot: [], orthogonal: [],
+  uniform: ['scale'], normal: ['std'], constant: ['value'],
+};
+
+function initializer(node: InitNode | undefined): Initializer {
+  if (!node) return { kind: 'zeros' };
+  const params = INITIALIZERS[node.name];
+  if (!params) {
+    const guess = closest(node.name, Object.keys(INITIALIZERS));
+    throw new SeqError(node.span, `unknown initializer '${node.name}'`, guess ? `did you mean '${guess}'?` : `known initializers: ${Object.keys(INITIALIZERS).join(', ')}`);
+  }
+  if (node.args.length !== params.length) {
+    const usage = params.length ? `${node.name}(${params.join(', ')})` : node.name;
+    throw new SeqError(node.span, `${node.name} takes ${params.length} argument${params.length === 1 ? '' : 's'}, got ${node.args.length}`, `write ${usage}`);
+  }
+  switch (node.name) {
+    case 'uniform':
+      return { kind: 'uniform', scale: node.args[0]! };
+    case 'normal':
+      return { kind: 'normal', std: node.args[0]! };
+    case 'constant':
+      return { kind: 'constant', value: node.args[0]! };
+    case 'glorot':
+      return { kind: 'xavier' };
+    default:
+      return { kind: node.name as 'zeros' | 'ones' | 'xavier' | 'orthogonal' };
+  }
+}
+
+/** A time index written as `t` (lag 0) or `t - k`; anything else is undefined. */
+function timeLag(index: Expr): number | undefined {
+  if (index.kind === 'name' && index.name === 't') return 0;
+  if (index.kind === 'binary' && index.op === '-' && index.left.kind === 'name' && index.left.name === 't' && index.right.kind === 'number') {
+    return Number.isInteger(index.right.value) ? index.right.value : undefined;
+  }
+  return undefined;
+}
+
+class CellChecker {
+  readonly sizes = new Map<string, { name: string; default?: number; span: Span }>();
+  readonly inputs = new Map<string, Declared<Shape>>();
+  readonly params = new Map<string, Declared<{ shape: Shape; init: Initializer }>>();
+  readonly states = new Map<string, Declared<{ shape: Shape; initial: number; maxLag: number }>>();
+  readonly lets = new Map<string, Definition & { kind: 'let' }>();
+  readonly assigned = new Map<string, Definition & { kind: 'update' | 'readout' }>();
+  readonly declaredSizes = new Map<string, { value: number; span: Span }>();
+
+  constructor(readonly cell: CellNode, readonly file: string) {}
+
+  check(): CheckedCell {
+    const { cell } = this;
+    for (const stmt of cell.body) if (stmt.kind === 'size') this.declareSize(stmt);
+    for (const input of cell.inputs) {
+      this.claim(input.name.name, input.name.span);
+      this.inputs.set(input.name.name, { name: input.name.name, span: input.name.span, value: this.shape(input.shape) });
+    }
+    for (const stmt of cell.body) this.declare(stmt);
+    for (const stmt of cell.body) if (stmt.kind === 'assign') this.assign(stmt);
+    for (const [name, state] of this.states) {
+      if (!this.assigned.has(name)) {
+        throw new SeqError(state.span, `state ${name} is never assigned`, `add a line \`${name}[t] = ...\` that says how ${name} evolves`);
+      }
+    }
+    for (const out of cell.outputs) {
+      if (!this.states.has(out.name) && !this.assigned.has(out.name)) {
+        const guess = closest(out.name, [...this.states.keys(), ...this.assigned.keys()]);
+        throw new SeqError(out.span, `output ${out.name} is neither a state nor assigned as ${out.name}[t]`, guess ? `did you mean '${guess}'?` : `assign it in the body: ${out.name}[t] = ...`);
+      }
+    }
+    const definitions = [...this.lets.values(), ...this.assigned.values()];
+    for (const d of definitions) this.resolve(d.value);
+    for (const [name, decl] of this.declaredSizes) {
+      if (!this.sizes.has(name)) throw new SeqError(decl.span, `size ${name} is declared but no shape uses it`, 'remove it, or use it in a param, state or input shape');
+      this.sizes.get(name)!.default = decl.value;
+    }
+    return {
+      node: cell,
+      file: this.file,
+      sizes: [...this.sizes.values()],
+      inputs: this.inputs,
+      params: this.params,
+      states: this.states,
+      definitions: this.order(definitions),
+      outputs: cell.outputs.map((o) => o.name),
+    };
+  }
+
+  declareSize(stmt: Stmt & { kind: 'size' }): void {
+    if (this.declaredSizes.has(stmt.name.name)) throw new SeqError(stmt.name.span, `size ${stmt.name.name} is declared twice`);
+    if (stmt.value < 1) throw new SeqError(stmt.span, `size ${stmt.name.name} must be at least 1, got ${stmt.value}`);
+    this.declaredSizes.set(stmt.name.name, { value: stmt.value, span: stmt.name.span });
+  }
+
+  /** Every name in a cell means one thing. */
+  claim(name: string, span: Span): void {
+    if (name === 't') throw new SeqError(span, `'t' is the time index and cannot be redefined`, 'choose another name');
+    if (FUNCTIONS[name] !== undefined) throw new SeqError(span, `'${name}' is a built-in function and cannot be redefined`, 'choose another name');
+    const taken = this.inputs.get(name) ?? this.params.get(name) ?? this.states.get(name) ?? this.lets.get(name);
+    if (taken) throw new SeqError(span, `${name} is already defined`, 'each name in a cell is defined once; choose another name');
+  }
+
+  declare(stmt: Stmt): void {
+    switch (stmt.kind) {
+      case 'param': {
+        const shape = this.shape(stmt.shape);
+        const init = initializer(stmt.init);
+        for (const n of stmt.names) {
+          this.claim(n.name, n.span);
+          this.params.set(n.name, { name: n.name, span: n.span, value: { shape, init } });
+        }
+        return;
+      }
+      case 'state': {
+        this.claim(stmt.name.name, stmt.name.span);
+        const shape = this.shape(stmt.shape);
+        this.states.set(stmt.name.name, { name: stmt.name.name, span: stmt.name.span, value: { shape, initial: stmt.initial ?? 0, maxLag: 0 } });
+        return;
+      }
+      case 'let': {
+        for (const n of stmt.names) this.claim(n.name, n.span);
+        const definition = { kind: 'let' as const, names: stmt.names.map((n) => n.name), value: stmt.value, span: stmt.span, gate: stmt.gate };
+        if (stmt.names.length > 1) {
+          const v = stmt.value;
+          if (v.kind !== 'call' || v.callee !== 'split') {
+            throw new SeqError(v.span, `only split(...) gives several values, but ${stmt.names.length} names are bound here`, `write let ${stmt.names.map((n) => n.name).join(', ')} = split(..., ${stmt.names.length})`);
+          }
+        }
+        for (const n of stmt.names) this.lets.set(n.name, definition);
+        return;
+      }
+      default:
+        return;
+    }
+  }
+
+  assign(stmt: Stmt & { kind: 'assign' }): void {
+    const name = stmt.target.name;
+    const lag = timeLag(stmt.index);
+    if (lag !== 0) {
+      throw new SeqError(stmt.index.span, `a step assigns ${name}[t], the value at the current step`, `write ${name}[t] = ...`);
+    }
+    const previous = this.assigned.get(name);
+    if (previous) throw new SeqError(stmt.target.span, `${name}[t] is assigned twice`, 'each state or output gets one value per step; combine the two expressions');
+    if (this.states.has(name)) {
+      this.assigned.set(name, { kind: 'update', name, value: stmt.value, span: stmt.span });
+    } else if (this.cell.outputs.some((o) => o.name === name)) {
+      if (this.inputs.has(name) || this.params.has(name) || this.lets.has(name)) {
+        throw new SeqError(stmt.target.span, `${name} is not a state, so ${name}[t] cannot be assigned`, `declare it with state ${name}: [...]`);
+      }
+      this.assigned.set(name, { kind: 'readout', name, value: stmt.value, span: stmt.span });
+    } else {
+      const guess = closest(name, this.states.keys());
+      throw new SeqError(stmt.target.span, `${name} is neither a state nor an output of the cell`, guess ? `did you mean '${guess}'?` : `declare \`state ${name}: [...]\`, or list it after -> to make it a per-step output`);
+    }
+  }
+
+  shape(node: ShapeNode): Shape {
+    if (node.dims.length === 0) throw new SeqError(node.span, 'a shape needs at least one dimension', 'write e.g. [H]');
+    if (node.dims.length > 2) throw new SeqError(node.span, `shapes have one or two dimensions, got ${node.dims.length}`);
+    return node.dims.map((d) => {
+      const dim = this.dim(d);
+      const constant = dim.constant;
+      if (constant !== undefined && constant < 1) throw new SeqError(d.span, `a dimension must be at least 1, got ${constant}`);
+      return dim;
+    });
+  }
+
+  dim(node: DimNode): Dim {
+    switch (node.kind) {
+      case 'int':
+        return Dim.of(node.value!);
+      case 'name': {
+        if (!this.sizes.has(node.name!)) this.sizes.set(node.name!, { name: node.name!, span: node.span });
+        return Dim.of(node.name!);
+      }
+      case 'add':
+        return this.dim(node.left!).add(this.dim(node.right!));
+      case 'sub':
+        return this.dim(node.left!).sub(this.dim(node.right!));
+      case 'mul':
+        return this.dim(node.left!).mul(this.dim(node.right!));
+    }
+  }
+
+  /** Resolves names and validates time indices; records how far back each state is read. */
+  resolve(expr: Expr): void {
+    switch (expr.kind) {
+      case 'number':
+        return;
+      case 'name': {
+        const name = expr.name;
+        if (this.params.has(name) || this.lets.has(name)) return;
+        if (name === 't') throw new SeqError(expr.span, `'t' is the time index and only appears inside [...]`, 'index a state or input with it, e.g. x[t]');
+        if (this.inputs.has(name) || this.states.has(name) || this.assigned.has(name)) {
+          const example = this.inputs.has(name) ? `${name}[t]` : `${name}[t-1]`;
+          throw new SeqError(expr.span, `${name} varies over time and needs a time index`, `write ${example}`);
+        }
+        throw this.unknown(name, expr.span);
+      }
+      case 'index': {
+        const name = expr.name;
+        const lag = timeLag(expr.index);
+        if (this.inputs.has(name)) {
+          if (lag !== 0) throw new SeqError(expr.index.span, `input ${name} is read at the current step only`, `write ${name}[t]`);
+          return;
+        }
+        if (this.states.has(name)) {
+          if (lag === undefined || lag < 0) {
+            throw new SeqError(expr.index.span, `time index of state ${name} must be t or t-k with a whole number k >= 1`, `write ${name}[t-1] for the previous step`);
+          }
+          if (lag > 64) throw new SeqError(expr.index.span, `${name}[t-${lag}] reaches back more than 64 steps`, 'keep skips in time at 64 steps or fewer');
+          const decl = this.states.get(name)!;
+          if (lag > decl.value.maxLag) this.states.set(name, { ...decl, value: { ...decl.value, maxLag: lag } });
+          return;
+        }
+        if (this.assigned.has(name)) {
+          if (lag !== 0) throw new SeqError(expr.index.span, `${name} is an output, not a state, so only ${name}[t] can be read`, `declare \`state ${name}: [...]\` to read earlier steps`);
+          return;
+        }
+        if (this.params.has(name) || this.lets.has(name)) {
+          throw new SeqError(expr.span, `${name} does not vary over time and takes no time index`, `write ${name}`);
+        }
+        throw this.unknown(name, expr.nameSpan);
+      }
+      case 'call': {
+        const arity = FUNCTIONS[expr.callee];
+        if (arity === undefined) {
+          const guess = closest(expr.callee, Object.keys(FUNCTIONS));
+          throw new SeqError(expr.calleeSpan, `unknown function '${expr.callee}'`, guess ? `did you mean '${guess}'?` : `built-in functions: ${Object.keys(FUNCTIONS).join(', ')}`);
+        }
+        if (expr.args.length !== arity) {
+          throw new SeqError(expr.span, `${expr.callee} takes ${arity} argument${arity === 1 ? '' : 's'}, got ${expr.args.length}`);
+        }
+        if (expr.callee === 'split') {
+          const parts = expr.args[1]!;
+          if (parts.kind !== 'number' || !Number.isInteger(parts.value) || parts.value < 1) {
+            throw new SeqError(parts.span, 'split takes a whole number of parts', 'write e.g. split(z, 4)');
+          }
+          this.resolve(expr.args[0]!);
+          return;
+        }
+        for (const a of expr.args) this.resolve(a);
+        return;
+      }
+      case 'binary':
+        this.resolve(expr.left);
+        this.resolve(expr.right);
+        return;
+      case 'neg':
+        this.resolve(expr.operand);
+        return;
+      case 'concat':
+        for (const p of expr.parts) this.resolve(p);
+        return;
+    }
+  }
+
+  unknown(name: string, span: Span): SeqError {
+    const known = [...this.inputs.keys(), ...this.params.keys(), ...this.states.keys(), ...this.lets.keys(), ...this.assigned.keys()];
+    const guess = closest(name, known);
+    return new SeqError(span, `unknown name '${name}'`, guess ? `did you mean '${guess}'?` : 'declare it with param, state or let first');
+  }
+
+  /** The definitions a definition reads within the same step. */
+  dependencies(expr: Expr, out: Set<Definition>): Set<Definition> {
+    switch (expr.kind) {
+      case 'name': {
+        const d = this.lets.get(expr.name);
+        if (d) out.add(d);
+        break;
+      }
+      case 'index': {
+        const d = this.assigned.get(expr.name);
+        if (d && timeLag(expr.index) === 0) out.add(d);
+        break;
+      }
+      case 'call':
+        expr.args.forEach((a) => this.dependencies(a, out));
+        break;
+      case 'binary':
+        this.dependencies(expr.left, out);
+        this.dependencies(expr.right, out);
+        break;
+      case 'neg':
+        this.dependencies(expr.operand, out);
+        break;
+      case 'concat':
+        expr.parts.forEach((p) => this.dependencies(p, out));
+        break;
+      default:
+        break;
+    }
+    return out;
+  }
+
+  order(definitions: readonly Definition[]): Definition[] {
+    const ordered: Definition[] = [];
+    const done = new Set<Definition>();
+    const path: Definition[] = [];
+    const label = (d: Definition): string => (d.kind === 'let' ? d.names.join(', ') : `${d.name}[t]`);
+    const visit = (d: Definition): void => {
+      if (done.has(d)) return;
+      const at = path.indexOf(d);
+      if (at >= 0) {
+        const cycle = [...path.slice(at), d].map(label).join(' -> ');
+        throw new SeqError(d.span, `${label(d)} depends on itself within one step: ${cycle}`, 'read the previous step instead, e.g. h[t-1]');
+      }
+      path.push(d);
+      for (const dep of this.dependencies(d.value, new Set())) visit(dep);
+      path.pop();
+      done.add(d);
+      ordered.push(d);
+    };
+    definitions.forEach(visit);
+    return ordered;
+  }
+}
+
+export function check(program: ProgramNode): CheckedCell[] {
+  const names = new Set<string>();
+  return program.cells.map((cell) => {
+    if (names.has(cell.name.name)) throw new SeqError(cell.name.span, `cell ${cell.name.name} is defined twice`);
+    names.add(cell.name.name);
+    return new CellChecker(cell, program.file).check();
+  });
+}

@@ -1,0 +1,203 @@
+/**
+ * A compiled cell bound to sizes and a device: the object a compiled module's `create...`
+ * returns. Parameters by name as Float32Array; forward over a whole sequence.
+ */
+import { type DeviceInfo, getDevice } from './device.js';
+import { PlanExecutor } from './executor.js';
+import { Random, initialize } from './init.js';
+import type { LaunchPlan } from './plan.js';
+import { evaluateDim, tensorElements } from './plan.js';
+
+export interface CreateOptions<Sizes extends string = string> {
+  /** values of the cell's size variables; sizes declared with a default may be left out */
+  readonly sizes?: Partial<Record<Sizes, number>>;
+  /** batch size B used by forward unless a call says otherwise (default 1) */
+  readonly batch?: number;
+  /** seed of the parameter initializers (default 0) */
+  readonly seed?: number;
+  /** a device to run on; by default one is found (see getDevice) and shared */
+  readonly device?: GPUDevice;
+}
+
+export interface ForwardOptions {
+  /** batch size for this call; the input's length must be steps x batch x features */
+  readonly batch?: number;
+}
+
+export interface ForwardResult<Outputs extends string = string, States extends string = string> {
+  /** every step's outputs, each [T, B, N] */
+  readonly outputs: Record<Outputs, Float32Array>;
+  /** each state after the last step, [B, N]; pass it as the next call's initial state */
+  readonly states: Record<States, Float32Array>;
+  readonly steps: number;
+  readonly batch: number;
+}
+
+export class SizeError extends Error {}
+
+function bindSizes(plan: LaunchPlan, given: Readonly<Record<string, number | undefined>>): Record<string, number> {
+  const sizes: Record<string, number> = {};
+  const known = new Set(plan.sizes.map((s) => s.name));
+  for (const name of Object.keys(given)) {
+    if (!known.has(name)) throw new SizeError(`cell ${plan.cell} has no size ${name}; its sizes are ${[...known].join(', ')}`);
+  }
+  for (const s of plan.sizes) {
+    const value = given[s.name] ?? s.default;
+    if (value === undefined) throw new SizeError(`size ${s.name} of cell ${plan.cell} has no value: pass sizes: { ${s.name}: <n> } or declare \`size ${s.name} = <n>\` in the cell`);
+    if (!Number.isInteger(value) || value < 1) throw new SizeError(`size ${s.name} must be a whole number >= 1, got ${value}`);
+    sizes[s.name] = value;
+  }
+  return sizes;
+}
+
+export class SeqModel<Sizes extends string = string, Params extends string = string, Inputs extends string = string, Outputs extends string = string, States extends string = string> {
+  readonly plan: LaunchPlan;
+  readonly sizes: Readonly<Record<Sizes, number>>;
+  readonly batch: number;
+  /** which adapter runs this model, e.g. "Dawn (Node) OpenGL ES backend (compatibility mode)" */
+  readonly deviceDescription: string;
+  readonly #executor: PlanExecutor;
+  readonly #paramOffsets: ReadonlyMap<string, { offset: number; length: number }>;
+
+  private constructor(plan: LaunchPlan, sizes: Record<string, number>, batch: number, description: string, executor: PlanExecutor, offsets: Map<string, { offset: number; length: number }>) {
+    this.plan = plan;
+    this.sizes = sizes as Record<Sizes, number>;
+    this.batch = batch;
+    this.deviceDescription = description;
+    this.#executor = executor;
+    this.#paramOffsets = offsets;
+  }
+
+  static async create<S extends string, P extends string, I extends string, O extends string, St extends string>(plan: LaunchPlan, options: CreateOptions<S> = {}): Promise<SeqModel<S, P, I, O, St>> {
+    if (plan.format !== 'seqc-plan-1') throw new Error(`unsupported plan format ${String(plan.format)}: recompile with this version of seqc`);
+    const sizes = bindSizes(plan, options.sizes ?? {});
+    const batch = options.batch ?? 1;
+    if (!Number.isInteger(batch) || batch < 1) throw new SizeError(`batch must be a whole number >= 1, got ${batch}`);
+    const offsets = new Map<string, { offset: number; length: number }>();
+    let total = 0;
+    for (const p of plan.params) {
+      const length = tensorElements(p, sizes);
+      offsets.set(p.name, { offset: total, length });
+      total += length;
+    }
+    let info: Pick<DeviceInfo, 'device' | 'description'>;
+    if (options.device) info = { device: options.device, description: 'a device given by the caller' };
+    else info = await getDevice();
+    const executor = await PlanExecutor.create(info.device, plan, sizes, [...offsets.values()].map((o) => o.offset), total);
+    const model = new SeqModel<S, P, I, O, St>(plan, sizes, batch, info.description, executor, offsets);
+    const random = new Random(options.seed ?? 0);
+    for (const p of plan.params) {
+      model.setParam(p.name as P, initialize(p.init, p.shape.map((d) => evaluateDim(d, sizes)), random));
+    }
+    return model;
+  }
+
+  get paramNames(): Params[] {
+    return this.plan.params.map((p) => p.name as Params);
+  }
+
+  /** The shape of a parameter with sizes bound, e.g. [1024, 128]. */
+  paramShape(name: Params): number[] {
+    const p = this.plan.params.find((q) => q.name === name);
+    if (!p) throw new Error(`cell ${this.plan.cell} has no param ${name}; its params are ${this.paramNames.join(', ')}`);
+    return p.shape.map((d) => evaluateDim(d, this.sizes));
+  }
+
+  #slot(name: string): { offset: number; length: number } {
+    const slot = this.#paramOffsets.get(name);
+    if (!slot) throw new Error(`cell ${this.plan.cell} has no param ${name}; its params are ${this.paramNames.join(', ')}`);
+    return slot;
+  }
+
+  setParam(name: Params, data: ArrayLike<number>): void {
+    const { offset, length } = this.#slot(name);
+    if (data.length !== length) throw new Error(`param ${name} has ${length} elements (${this.paramShape(name).join(' x ')}), got ${data.length}`);
+    this.#executor.writeParams(offset, data instanceof Float32Array ? data : Float32Array.from(data));
+  }
+
+  setParams(values: Partial<Record<Params, ArrayLike<number>>>): void {
+    for (const [name, data] of Object.entries(values)) this.setParam(name as Params, data as ArrayLike<number>);
+  }
+
+  async getParam(name: Params): Promise<Float32Array> {
+    const { offset, length } = this.#slot(name);
+    return this.#executor.readParams(offset, length);
+  }
+
+  async getParams(): Promise<Record<Params, Float32Array>> {
+    const out = {} as Record<Params, Float32Array>;
+    for (const name of this.paramNames) out[name] = await this.getParam(name);
+    return out;
+  }
+
+  /**
+   * Runs the cell over whole sequences. `x` is [T, B, ...input] (a cell with several inputs
+   * takes a record by input name); `initialState` gives states as [B, N] (or [lags, B, N] for
+   * cells reading further back than t-1), defaulting to each state's declared initial value.
+   */
+  async forward(x: Float32Array | Partial<Record<Inputs, Float32Array>>, initialState?: Partial<Record<States, ArrayLike<number>>>, options: ForwardOptions = {}): Promise<ForwardResult<Outputs, States>> {
+    const { plan, sizes } = this;
+    const batch = options.batch ?? this.batch;
+    const given: Record<string, Float32Array | undefined> = x instanceof Float32Array ? { [plan.inputs[0]?.name ?? 'x']: x } : (x as Record<string, Float32Array>);
+    if (x instanceof Float32Array && plan.inputs.length !== 1) throw new Error(`cell ${plan.cell} has ${plan.inputs.length} inputs; pass a record { ${plan.inputs.map((i) => i.name).join(', ')} }`);
+    let steps: number | undefined;
+    const inputs = new Map<number, Float32Array>();
+    plan.inputs.forEach((input, index) => {
+      const data = given[input.name];
+      if (!(data instanceof Float32Array)) throw new Error(`input ${input.name} is missing: pass a Float32Array [T, ${batch}, ${input.shapeText.slice(1, -1)}]`);
+      const perStep = batch * tensorElements(input, sizes);
+      const t = data.length / perStep;
+      if (!Number.isInteger(t) || t < 1) throw new Error(`input ${input.name} has ${data.length} elements, not a whole number of steps of batch ${batch} x ${input.shapeText} (${perStep} each)`);
+      if (steps !== undefined && t !== steps) throw new Error(`inputs disagree on the number of steps: ${steps} and ${t}`);
+      steps = t;
+      inputs.set(plan.buffers.findIndex((b) => b.kind === 'input' && b.name === input.name) ?? index, data);
+    });
+    if (steps === undefined) throw new Error(`cell ${plan.cell} has no inputs; forward needs at least one`);
+
+    const initialSlots = new Map<number, Float32Array>();
+    plan.states.forEach((state) => {
+      const buffer = plan.buffers.findIndex((b) => b.kind === 'state' && b.name === state.name);
+      const n = tensorElements(state, sizes);
+      const slots = new Float32Array(state.lags * batch * n);
+      const value = initialState?.[state.name as States];
+      if (value === undefined) slots.fill(state.initial);
+      else if (value.length === batch * n) for (let l = 0; l < state.lags; l++) slots.set(Float32Array.from(value), l * batch * n);
+      else if (value.length === state.lags * batch * n) slots.set(Float32Array.from(value));
+      else throw new Error(`initial state ${state.name} has ${value.length} elements, expected ${batch * n} ([B, N] = [${batch}, ${n}])`);
+      initialSlots.set(buffer, slots);
+    });
+
+    const reads: { buffer: number; offset: number; length: number }[] = [];
+    for (const out of plan.outputs) {
+      const buffer = plan.buffers.findIndex((b) => b.name === out.name && (b.kind === 'state' || b.kind === 'readout'));
+      const spec = plan.buffers[buffer]!;
+      const perStep = batch * evaluateDim(spec.elements, sizes);
+      reads.push({ buffer, offset: spec.lags * perStep, length: steps * perStep });
+    }
+    for (const state of plan.states) {
+      const buffer = plan.buffers.findIndex((b) => b.kind === 'state' && b.name === state.name);
+      const perStep = batch * tensorElements(state, sizes);
+      reads.push({ buffer, offset: (state.lags + steps - 1) * perStep, length: perStep });
+    }
+    const regions = await this.#executor.run({ steps, batch, inputs, initialSlots, reads });
+    const outputs = {} as Record<Outputs, Float32Array>;
+    plan.outputs.forEach((o, i) => (outputs[o.name as Outputs] = regions[i]!));
+    const states = {} as Record<States, Float32Array>;
+    plan.states.forEach((s, i) => (states[s.name as States] = regions[plan.outputs.length + i]!));
+    return { outputs, states, steps, batch };
+  }
+
+  /** Device buffers held now (parameters and the workspace of the last call's shape). */
+  get bufferCount(): number {
+    return this.#executor.bufferCount;
+  }
+
+  /** Releases every device buffer of this model. The shared device stays for other models. */
+  dispose(): void {
+    this.#executor.dispose();
+  }
+}
+
+export function createModel<S extends string, P extends string, I extends string, O extends string, St extends string>(plan: LaunchPlan, options?: CreateOptions<S>): Promise<SeqModel<S, P, I, O, St>> {
+  return SeqModel.create<S, P, I, O, St>(plan, options);
+}

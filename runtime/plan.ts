@@ -1,0 +1,75 @@
+/**
+ * The launch plan: everything the executor needs to run a compiled cell, as plain JSON so
+ * a compiled module can embed it. It depends on nothing in the compiler.
+ */
+
+/** A symbolic size as terms [coefficient, ...size names]; [[4, 'H'], [1, 'I']] is 4*H + I. */
+export type DimTerms = readonly (readonly [number, ...string[]])[];
+
+export interface PlanTensor {
+  readonly name: string;
+  readonly shape: readonly DimTerms[];
+  /** the same shape as source text, e.g. "[4*H, I]" */
+  readonly shapeText: string;
+}
+
+export type PlanInit =
+  | { readonly kind: 'zeros' | 'ones' | 'xavier' | 'orthogonal' }
+  | { readonly kind: 'uniform'; readonly scale: number }
+  | { readonly kind: 'normal'; readonly std: number }
+  | { readonly kind: 'constant'; readonly value: number };
+
+export interface PlanBuffer {
+  readonly kind: 'input' | 'state' | 'readout' | 'temp';
+  /** the input, state or readout it holds; temps are named by the value they keep */
+  readonly name: string;
+  /** elements of one step of one batch element */
+  readonly elements: DimTerms;
+  /** leading steps kept before t = 0 (a state read at t-k keeps k) */
+  readonly lags: number;
+}
+
+export interface PlanKernel {
+  readonly label: string;
+  /** hoisted kernels run once over all steps before the loop; step kernels once per step */
+  readonly phase: 'hoisted' | 'step';
+  readonly wgsl: string;
+  /** the element counts of its outputs; invocations along x cover the largest */
+  readonly widths: readonly DimTerms[];
+  /** binding 0 is the launch uniform, 1 the packed parameters (if `usesParams`), then these buffers */
+  readonly usesParams: boolean;
+  readonly buffers: readonly { readonly buffer: number; readonly write: boolean }[];
+}
+
+export interface LaunchPlan {
+  readonly format: 'seqc-plan-1';
+  readonly cell: string;
+  readonly sizes: readonly { readonly name: string; readonly default?: number }[];
+  readonly inputs: readonly PlanTensor[];
+  readonly params: readonly (PlanTensor & { readonly init: PlanInit })[];
+  readonly states: readonly (PlanTensor & { readonly initial: number; readonly lags: number })[];
+  /** what forward returns at every step, in the order the cell lists them */
+  readonly outputs: readonly (PlanTensor & { readonly kind: 'state' | 'readout' })[];
+  readonly buffers: readonly PlanBuffer[];
+  readonly kernels: readonly PlanKernel[];
+  /** WGSL override constants: size_i is sizes[i], param_i the offset of params[i] in the packed buffer */
+  readonly workgroupSize: number;
+}
+
+export function evaluateDim(dim: DimTerms, sizes: Readonly<Record<string, number>>): number {
+  let total = 0;
+  for (const [coefficient, ...names] of dim) {
+    let product = coefficient;
+    for (const n of names) {
+      const value = sizes[n];
+      if (value === undefined) throw new Error(`size ${n} is not bound`);
+      product *= value;
+    }
+    total += product;
+  }
+  return total;
+}
+
+export function tensorElements(tensor: PlanTensor, sizes: Readonly<Record<string, number>>): number {
+  return tensor.shape.reduce((n, d) => n * evaluateDim(d, sizes), 1);
+}
