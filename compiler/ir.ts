@@ -25,6 +25,8 @@ export type Initializer =
 export interface SizeDecl {
   readonly name: string;
   readonly default?: number;
+  /** where the size first appears, for located "no value" errors */
+  readonly span?: Span;
 }
 export interface InputDecl {
   readonly name: string;

@@ -20,9 +20,9 @@ export function buildLaunchPlan(program: CellProgram): LaunchPlan {
   return {
     format: 'seqc-plan-1',
     cell: program.name,
-    sizes: program.sizes.map((s) => ({ ...s })),
+    sizes: program.sizes.map((s) => (s.default === undefined ? { name: s.name } : { name: s.name, default: s.default })),
     inputs: program.inputs.map((i) => tensor(i.name, i.shape)),
-    params: program.params.map((p) => ({ ...tensor(p.name, p.shape), init: p.init })),
+    params: program.params.map((p) => ({ ...tensor(p.name, p.shape), init: p.init, columnMajor: scheduled.columnMajor.has(p.name) })),
     states: program.states.map((s) => ({ ...tensor(s.name, s.shape), initial: s.initial, lags: s.maxLag })),
     outputs: program.outputs.map((name) => ({
       ...tensor(name, program.eqns[results.get(name)!]!.type.shape),

@@ -84,7 +84,7 @@ class Lowering {
     updates.sort((a, b) => stateOrder.indexOf(a.name) - stateOrder.indexOf(b.name));
     return {
       name: this.cell.node.name.name,
-      sizes: this.cell.sizes.map((s) => (s.default === undefined ? { name: s.name } : { name: s.name, default: s.default })),
+      sizes: this.cell.sizes.map((s) => ({ name: s.name, ...(s.default === undefined ? {} : { default: s.default }), span: s.span })),
       inputs: [...this.cell.inputs.values()].map((i) => ({ name: i.name, shape: i.value })),
       params: [...this.cell.params.values()].map((p) => ({ name: p.name, shape: p.value.shape, init: p.value.init })),
       states: [...this.cell.states.values()].map((s) => ({ name: s.name, shape: s.value.shape, initial: s.value.initial, maxLag: Math.max(1, s.value.maxLag) })),

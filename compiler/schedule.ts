@@ -46,6 +46,11 @@ export interface Schedule {
   readonly inputBuffers: ReadonlyMap<string, number>;
   readonly stateBuffers: ReadonlyMap<string, number>;
   readonly kernels: readonly KernelSpec[];
+  /**
+   * Parameters stored column-major: every matmul weight, so that invocations computing
+   * neighbouring rows read neighbouring elements at each step of the dot product.
+   */
+  readonly columnMajor: ReadonlySet<string>;
 }
 
 /** The operand a contraction reads at every index (a matmul's vector, a reduction's input). */
@@ -142,5 +147,10 @@ export function schedule(program: CellProgram): Schedule {
     const levels = [...new Set(values.map((m) => m.level))].sort((a, b) => a - b);
     for (const l of levels) kernels.push({ phase, level: l, outputs: values.filter((m) => m.level === l).map((m) => m.eqn) });
   }
-  return { program, buffers, materialized, inputBuffers, stateBuffers, kernels };
+  const columnMajor = new Set<string>();
+  for (const e of eqns) {
+    const weight = e.op === 'matmul' ? eqns[e.args[0]!]! : undefined;
+    if (weight?.op === 'param') columnMajor.add(weight.attrs.name!);
+  }
+  return { program, buffers, materialized, inputBuffers, stateBuffers, kernels, columnMajor };
 }

@@ -144,7 +144,10 @@ class KernelWriter {
         return f32Literal(e.attrs.value!);
       case 'param': {
         this.#usesParams = true;
-        return `params[param_${this.#paramIndex.get(e.attrs.name!)} + ${index}]`;
+        const base = `param_${this.#paramIndex.get(e.attrs.name!)}`;
+        if (!this.schedule.columnMajor.has(e.attrs.name!)) return `params[${base} + ${index}]`;
+        const [rows, cols] = e.type.shape.map((d) => this.dim(d)) as [string, string];
+        return `params[${base} + ((${index}) % ${cols}) * ${rows} + (${index}) / ${cols}]`;
       }
       case 'input':
         return this.element(this.schedule.inputBuffers.get(e.attrs.name!)!, index);
@@ -180,7 +183,7 @@ class KernelWriter {
         block.line(`var ${acc}: f32 = 0.0;`);
         block.line(`for (var ${k}: u32 = 0u; ${k} < ${cols}; ${k} = ${k} + 1u) {`);
         const body = block.child();
-        const weight = this.value(w, `(${index}) * ${cols} + ${k}`, body);
+        const weight = this.weight(w, index, k, body);
         body.line(`${acc} = ${acc} + ${weight} * ${this.value(x, k, body)};`);
         block.append(body);
         block.line('}');
@@ -189,6 +192,17 @@ class KernelWriter {
       default:
         throw new Error(`no WGSL for ${e.op}`);
     }
+  }
+
+  /** Element (row, col) of a matmul's weight; column-major params index it directly. */
+  weight(w: number, row: string, col: string, block: Block): string {
+    const e = this.#eqns[w]!;
+    if (e.op === 'param' && this.schedule.columnMajor.has(e.attrs.name!)) {
+      this.#usesParams = true;
+      const rows = this.dim(e.type.shape[0]!);
+      return `params[param_${this.#paramIndex.get(e.attrs.name!)} + ${col} * ${rows} + ${row}]`;
+    }
+    return this.value(w, `(${row}) * ${this.dim(e.type.shape[1]!)} + ${col}`, block);
   }
 
   write(): GeneratedKernel {

@@ -35,6 +35,13 @@ export interface ForwardResult<Outputs extends string = string, States extends s
 
 export class SizeError extends Error {}
 
+/** [rows, cols] row-major to its transpose, row-major. */
+function transpose(data: Float32Array, [rows, cols]: readonly number[]): Float32Array {
+  const out = new Float32Array(data.length);
+  for (let r = 0; r < rows!; r++) for (let c = 0; c < cols!; c++) out[c * rows! + r] = data[r * cols! + c]!;
+  return out;
+}
+
 function bindSizes(plan: LaunchPlan, given: Readonly<Record<string, number | undefined>>): Record<string, number> {
   const sizes: Record<string, number> = {};
   const known = new Set(plan.sizes.map((s) => s.name));
@@ -112,7 +119,12 @@ export class SeqModel<Sizes extends string = string, Params extends string = str
   setParam(name: Params, data: ArrayLike<number>): void {
     const { offset, length } = this.#slot(name);
     if (data.length !== length) throw new Error(`param ${name} has ${length} elements (${this.paramShape(name).join(' x ')}), got ${data.length}`);
-    this.#executor.writeParams(offset, data instanceof Float32Array ? data : Float32Array.from(data));
+    const values = data instanceof Float32Array ? data : Float32Array.from(data);
+    this.#executor.writeParams(offset, this.#isColumnMajor(name) ? transpose(values, this.paramShape(name)) : values);
+  }
+
+  #isColumnMajor(name: string): boolean {
+    return this.plan.params.find((p) => p.name === name)?.columnMajor ?? false;
   }
 
   setParams(values: Partial<Record<Params, ArrayLike<number>>>): void {
@@ -121,7 +133,10 @@ export class SeqModel<Sizes extends string = string, Params extends string = str
 
   async getParam(name: Params): Promise<Float32Array> {
     const { offset, length } = this.#slot(name);
-    return this.#executor.readParams(offset, length);
+    const stored = await this.#executor.readParams(offset, length);
+    if (!this.#isColumnMajor(name)) return stored;
+    const [rows, cols] = this.paramShape(name) as [number, number];
+    return transpose(stored, [cols, rows]);
   }
 
   async getParams(): Promise<Record<Params, Float32Array>> {

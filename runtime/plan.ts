@@ -46,7 +46,8 @@ export interface LaunchPlan {
   readonly cell: string;
   readonly sizes: readonly { readonly name: string; readonly default?: number }[];
   readonly inputs: readonly PlanTensor[];
-  readonly params: readonly (PlanTensor & { readonly init: PlanInit })[];
+  /** `columnMajor` params are stored transposed on the device; the API speaks row-major */
+  readonly params: readonly (PlanTensor & { readonly init: PlanInit; readonly columnMajor: boolean })[];
   readonly states: readonly (PlanTensor & { readonly initial: number; readonly lags: number })[];
   /** what forward returns at every step, in the order the cell lists them */
   readonly outputs: readonly (PlanTensor & { readonly kind: 'state' | 'readout' })[];

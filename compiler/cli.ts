@@ -1,0 +1,214 @@
+/**
+ * The `seqc` command line. User mistakes (bad source, bad flags, missing files) print one
+ * located message and exit 1; only a bug in seqc itself prints a stack trace (exit 2).
+ */
+import { mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { basename, dirname, extname, join, resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import { SeqError } from '../dsl/diagnostics.js';
+import { emitModule } from './emit.js';
+import { lowerCells, lowerSource } from './frontend.js';
+import { type CellProgram, printProgram } from './ir.js';
+import { buildLaunchPlan } from './launch-plan.js';
+
+export const DEFAULT_EXAMPLE = 'examples/lstm.seq';
+
+const USAGE = `usage: seqc <command> [options]
+
+commands:
+  compile FILE.seq [-o OUT.js] [--cell NAME] [--runtime SPECIFIER]
+                     write an ES module (and OUT.d.ts) that runs the cell on WebGPU
+  ir FILE.seq        print the IR of every cell
+  wgsl FILE.seq      print the generated WGSL kernels
+  check FILE.seq     check the source and report the first error
+  run [FILE.seq] [--size NAME=N ...] [--steps T] [--batch B] [--repeats N] [--seed S]
+                     run the cell on the WebGPU device found, compare it with the float64
+                     CPU reference, print device, sizes, time and max error
+                     (default: ${DEFAULT_EXAMPLE}, T=64, B=32)
+  help               show this text`;
+
+/** A mistake in how seqc was called: printed without a stack trace. */
+export class UsageError extends Error {}
+
+/** Writes a file so that readers see the old content or the new, never half of it. */
+export function writeFileAtomic(path: string, text: string): void {
+  mkdirSync(dirname(path), { recursive: true });
+  const temp = join(dirname(path), `.${basename(path)}.${process.pid}.tmp`);
+  try {
+    writeFileSync(temp, text);
+    renameSync(temp, path);
+  } catch (error) {
+    rmSync(temp, { force: true });
+    throw error;
+  }
+}
+
+function readSource(file: string | undefined): { source: string; file: string } {
+  if (!file) throw new UsageError('no input file: give a .seq file');
+  try {
+    return { source: readFileSync(file, 'utf8'), file };
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') throw new UsageError(`${file}: no such file`);
+    if (code === 'EISDIR') throw new UsageError(`${file}: is a directory, not a .seq file`);
+    throw new UsageError(`${file}: cannot read (${code ?? (error as Error).message})`);
+  }
+}
+
+function parseSizes(values: readonly string[] | undefined): Record<string, number> {
+  const sizes: Record<string, number> = {};
+  for (const v of values ?? []) {
+    const m = /^([A-Za-z_]\w*)=(\d+)$/.exec(v);
+    if (!m) throw new UsageError(`--size ${v}: expected NAME=N, e.g. --size H=256`);
+    sizes[m[1]!] = Number(m[2]);
+  }
+  return sizes;
+}
+
+function positiveInt(name: string, value: string | undefined, fallback: number): number {
+  if (value === undefined) return fallback;
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1) throw new UsageError(`--${name} ${value}: expected a whole number >= 1`);
+  return n;
+}
+
+/** Binds every size or reports, at the size's first use, that it has no value. */
+export function bindSizes(program: CellProgram, given: Readonly<Record<string, number>>, file: string): Record<string, number> {
+  const sizes: Record<string, number> = {};
+  for (const name of Object.keys(given)) {
+    if (!program.sizes.some((s) => s.name === name)) {
+      throw new UsageError(`--size ${name}: cell ${program.name} has no size ${name}; its sizes are ${program.sizes.map((s) => s.name).join(', ')}`);
+    }
+  }
+  for (const s of program.sizes) {
+    const value = given[s.name] ?? s.default;
+    if (value === undefined) {
+      throw new SeqError(s.span ?? { file, start: 0, end: 1 }, `size ${s.name} is never given a value`, `pass --size ${s.name}=<n>, or declare a default in the cell: size ${s.name} = <n>`);
+    }
+    sizes[s.name] = value;
+  }
+  return sizes;
+}
+
+async function commandCompile(args: string[]): Promise<void> {
+  const { values, positionals } = parseArgs({ args, allowPositionals: true, options: { out: { type: 'string', short: 'o' }, cell: { type: 'string' }, runtime: { type: 'string' } } });
+  const { source, file } = readSource(positionals[0]);
+  const program = lowerSource(source, file, values.cell);
+  const plan = buildLaunchPlan(program);
+  const out = resolve(values.out ?? join(dirname(file), `${basename(file, extname(file))}.js`));
+  const { js, dts } = emitModule(plan, { runtime: values.runtime ?? 'seqc/runtime', sourceName: basename(file) });
+  const dtsPath = out.replace(/\.(m?js)$/, '') + (out.endsWith('.mjs') ? '.d.mts' : '.d.ts');
+  writeFileAtomic(out, js);
+  writeFileAtomic(dtsPath, dts);
+  console.log(`wrote ${out} and ${dtsPath} (cell ${plan.cell}, ${plan.kernels.length} kernels)`);
+}
+
+function commandIr(args: string[]): void {
+  const { positionals } = parseArgs({ args, allowPositionals: true });
+  const { source, file } = readSource(positionals[0]);
+  process.stdout.write(lowerCells(source, file).map(printProgram).join('\n'));
+}
+
+function commandWgsl(args: string[]): void {
+  const { values, positionals } = parseArgs({ args, allowPositionals: true, options: { cell: { type: 'string' } } });
+  const { source, file } = readSource(positionals[0]);
+  const plan = buildLaunchPlan(lowerSource(source, file, values.cell));
+  for (const k of plan.kernels) process.stdout.write(`// ===== ${k.label} =====\n${k.wgsl}\n`);
+}
+
+function commandCheck(args: string[]): void {
+  const { positionals } = parseArgs({ args, allowPositionals: true });
+  const { source, file } = readSource(positionals[0]);
+  const cells = lowerCells(source, file);
+  console.log(`${file}: ok (${cells.map((c) => c.name).join(', ')})`);
+}
+
+async function commandRun(args: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args,
+    allowPositionals: true,
+    options: {
+      size: { type: 'string', multiple: true },
+      steps: { type: 'string' },
+      batch: { type: 'string' },
+      repeats: { type: 'string' },
+      seed: { type: 'string' },
+      cell: { type: 'string' },
+    },
+  });
+  const { source, file } = readSource(positionals[0] ?? DEFAULT_EXAMPLE);
+  const program = lowerSource(source, file, values.cell);
+  const sizes = bindSizes(program, parseSizes(values.size), file);
+  const { runAgainstReference } = await import('./run.js');
+  const report = await runAgainstReference(program, {
+    sizes,
+    steps: positiveInt('steps', values.steps, 64),
+    batch: positiveInt('batch', values.batch, 32),
+    repeats: positiveInt('repeats', values.repeats, 5),
+    seed: positiveInt('seed', values.seed, 1),
+  });
+  console.log(report.text);
+  return report.ok ? 0 : 1;
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const [command, ...args] = argv;
+  let source = '';
+  try {
+    switch (command) {
+      case 'compile':
+        source = readSourceQuietly(args);
+        await commandCompile(args);
+        return 0;
+      case 'ir':
+        source = readSourceQuietly(args);
+        commandIr(args);
+        return 0;
+      case 'wgsl':
+        source = readSourceQuietly(args);
+        commandWgsl(args);
+        return 0;
+      case 'check':
+        source = readSourceQuietly(args);
+        commandCheck(args);
+        return 0;
+      case 'run':
+        source = readSourceQuietly(args.length && !args[0]!.startsWith('-') ? args : [DEFAULT_EXAMPLE]);
+        return await commandRun(args);
+      case undefined:
+      case 'help':
+      case '--help':
+      case '-h':
+        console.log(USAGE);
+        return command === undefined ? 1 : 0;
+      default:
+        throw new UsageError(`unknown command '${command}'\n\n${USAGE}`);
+    }
+  } catch (error) {
+    if (error instanceof SeqError) {
+      console.error(error.format(source));
+      return 1;
+    }
+    if (error instanceof UsageError || (error as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
+      console.error(`seqc: error: ${(error as Error).message}`);
+      return 1;
+    }
+    if ((error as Error).name === 'NoAdapterError' || (error as Error).name === 'SizeError') {
+      console.error(`seqc: error: ${(error as Error).message}`);
+      return 1;
+    }
+    console.error('seqc: internal error (a bug in seqc; please report it with the input that caused it):');
+    console.error(error);
+    return 2;
+  }
+}
+
+/** The source text, for formatting errors; empty when it cannot be read (readSource reports that). */
+function readSourceQuietly(args: string[]): string {
+  const file = args.find((a) => !a.startsWith('-'));
+  try {
+    return file ? readFileSync(file, 'utf8') : '';
+  } catch {
+    return '';
+  }
+}

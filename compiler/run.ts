@@ -1,0 +1,92 @@
+/**
+ * The main job: compile a cell, run it on the WebGPU device found with fresh random weights
+ * and inputs, and check it against the float64 CPU reference.
+ */
+import { compare } from '../runtime/compare.js';
+import { releaseDevice } from '../runtime/device.js';
+import { createModel } from '../runtime/model.js';
+import { Random } from '../runtime/init.js';
+import { referenceForward } from '../runtime/reference.js';
+import type { CellProgram } from './ir.js';
+import { buildLaunchPlan } from './launch-plan.js';
+
+export interface RunOptions {
+  readonly sizes: Readonly<Record<string, number>>;
+  readonly steps: number;
+  readonly batch: number;
+  readonly repeats: number;
+  readonly seed: number;
+}
+
+export interface RunReport {
+  readonly ok: boolean;
+  readonly text: string;
+  readonly medianMs: number;
+  readonly maxAbsError: number;
+}
+
+/** Weights like PyTorch's default RNN init: uniform in ±1/sqrt(fan-in), biases included. */
+export function randomParams(program: CellProgram, sizes: Readonly<Record<string, number>>, random: Random): Record<string, Float32Array> {
+  const params: Record<string, Float32Array> = {};
+  for (const p of program.params) {
+    const dims = p.shape.map((d) => d.evaluate(sizes));
+    const scale = 1 / Math.sqrt(dims[dims.length - 1]!);
+    params[p.name] = Float32Array.from({ length: dims.reduce((a, b) => a * b, 1) }, () => (2 * random.uniform() - 1) * scale);
+  }
+  return params;
+}
+
+export function randomInputs(program: CellProgram, sizes: Readonly<Record<string, number>>, steps: number, batch: number, random: Random): Record<string, Float32Array> {
+  const inputs: Record<string, Float32Array> = {};
+  for (const i of program.inputs) {
+    const n = i.shape.reduce((a, d) => a * d.evaluate(sizes), 1);
+    inputs[i.name] = Float32Array.from({ length: steps * batch * n }, () => 2 * random.uniform() - 1);
+  }
+  return inputs;
+}
+
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+
+export async function runAgainstReference(program: CellProgram, options: RunOptions): Promise<RunReport> {
+  const { sizes, steps, batch, repeats } = options;
+  const random = new Random(options.seed);
+  const plan = buildLaunchPlan(program);
+  const model = await createModel(plan, { sizes, batch, seed: options.seed });
+  try {
+    const params = randomParams(program, sizes, random);
+    model.setParams(params);
+    const inputs = randomInputs(program, sizes, steps, batch, random);
+    const first = await model.forward(inputs); // warm-up: pipelines, buffers
+    const times: number[] = [];
+    for (let r = 0; r < repeats; r++) {
+      const start = performance.now();
+      await model.forward(inputs);
+      times.push(performance.now() - start);
+    }
+    const reference = referenceForward(program, { params, inputs, sizes, T: steps, B: batch });
+    const lines: string[] = [];
+    let ok = true;
+    let maxAbs = 0;
+    const check = (label: string, actual: Float32Array, expected: Float64Array) => {
+      const c = compare(actual, expected);
+      ok &&= c.ok;
+      maxAbs = Math.max(maxAbs, c.maxAbs);
+      lines.push(`  ${label.padEnd(14)} max |gpu - f64| = ${c.maxAbs.toExponential(2)}${c.ok ? '' : `  FAIL at ${c.worst?.index}: ${c.worst?.actual} vs ${c.worst?.expected}`}`);
+    };
+    for (const name of Object.keys(reference.outputs)) check(`output ${name}`, first.outputs[name]!, reference.outputs[name]!);
+    for (const name of Object.keys(reference.finalStates)) check(`final ${name}`, first.states[name]!, reference.finalStates[name]!);
+    const sorted = [...times].sort((a, b) => a - b);
+    const text = [
+      `cell ${program.name}: ${plan.kernels.length} kernels (${plan.kernels.filter((k) => k.phase === 'hoisted').length} hoisted, ${plan.kernels.filter((k) => k.phase === 'step').length} per step)`,
+      `device: ${model.deviceDescription}`,
+      `sizes: ${Object.entries(sizes).map(([k, v]) => `${k}=${v}`).join(' ')}  steps T=${steps}  batch B=${batch}`,
+      `forward: median ${median(times).toFixed(2)} ms (min ${sorted[0]!.toFixed(2)}, max ${sorted[sorted.length - 1]!.toFixed(2)}) over ${repeats} runs after warm-up`,
+      ...lines,
+      ok ? 'PASS: GPU equals the float64 reference within 1e-5 (abs + rel)' : 'FAIL: GPU differs from the float64 reference beyond 1e-5 (abs + rel)',
+    ].join('\n');
+    return { ok, text, medianMs: median(times), maxAbsError: maxAbs };
+  } finally {
+    model.dispose();
+    await releaseDevice();
+  }
+}

@@ -1,0 +1,46 @@
+/** Shared by the GPU tests: compile an example, run it on the device, run the reference. */
+import { readFileSync } from 'node:fs';
+import { lowerSource } from '../compiler/frontend.js';
+import type { CellProgram } from '../compiler/ir.js';
+import { buildLaunchPlan } from '../compiler/launch-plan.js';
+import { randomInputs, randomParams } from '../compiler/run.js';
+import { type Comparison, compare } from '../runtime/compare.js';
+import { Random } from '../runtime/init.js';
+import { createModel } from '../runtime/model.js';
+import { referenceForward } from '../runtime/reference.js';
+
+export function loadExample(name: string): CellProgram {
+  const file = `examples/${name}.seq`;
+  return lowerSource(readFileSync(file, 'utf8'), file);
+}
+
+export interface Sizes {
+  readonly T: number;
+  readonly B: number;
+  readonly sizes: Readonly<Record<string, number>>;
+}
+
+/** Runs a cell on the GPU and in float64 on fresh random weights, inputs and initial states. */
+export async function gpuVersusReference(program: CellProgram, { T, B, sizes }: Sizes, seed: number): Promise<Record<string, Comparison>> {
+  const bound = Object.fromEntries(program.sizes.map((s) => [s.name, sizes[s.name]!]));
+  const random = new Random(seed);
+  const model = await createModel(buildLaunchPlan(program), { sizes: bound, batch: B });
+  try {
+    const params = randomParams(program, bound, random);
+    model.setParams(params);
+    const inputs = randomInputs(program, bound, T, B, random);
+    const initialState: Record<string, Float32Array> = {};
+    for (const s of program.states) {
+      const n = s.shape.reduce((a, d) => a * d.evaluate(bound), 1);
+      initialState[s.name] = Float32Array.from({ length: s.maxLag * B * n }, () => random.uniform() - 0.5);
+    }
+    const gpu = await model.forward(inputs, initialState);
+    const ref = referenceForward(program, { params, inputs, sizes: bound, T, B, initialState });
+    const results: Record<string, Comparison> = {};
+    for (const [name, expected] of Object.entries(ref.outputs)) results[`output ${name}`] = compare(gpu.outputs[name]!, expected);
+    for (const [name, expected] of Object.entries(ref.finalStates)) results[`final ${name}`] = compare(gpu.states[name]!, expected);
+    return results;
+  } finally {
+    model.dispose();
+  }
+}
