@@ -113,7 +113,9 @@ function commandWgsl(args: string[]): void {
   const { values, positionals } = parseArgs({ args, allowPositionals: true, options: { cell: { type: 'string' } } });
   const { source, file } = readSource(positionals[0]);
   const plan = buildLaunchPlan(lowerSource(source, file, values.cell));
-  for (const k of plan.kernels) process.stdout.write(`// ===== ${k.label} =====\n${k.wgsl}\n`);
+  for (const k of plan.kernels) {
+    for (const v of k.variants) process.stdout.write(`// ===== ${k.label}, tile ${v.rows} rows x ${v.cols} elements =====\n${v.wgsl}\n`);
+  }
 }
 
 function commandCheck(args: string[]): void {

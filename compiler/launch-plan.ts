@@ -3,7 +3,7 @@ import type { DimTerms, LaunchPlan, PlanTensor } from '../runtime/plan.js';
 import type { CellProgram } from './ir.js';
 import { schedule as scheduleCell } from './schedule.js';
 import { type Dim, type Shape, formatShape } from './shape.js';
-import { WORKGROUP_SIZE, generateKernel } from './wgsl.js';
+import { type Tile, generateKernel } from './wgsl.js';
 
 export function dimTerms(dim: Dim): DimTerms {
   return [...dim.terms].map(([monomial, coefficient]) => [coefficient, ...(monomial === '' ? [] : monomial.split('*'))] as const);
@@ -11,6 +11,25 @@ export function dimTerms(dim: Dim): DimTerms {
 
 function tensor(name: string, shape: Shape): PlanTensor {
   return { name, shape: shape.map(dimTerms), shapeText: formatShape(shape) };
+}
+
+/**
+ * Accumulators an invocation may keep across its matmul loops: measured on llvmpipe, blocks
+ * of about 512 (e.g. 16 outputs x 32 batch rows) reuse each load most before spilling hurts.
+ */
+const ACCUMULATOR_BUDGET = 512;
+const ROW_CHOICES = [1, 8, 32];
+const MAX_COLS = 16;
+
+/** Tile shapes to emit: for each batch-row count, as many columns as the budget allows. */
+function tilesFor(matmulsPerElement: number, scalarOutputs: boolean): Tile[] {
+  return ROW_CHOICES.map((rows) => {
+    if (scalarOutputs) return { rows, cols: 1 };
+    if (matmulsPerElement === 0) return { rows, cols: 4 };
+    let cols = 1;
+    while (cols * 2 <= MAX_COLS && cols * 2 * rows * matmulsPerElement <= ACCUMULATOR_BUDGET) cols *= 2;
+    return { rows, cols };
+  });
 }
 
 export function buildLaunchPlan(program: CellProgram): LaunchPlan {
@@ -30,16 +49,18 @@ export function buildLaunchPlan(program: CellProgram): LaunchPlan {
     })),
     buffers: scheduled.buffers.map((b) => ({ kind: b.kind, name: b.name, elements: dimTerms(b.elements), lags: b.lags })),
     kernels: scheduled.kernels.map((k, i) => {
-      const generated = generateKernel(scheduled, k);
+      const single = generateKernel(scheduled, k);
+      const variants = tilesFor(single.accumulators, single.widths.every((w) => w.constant === 1)).map((tile) =>
+        tile.rows === 1 && tile.cols === 1 ? single : generateKernel(scheduled, k, tile),
+      );
       return {
         label: `${program.name}/${k.phase}${k.level}#${i}`,
         phase: k.phase,
-        wgsl: generated.wgsl,
-        widths: generated.widths.map(dimTerms),
-        usesParams: generated.usesParams,
-        buffers: generated.buffers,
+        widths: single.widths.map(dimTerms),
+        usesParams: single.usesParams,
+        buffers: single.buffers,
+        variants: variants.map((v) => ({ rows: v.tile.rows, cols: v.tile.cols, wgsl: v.wgsl })),
       };
     }),
-    workgroupSize: WORKGROUP_SIZE,
   };
 }

@@ -51,9 +51,12 @@ class Lowering {
 
   constructor(readonly cell: CheckedCell, readonly source: string) {}
 
-  apply(op: OpName, args: readonly number[], span: Span, describe: () => string, attrs: Attrs = {}): number {
+  apply(op: OpName, args: readonly number[], span: Span, describe: () => string, attrs: Attrs = {}, hint?: string): number {
     const type = SHAPE_RULES[op](args.map((a) => this.graph.type(a)), attrs);
-    if (typeof type === 'string') throw new SeqError(span, `${describe()}: expected ${type}`);
+    if (typeof type === 'string') {
+      // elementwise rules answer "shapes A and B differ"; the others say what they expected
+      throw new SeqError(span, type.startsWith('shapes ') ? `shape mismatch in ${describe()}: ${type}` : `${describe()}: expected ${type}`, hint);
+    }
     return this.graph.emit(op, args, attrs, type, span);
   }
 
@@ -134,7 +137,7 @@ class Lowering {
         return this.apply('neg', [this.expr(e.operand)], e.span, () => 'negation');
       case 'concat': {
         const parts = e.parts.map((p) => this.expr(p));
-        return this.apply('concat', parts, e.span, () => `concatenation [${e.parts.map((p) => text(this.source, p)).join(', ')}]`);
+        return this.apply('concat', parts, e.span, () => `concatenation [${e.parts.map((p) => text(this.source, p)).join(', ')}]`, {}, '[a, b] joins vectors end to end; matrices and numbers cannot be concatenated');
       }
       case 'binary': {
         const left = this.expr(e.left);
@@ -170,7 +173,7 @@ class Lowering {
     if (unary) return this.apply(unary, args, e.span, () => e.callee);
     const binary = BINARY_FUNCTIONS[e.callee];
     if (binary) {
-      return this.apply(binary, args, e.span, () => `${e.callee}(${e.args.map((a) => text(this.source, a)).join(', ')})`);
+      return this.apply(binary, args, e.span, () => `${e.callee}(${e.args.map((a) => text(this.source, a)).join(', ')})`, {}, `the arguments of ${e.callee} must have the same shape, or one must be a number`);
     }
     const x = args[0]!;
     const vector = (): void => {

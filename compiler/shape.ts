@@ -50,6 +50,14 @@ export class Dim {
     return result;
   }
 
+  /** The terms with positive coefficients, and the negated terms with negative ones. */
+  signParts(): { positive: Dim; negative: Dim } {
+    const positive = new Map<Monomial, number>();
+    const negative = new Map<Monomial, number>();
+    for (const [m, c] of this.#terms) (c > 0 ? positive : negative).set(m, Math.abs(c));
+    return { positive: new Dim(positive), negative: new Dim(negative) };
+  }
+
   /** Exact division by an integer, or undefined when some coefficient is not a multiple. */
   divExact(k: number): Dim | undefined {
     if (!Number.isInteger(k) || k === 0) return undefined;

@@ -3,16 +3,21 @@
  * step's kernels, in one command buffer and one submit, with no readback until the end.
  * The step index reaches kernels through a dynamic uniform offset.
  */
-import type { LaunchPlan, PlanKernel } from './plan.js';
+import type { LaunchPlan, PlanKernel, PlanVariant } from './plan.js';
 import { evaluateDim } from './plan.js';
 
 const UNIFORM_BYTES = 16;
 
 interface CompiledKernel {
   readonly kernel: PlanKernel;
+  readonly variant: PlanVariant;
   readonly pipeline: GPUComputePipeline;
   readonly layout: GPUBindGroupLayout;
-  readonly workgroups: number;
+  /** workgroups along x, invocations per workgroup */
+  readonly groupsX: number;
+  readonly workgroupSize: number;
+  /** row blocks per dispatch: batch rows (step) or all steps' rows (hoisted), per tile */
+  readonly rowBlocks: (steps: number) => number;
 }
 
 /** Pipelines are cached per device by WGSL text and constants, so models of one cell share them. */
@@ -28,16 +33,16 @@ function layoutFor(device: GPUDevice, kernel: PlanKernel): GPUBindGroupLayout {
   return device.createBindGroupLayout({ entries, label: kernel.label });
 }
 
-async function pipelineFor(device: GPUDevice, kernel: PlanKernel, constants: Record<string, number>) {
+async function pipelineFor(device: GPUDevice, kernel: PlanKernel, wgsl: string, constants: Record<string, number>) {
   let cache = pipelineCache.get(device);
   if (!cache) pipelineCache.set(device, (cache = new Map()));
-  const key = `${JSON.stringify(constants)}\n${kernel.usesParams}${JSON.stringify(kernel.buffers)}\n${kernel.wgsl}`;
+  const key = `${JSON.stringify(constants)}\n${kernel.usesParams}${JSON.stringify(kernel.buffers)}\n${wgsl}`;
   let entry = cache.get(key);
   if (!entry) {
     entry = (async () => {
       const layout = layoutFor(device, kernel);
       device.pushErrorScope('validation');
-      const module = device.createShaderModule({ code: kernel.wgsl, label: kernel.label });
+      const module = device.createShaderModule({ code: wgsl, label: kernel.label });
       const pipeline = await device.createComputePipelineAsync({
         label: kernel.label,
         layout: device.createPipelineLayout({ bindGroupLayouts: [layout] }),
@@ -51,6 +56,16 @@ async function pipelineFor(device: GPUDevice, kernel: PlanKernel, constants: Rec
     entry.catch(() => cache!.delete(key));
   }
   return entry;
+}
+
+/**
+ * Invocations per workgroup: up to 64, but small enough that the dispatch has at least 8
+ * workgroups, since a CPU adapter (llvmpipe) runs each workgroup on one thread.
+ */
+function chooseWorkgroupSize(invocationsX: number, rowBlocks: number, limit: number): number {
+  let size = Math.min(64, limit);
+  while (size > 1 && Math.ceil(invocationsX / size) * rowBlocks < 8) size /= 2;
+  return size;
 }
 
 /** Device buffers for one (steps, batch) shape, reused across calls of that shape. */
@@ -80,36 +95,61 @@ export class PlanExecutor {
   readonly #sizes: Readonly<Record<string, number>>;
   readonly #paramBuffer: GPUBuffer;
   readonly #elements: number[];
-  readonly #kernels: CompiledKernel[];
+  readonly #constants: Readonly<Record<string, number>>;
+  readonly #compiled = new Map<number, Promise<CompiledKernel[]>>();
   #workspace: Workspace | undefined;
   #queue: Promise<unknown> = Promise.resolve();
   #disposed = false;
 
-  private constructor(device: GPUDevice, plan: LaunchPlan, sizes: Record<string, number>, paramBuffer: GPUBuffer, kernels: CompiledKernel[]) {
+  private constructor(device: GPUDevice, plan: LaunchPlan, sizes: Record<string, number>, paramBuffer: GPUBuffer, constants: Record<string, number>) {
     this.#device = device;
     this.#plan = plan;
     this.#sizes = sizes;
     this.#paramBuffer = paramBuffer;
-    this.#kernels = kernels;
+    this.#constants = constants;
     this.#elements = plan.buffers.map((b) => evaluateDim(b.elements, sizes));
   }
 
-  static async create(device: GPUDevice, plan: LaunchPlan, sizes: Record<string, number>, paramOffsets: readonly number[], paramCount: number): Promise<PlanExecutor> {
-    const limit = device.limits.maxStorageBuffersPerShaderStage;
+  static async create(device: GPUDevice, plan: LaunchPlan, sizes: Record<string, number>, paramOffsets: readonly number[], paramCount: number, batch: number): Promise<PlanExecutor> {
+    const paramBuffer = device.createBuffer({ size: Math.max(4, paramCount * 4), usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST | GPUBufferUsage.COPY_SRC, label: `${plan.cell}/params` });
     const constants: Record<string, number> = {};
     plan.sizes.forEach((s, i) => (constants[`size_${i}`] = sizes[s.name]!));
     paramOffsets.forEach((offset, i) => (constants[`param_${i}`] = offset));
-    const kernels = await Promise.all(
-      plan.kernels.map(async (kernel) => {
-        const storage = kernel.buffers.length + (kernel.usesParams ? 1 : 0);
-        if (storage > limit) throw new Error(`kernel ${kernel.label} needs ${storage} storage buffers; this device allows ${limit}`);
-        const width = Math.max(...kernel.widths.map((w) => evaluateDim(w, sizes)));
-        const { pipeline, layout } = await pipelineFor(device, kernel, constants);
-        return { kernel, pipeline, layout, workgroups: Math.ceil(width / plan.workgroupSize) };
-      }),
-    );
-    const paramBuffer = device.createBuffer({ size: Math.max(4, paramCount * 4), usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST | GPUBufferUsage.COPY_SRC, label: `${plan.cell}/params` });
-    return new PlanExecutor(device, plan, sizes, paramBuffer, kernels);
+    const executor = new PlanExecutor(device, plan, sizes, paramBuffer, constants);
+    try {
+      await executor.#kernelsFor(batch);
+    } catch (error) {
+      executor.dispose();
+      throw error;
+    }
+    return executor;
+  }
+
+  /** Every kernel compiled for a batch size, with its tile and workgroup shape chosen. */
+  #kernelsFor(batch: number): Promise<CompiledKernel[]> {
+    let compiled = this.#compiled.get(batch);
+    if (!compiled) {
+      compiled = Promise.all(this.#plan.kernels.map((kernel) => this.#compile(kernel, batch)));
+      this.#compiled.set(batch, compiled);
+      compiled.catch(() => this.#compiled.delete(batch));
+    }
+    return compiled;
+  }
+
+  async #compile(kernel: PlanKernel, batch: number): Promise<CompiledKernel> {
+    const device = this.#device;
+    const limit = device.limits.maxStorageBuffersPerShaderStage;
+    const storage = kernel.buffers.length + (kernel.usesParams ? 1 : 0);
+    if (storage > limit) throw new Error(`kernel ${kernel.label} needs ${storage} storage buffers; this device allows ${limit}`);
+    const width = Math.max(...kernel.widths.map((w) => evaluateDim(w, this.#sizes)));
+    // hoisted kernels see the rows of all steps; plan for sequences of at least 32 steps
+    const rows = kernel.phase === 'hoisted' ? batch * 32 : batch;
+    const variant = [...kernel.variants].sort((a, b) => b.rows - a.rows).find((v) => v.rows <= rows) ?? kernel.variants[0]!;
+    const invocationsX = Math.ceil(width / variant.cols);
+    const rowBlocks = (steps: number) => Math.ceil((kernel.phase === 'hoisted' ? steps * batch : batch) / variant.rows);
+    const workgroupSize = chooseWorkgroupSize(invocationsX, rowBlocks(32), device.limits.maxComputeInvocationsPerWorkgroup);
+    const { pipeline, layout } = await pipelineFor(device, kernel, variant.wgsl, { ...this.#constants, workgroup_size: workgroupSize });
+    return { kernel, variant, pipeline, layout, groupsX: Math.ceil(invocationsX / workgroupSize), workgroupSize, rowBlocks };
   }
 
   get device(): GPUDevice {
@@ -151,27 +191,30 @@ export class PlanExecutor {
     const { steps, batch } = request;
     const device = this.#device;
     const maxGroups = device.limits.maxComputeWorkgroupsPerDimension;
-    if (batch > maxGroups || steps > maxGroups) throw new Error(`batch ${batch} and steps ${steps} must each be at most ${maxGroups}`);
+    if (batch > maxGroups) throw new Error(`batch ${batch} must be at most ${maxGroups}`);
+    const kernels = await this.#kernelsFor(batch);
     const readBytes = request.reads.reduce((n, r) => n + r.length * 4, 0);
-    const ws = this.#workspaceFor(steps, batch, readBytes);
+    const ws = this.#workspaceFor(steps, batch, readBytes, kernels);
     for (const [index, data] of request.inputs) device.queue.writeBuffer(ws.buffers[index]!, 0, data.buffer, data.byteOffset, data.byteLength);
     for (const [index, data] of request.initialSlots) device.queue.writeBuffer(ws.buffers[index]!, 0, data.buffer, data.byteOffset, data.byteLength);
 
     const stride = this.#uniformStride();
     const encoder = device.createCommandEncoder({ label: `${this.#plan.cell}/forward` });
     const pass = encoder.beginComputePass();
-    this.#kernels.forEach((k, i) => {
+    kernels.forEach((k, i) => {
       if (k.kernel.phase !== 'hoisted') return;
       pass.setPipeline(k.pipeline);
       pass.setBindGroup(0, ws.bindGroups[i]!, [0]);
-      pass.dispatchWorkgroups(k.workgroups, batch, steps);
+      const blocks = k.rowBlocks(steps);
+      const y = Math.min(blocks, maxGroups);
+      pass.dispatchWorkgroups(k.groupsX, y, Math.ceil(blocks / y));
     });
-    const stepKernels = this.#kernels.map((k, i) => ({ k, i })).filter(({ k }) => k.kernel.phase === 'step');
+    const stepKernels = kernels.map((k, i) => ({ k, i })).filter(({ k }) => k.kernel.phase === 'step');
     for (let t = 0; t < steps; t++) {
       for (const { k, i } of stepKernels) {
         pass.setPipeline(k.pipeline);
         pass.setBindGroup(0, ws.bindGroups[i]!, [t * stride]);
-        pass.dispatchWorkgroups(k.workgroups, batch, 1);
+        pass.dispatchWorkgroups(k.groupsX, k.rowBlocks(steps), 1);
       }
     }
     pass.end();
@@ -196,7 +239,7 @@ export class PlanExecutor {
     return Math.max(UNIFORM_BYTES, this.#device.limits.minUniformBufferOffsetAlignment);
   }
 
-  #workspaceFor(steps: number, batch: number, readBytes: number): Workspace {
+  #workspaceFor(steps: number, batch: number, readBytes: number, kernels: readonly CompiledKernel[]): Workspace {
     const current = this.#workspace;
     if (current && current.steps === steps && current.batch === batch && current.staging.size >= readBytes) return current;
     this.#releaseWorkspace();
@@ -212,7 +255,7 @@ export class PlanExecutor {
     const launch = new Uint32Array((stride * steps) / 4);
     for (let t = 0; t < steps; t++) launch.set([t, steps, batch, 0], (t * stride) / 4);
     device.queue.writeBuffer(uniforms, 0, launch);
-    const bindGroups = this.#kernels.map(({ kernel, layout }) => {
+    const bindGroups = kernels.map(({ kernel, layout }) => {
       const entries: GPUBindGroupEntry[] = [{ binding: 0, resource: { buffer: uniforms, offset: 0, size: UNIFORM_BYTES } }];
       if (kernel.usesParams) entries.push({ binding: entries.length, resource: { buffer: this.#paramBuffer } });
       for (const b of kernel.buffers) entries.push({ binding: entries.length, resource: { buffer: buffers[b.buffer]! } });

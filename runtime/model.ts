@@ -90,7 +90,7 @@ export class SeqModel<Sizes extends string = string, Params extends string = str
     let info: Pick<DeviceInfo, 'device' | 'description'>;
     if (options.device) info = { device: options.device, description: 'a device given by the caller' };
     else info = await getDevice();
-    const executor = await PlanExecutor.create(info.device, plan, sizes, [...offsets.values()].map((o) => o.offset), total);
+    const executor = await PlanExecutor.create(info.device, plan, sizes, [...offsets.values()].map((o) => o.offset), total, batch);
     const model = new SeqModel<S, P, I, O, St>(plan, sizes, batch, info.description, executor, offsets);
     const random = new Random(options.seed ?? 0);
     for (const p of plan.params) {

@@ -33,12 +33,21 @@ export interface PlanKernel {
   readonly label: string;
   /** hoisted kernels run once over all steps before the loop; step kernels once per step */
   readonly phase: 'hoisted' | 'step';
-  readonly wgsl: string;
+  /** the same kernel for several tile shapes; the runtime picks one for the batch size */
+  readonly variants: readonly PlanVariant[];
   /** the element counts of its outputs; invocations along x cover the largest */
   readonly widths: readonly DimTerms[];
   /** binding 0 is the launch uniform, 1 the packed parameters (if `usesParams`), then these buffers */
   readonly usesParams: boolean;
   readonly buffers: readonly { readonly buffer: number; readonly write: boolean }[];
+}
+
+export interface PlanVariant {
+  /** batch rows (hoisted kernels: rows of all steps) per invocation */
+  readonly rows: number;
+  /** consecutive output elements per invocation */
+  readonly cols: number;
+  readonly wgsl: string;
 }
 
 export interface LaunchPlan {
@@ -53,8 +62,8 @@ export interface LaunchPlan {
   readonly outputs: readonly (PlanTensor & { readonly kind: 'state' | 'readout' })[];
   readonly buffers: readonly PlanBuffer[];
   readonly kernels: readonly PlanKernel[];
-  /** WGSL override constants: size_i is sizes[i], param_i the offset of params[i] in the packed buffer */
-  readonly workgroupSize: number;
+  // WGSL override constants: size_i is sizes[i], param_i the offset of params[i] in the
+  // packed parameter buffer, workgroup_size the invocations per workgroup.
 }
 
 export function evaluateDim(dim: DimTerms, sizes: Readonly<Record<string, number>>): number {
