@@ -44,6 +44,14 @@ export interface StateDecl {
   /** the furthest step back the cell reads (h[t-2] makes it 2) */
   readonly maxLag: number;
 }
+/** A sequence buffer of another program that this one reads (a backward pass reads the forward's). */
+export interface LoadDecl {
+  readonly name: string;
+  readonly shape: Shape;
+  /** slots the buffer keeps before t = 0 (a forward state keeps its lags) */
+  readonly lags: number;
+}
+
 export interface Binding {
   readonly name: string;
   readonly value: number;
@@ -62,11 +70,16 @@ export interface CellProgram {
   readonly readouts: readonly Binding[];
   /** what the cell returns at every step: state or readout names */
   readonly outputs: readonly string[];
+  /** 'reverse' runs t = T-1 down to 0, and `state` leaves read t + lag (a backward pass) */
+  readonly direction?: 'forward' | 'reverse';
+  readonly loads?: readonly LoadDecl[];
+  /** values summed over every step and batch row after the loop (parameter gradients) */
+  readonly accumulations?: readonly Binding[];
 }
 
-/** Every value the step yields: state updates first, then readouts. */
+/** Every value the step yields: state updates first, then readouts, then accumulations. */
 export function stepResults(program: CellProgram): Binding[] {
-  return [...program.updates, ...program.readouts];
+  return [...program.updates, ...program.readouts, ...(program.accumulations ?? [])];
 }
 
 export function eqnById(program: CellProgram): Map<number, Eqn> {
@@ -98,12 +111,17 @@ function formatAttrs(e: Eqn): string {
       return ` ${name}[t]`;
     case 'state':
       return ` ${name}[t-${lag}]`;
+    case 'load':
+      return lag ? ` ${name}[t-${lag}]` : ` ${name}[t]`;
     case 'param':
       return ` ${name}`;
     case 'const':
       return ` ${value}`;
     case 'slice':
+    case 'pad':
       return ` {start: ${start}, size: ${size}}`;
+    case 'broadcast':
+      return ` {size: ${size}}`;
     default:
       return '';
   }
@@ -113,7 +131,8 @@ function formatAttrs(e: Eqn): string {
 export function printProgram(program: CellProgram): string {
   const lines: string[] = [];
   const sizes = program.sizes.map((s) => (s.default === undefined ? s.name : `${s.name}=${s.default}`));
-  lines.push(`cell ${program.name} sizes(${sizes.join(', ')}) -> (${program.outputs.join(', ')})`);
+  const reverse = program.direction === 'reverse' ? ' reverse' : '';
+  lines.push(`cell ${program.name}${reverse} sizes(${sizes.join(', ')}) -> (${program.outputs.join(', ')})`);
   for (const i of program.inputs) lines.push(`  input ${i.name}: ${formatType({ shape: i.shape, batched: true })}`);
   for (const p of program.params) {
     lines.push(`  param ${p.name}: ${formatType({ shape: p.shape, batched: false })} = ${formatInit(p.init)}`);
@@ -121,6 +140,7 @@ export function printProgram(program: CellProgram): string {
   for (const s of program.states) {
     lines.push(`  state ${s.name}: ${formatType({ shape: s.shape, batched: true })} = ${s.initial}, lags ${s.maxLag}`);
   }
+  for (const l of program.loads ?? []) lines.push(`  load ${l.name}: ${formatType({ shape: l.shape, batched: true })}, lags ${l.lags}`);
   lines.push('  step {');
   for (const e of program.eqns) {
     const args = e.args.map((a) => ` %${a}`).join('');
@@ -128,6 +148,7 @@ export function printProgram(program: CellProgram): string {
   }
   for (const u of program.updates) lines.push(`    ${u.name}[t] <- %${u.value}`);
   for (const r of program.readouts) lines.push(`    ${r.name}[t] <- %${r.value}`);
+  for (const a of program.accumulations ?? []) lines.push(`    ${a.name} += %${a.value}`);
   lines.push('  }');
   return lines.join('\n') + '\n';
 }

@@ -8,29 +8,10 @@ import type { Expr } from '../dsl/ast.js';
 import type { CheckedCell } from '../dsl/check.js';
 import { SeqError } from '../dsl/diagnostics.js';
 import type { Span } from '../dsl/span.js';
-import type { Binding, CellProgram, Eqn } from './ir.js';
-import { type Attrs, type BinaryOp, type OpName, SHAPE_RULES, type Type, type UnaryOp } from './ops.js';
+import type { Binding, CellProgram } from './ir.js';
+import { GraphBuilder } from './graph.js';
+import { type Attrs, type BinaryOp, type OpName, SHAPE_RULES, type UnaryOp } from './ops.js';
 import { Dim, formatShape } from './shape.js';
-
-/** Builds equations with structural sharing: the same op on the same operands is one value. */
-class GraphBuilder {
-  readonly eqns: Eqn[] = [];
-  readonly #interned = new Map<string, number>();
-
-  emit(op: OpName, args: readonly number[], attrs: Attrs, type: Type, span?: Span): number {
-    const key = JSON.stringify([op, args, attrs.name, attrs.lag, attrs.value, attrs.start?.toString(), attrs.size?.toString()]);
-    const existing = this.#interned.get(key);
-    if (existing !== undefined) return existing;
-    const id = this.eqns.length;
-    this.eqns.push({ id, op, args, attrs, type, ...(span ? { span } : {}) });
-    this.#interned.set(key, id);
-    return id;
-  }
-
-  type(id: number): Type {
-    return this.eqns[id]!.type;
-  }
-}
 
 const UNARY_FUNCTIONS: Readonly<Record<string, UnaryOp>> = {
   sigmoid: 'sigmoid', tanh: 'tanh', relu: 'relu', exp: 'exp', log: 'log', sqrt: 'sqrt', abs: 'abs',
@@ -57,7 +38,7 @@ class Lowering {
       // elementwise rules answer "shapes A and B differ"; the others say what they expected
       throw new SeqError(span, type.startsWith('shapes ') ? `shape mismatch in ${describe()}: ${type}` : `${describe()}: expected ${type}`, hint);
     }
-    return this.graph.emit(op, args, attrs, type, span);
+    return this.graph.emitTyped(op, args, attrs, type, span);
   }
 
   lower(): CellProgram {
@@ -111,27 +92,27 @@ class Lowering {
       throw new SeqError(call.args[0]!.span, `cannot split ${formatShape(type.shape)} into ${parts} equal parts`, `make its size a multiple of ${parts}, e.g. [${parts}*H]`);
     }
     names.forEach((name, i) => {
-      this.bound.set(name, this.graph.emit('slice', [whole], { start: size.scale(i), size }, { shape: [size], batched: type.batched }, call.span));
+      this.bound.set(name, this.graph.emitTyped('slice', [whole], { start: size.scale(i), size }, { shape: [size], batched: type.batched }, call.span));
     });
   }
 
   expr(e: Expr): number {
     switch (e.kind) {
       case 'number':
-        return this.graph.emit('const', [], { value: e.value }, { shape: [], batched: false }, e.span);
+        return this.graph.emitTyped('const', [], { value: e.value }, { shape: [], batched: false }, e.span);
       case 'name': {
         const bound = this.bound.get(e.name);
         if (bound !== undefined) return bound;
         const param = this.cell.params.get(e.name)!;
-        return this.graph.emit('param', [], { name: e.name }, { shape: param.value.shape, batched: false }, e.span);
+        return this.graph.emitTyped('param', [], { name: e.name }, { shape: param.value.shape, batched: false }, e.span);
       }
       case 'index': {
         const input = this.cell.inputs.get(e.name);
-        if (input) return this.graph.emit('input', [], { name: e.name }, { shape: input.value, batched: true }, e.span);
+        if (input) return this.graph.emitTyped('input', [], { name: e.name }, { shape: input.value, batched: true }, e.span);
         const lag = e.index.kind === 'name' ? 0 : (e.index as Expr & { kind: 'binary' }).right.kind === 'number' ? ((e.index as Expr & { kind: 'binary' }).right as Expr & { kind: 'number' }).value : 0;
         if (lag === 0) return this.bound.get(`${e.name}[t]`)!;
         const state = this.cell.states.get(e.name)!;
-        return this.graph.emit('state', [], { name: e.name, lag }, { shape: state.value.shape, batched: true }, e.span);
+        return this.graph.emitTyped('state', [], { name: e.name, lag }, { shape: state.value.shape, batched: true }, e.span);
       }
       case 'neg':
         return this.apply('neg', [this.expr(e.operand)], e.span, () => 'negation');
@@ -157,7 +138,7 @@ class Lowering {
             : `operands of ${e.op} must have the same shape, or one must be a number`;
           throw new SeqError(e.op === '@' ? e.span : e.span, message, hint);
         }
-        return this.graph.emit(op, [left, right], {}, type, e.span);
+        return this.graph.emitTyped(op, [left, right], {}, type, e.span);
       }
       case 'call':
         return this.call(e);

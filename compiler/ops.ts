@@ -6,11 +6,13 @@
  */
 import { Dim, type Shape, formatShape, shapeEquals } from './shape.js';
 
-export type UnaryOp = 'neg' | 'exp' | 'log' | 'tanh' | 'sigmoid' | 'relu' | 'sqrt' | 'abs';
-export type BinaryOp = 'add' | 'sub' | 'mul' | 'div' | 'max' | 'min' | 'pow';
+export type UnaryOp = 'neg' | 'exp' | 'log' | 'tanh' | 'sigmoid' | 'relu' | 'sqrt' | 'abs' | 'step' | 'sign';
+export type BinaryOp = 'add' | 'sub' | 'mul' | 'div' | 'max' | 'min' | 'pow' | 'ge' | 'eq';
 export type ReduceOp = 'reduce_sum' | 'reduce_max';
-export type LeafOp = 'input' | 'state' | 'param' | 'const';
-export type StructuralOp = 'matmul' | 'concat' | 'slice';
+/** `load` reads a sequence buffer of another program (a backward pass reading the forward's). */
+export type LeafOp = 'input' | 'state' | 'param' | 'const' | 'load';
+/** pad is slice's transpose, broadcast reduce_sum's, outer the weight side of matmul's. */
+export type StructuralOp = 'matmul' | 'concat' | 'slice' | 'pad' | 'broadcast' | 'outer' | 'transpose';
 export type OpName = UnaryOp | BinaryOp | ReduceOp | LeafOp | StructuralOp;
 
 /** The type of a step value. `batched` values carry an implicit leading batch dimension. */
@@ -20,14 +22,15 @@ export interface Type {
 }
 
 export interface Attrs {
-  /** input, state or param name */
+  /** input, state, param or load name */
   readonly name?: string;
   /** state: how many steps back (h[t-1] has lag 1) */
   readonly lag?: number;
   /** const: the scalar value */
   readonly value?: number;
-  /** slice: first element and length along the last axis */
+  /** slice: first element and length along the last axis; pad: where the operand goes */
   readonly start?: Dim;
+  /** slice: elements kept; pad and broadcast: the length of the result */
   readonly size?: Dim;
 }
 
@@ -71,6 +74,8 @@ export const UNARY: Readonly<Record<UnaryOp, UnaryDef>> = {
   relu: { kind: 'unary', cpu: (x) => Math.max(x, 0), wgsl: (x) => `max(${x}, 0.0)` },
   sqrt: { kind: 'unary', cpu: Math.sqrt, wgsl: (x) => `sqrt(${x})` },
   abs: { kind: 'unary', cpu: Math.abs, wgsl: (x) => `abs(${x})` },
+  step: { kind: 'unary', cpu: (x) => (x > 0 ? 1 : 0), wgsl: (x) => `select(0.0, 1.0, ${x} > 0.0)` },
+  sign: { kind: 'unary', cpu: Math.sign, wgsl: (x) => `sign(${x})` },
 };
 
 export const BINARY: Readonly<Record<BinaryOp, BinaryDef>> = {
@@ -81,6 +86,8 @@ export const BINARY: Readonly<Record<BinaryOp, BinaryDef>> = {
   max: { kind: 'binary', symbol: 'max', cpu: Math.max, wgsl: (a, b) => `max(${a}, ${b})` },
   min: { kind: 'binary', symbol: 'min', cpu: Math.min, wgsl: (a, b) => `min(${a}, ${b})` },
   pow: { kind: 'binary', symbol: 'pow', cpu: Math.pow, wgsl: (a, b) => `pow(${a}, ${b})` },
+  ge: { kind: 'binary', symbol: '>=', cpu: (a, b) => (a >= b ? 1 : 0), wgsl: (a, b) => `select(0.0, 1.0, ${a} >= ${b})` },
+  eq: { kind: 'binary', symbol: '==', cpu: (a, b) => (a === b ? 1 : 0), wgsl: (a, b) => `select(0.0, 1.0, ${a} == ${b})` },
 };
 
 export const REDUCE: Readonly<Record<ReduceOp, ReduceDef>> = {
@@ -130,6 +137,7 @@ export const SHAPE_RULES: Readonly<Record<OpName, ShapeRule>> = {
   input: () => 'input is a leaf',
   state: () => 'state is a leaf',
   param: () => 'param is a leaf',
+  load: () => 'load is a leaf',
   const: () => ({ shape: [], batched: false }),
   ...(Object.fromEntries(
     Object.keys(UNARY).map((op) => [op, (args: readonly Type[]) => args[0]!]),
@@ -161,10 +169,17 @@ export const SHAPE_RULES: Readonly<Record<OpName, ShapeRule>> = {
     const size = args.reduce((acc, a) => acc.add(a.shape[0]!), Dim.of(0));
     return { shape: [size], batched: args.some((a) => a.batched) };
   },
-  slice: ([a], { start, size }) => {
+  slice: ([a], { size }) => {
     if (a!.shape.length !== 1) return `a vector to slice, got ${show(a!)}`;
     return { shape: [size!], batched: a!.batched };
   },
+  pad: ([a], { size }) => (a!.shape.length === 1 ? { shape: [size!], batched: a!.batched } : `a vector to pad, got ${show(a!)}`),
+  broadcast: ([a], { size }) => (a!.shape.length === 0 ? { shape: [size!], batched: a!.batched } : `a number to broadcast, got ${show(a!)}`),
+  outer: ([a, b]) =>
+    a!.shape.length === 1 && b!.shape.length === 1
+      ? { shape: [a!.shape[0]!, b!.shape[0]!], batched: a!.batched || b!.batched }
+      : `two vectors, got ${show(a!)} and ${show(b!)}`,
+  transpose: ([a]) => (a!.shape.length === 2 ? { shape: [a!.shape[1]!, a!.shape[0]!], batched: a!.batched } : `a matrix, got ${show(a!)}`),
 };
 
 /** Float64 meaning of one op on already-evaluated operands (one batch element at a time). */
@@ -217,6 +232,26 @@ export function evaluateOp(
     }
     case 'const':
       return Float64Array.of(attrs.value!);
+    case 'pad': {
+      const out = new Float64Array(attrs.size!.evaluate(sizes));
+      out.set(args[0]!, attrs.start!.evaluate(sizes));
+      return out;
+    }
+    case 'broadcast':
+      return new Float64Array(attrs.size!.evaluate(sizes)).fill(args[0]![0]!);
+    case 'outer': {
+      const [a, b] = args as [Float64Array, Float64Array];
+      const out = new Float64Array(a.length * b.length);
+      for (let i = 0; i < a.length; i++) for (let j = 0; j < b.length; j++) out[i * b.length + j] = a[i]! * b[j]!;
+      return out;
+    }
+    case 'transpose': {
+      const [rows, cols] = argSizes[0] as [number, number];
+      const a = args[0]!;
+      const out = new Float64Array(a.length);
+      for (let r = 0; r < rows; r++) for (let c = 0; c < cols; c++) out[c * rows + r] = a[r * cols + c]!;
+      return out;
+    }
     default:
       throw new Error(`${op} is a leaf: its value comes from the program's bindings`);
   }

@@ -26,7 +26,13 @@ export function simplify(program: CellProgram): CellProgram {
     eqns.push(folded ? { ...e, id, op: 'const', args: [], attrs: { value: folded } } : { ...e, id, args });
   }
   const remap = (b: { name: string; value: number }) => ({ name: b.name, value: renumber.get(b.value)! });
-  return { ...program, eqns, updates: program.updates.map(remap), readouts: program.readouts.map(remap) };
+  return {
+    ...program,
+    eqns,
+    updates: program.updates.map(remap),
+    readouts: program.readouts.map(remap),
+    ...(program.accumulations ? { accumulations: program.accumulations.map(remap) } : {}),
+  };
 }
 
 function fold(e: Eqn, args: readonly Eqn[]): number | undefined {

@@ -22,6 +22,7 @@ export function typecheck(program: CellProgram, pass = 'program'): void {
   const inputs = new Map(program.inputs.map((i) => [i.name, i]));
   const params = new Map(program.params.map((p) => [p.name, p]));
   const states = new Map(program.states.map((s) => [s.name, s]));
+  const loads = new Map((program.loads ?? []).map((l) => [l.name, l]));
   for (const e of program.eqns) {
     if (types.has(e.id)) fail(`%${e.id} is defined twice`);
     const argTypes = e.args.map((a) => types.get(a) ?? fail(`%${e.id} uses %${a} before its definition`));
@@ -35,6 +36,12 @@ export function typecheck(program: CellProgram, pass = 'program'): void {
       case 'param': {
         const decl = params.get(e.attrs.name!) ?? fail(`%${e.id} reads unknown param ${e.attrs.name}`);
         expected = { shape: decl.shape, batched: false };
+        break;
+      }
+      case 'load': {
+        const decl = loads.get(e.attrs.name!) ?? fail(`%${e.id} loads undeclared ${e.attrs.name}`);
+        if ((e.attrs.lag ?? 0) > decl.lags) fail(`%${e.id} loads ${decl.name} at lag ${e.attrs.lag}, beyond its ${decl.lags} kept slots`);
+        expected = { shape: decl.shape, batched: true };
         break;
       }
       case 'state': {
@@ -64,6 +71,7 @@ export function typecheck(program: CellProgram, pass = 'program'): void {
   }
   for (const s of program.states) if (!updated.has(s.name)) fail(`state ${s.name} is never updated`);
   for (const r of program.readouts) if (!types.has(r.value)) fail(`readout ${r.name} uses undefined %${r.value}`);
+  for (const a of program.accumulations ?? []) if (!types.has(a.value)) fail(`accumulation ${a.name} uses undefined %${a.value}`);
   const results = new Set([...program.updates, ...program.readouts].map((b) => b.name));
   for (const o of program.outputs) if (!results.has(o)) fail(`output ${o} is neither a state nor a readout`);
 }

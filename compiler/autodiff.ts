@@ -1,0 +1,145 @@
+/**
+ * Reverse-mode autodiff of a step graph: the backward of a scan is a reverse scan of the
+ * step's vector-Jacobian product. A generic walk over the forward equations, newest first,
+ * applies each op's rule from the registry (compiler/vjp.ts).
+ *
+ * The backward step reads the forward through `load` leaves: forward states at their lags,
+ * and the forward's contractions (matmuls, reductions), which the forward therefore keeps
+ * per step as readouts `__saved<id>`. Everything elementwise is recomputed from those, so
+ * the forward stores only what is costly to redo.
+ *
+ * Its carried states are the adjoint contributions `__d_<s>_<k>`: what step t sends back to
+ * state s at t-k. The adjoint of s at step t is the sum of those sent by steps t+k, read in
+ * the reverse scan as state leaves at lag k. Parameter gradients are accumulations summed
+ * over every step and example after the loop; input gradients are per-step readouts.
+ */
+import { GraphBuilder } from './graph.js';
+import type { Binding, CellProgram, LoadDecl, StateDecl } from './ir.js';
+import { LOSS, WEIGHT } from './loss.js';
+import { isContraction } from './ops.js';
+import { simplify } from './simplify.js';
+import { typecheck } from './typecheck.js';
+import { VJP } from './vjp.js';
+
+export interface Differentiated {
+  /** the training forward: the cell with its loss and the values the backward loads */
+  readonly forward: CellProgram;
+  readonly backward: CellProgram;
+}
+
+export const SAVED = '__saved';
+export const adjointState = (state: string, lag: number): string => `__d_${state}_${lag}`;
+export const gradientName = (name: string): string => `__d_${name}`;
+export const LOSS_TOTAL = '__loss_total';
+
+/** `program` must come from withLoss (it has the `__loss` readout and `__weight` input). */
+export function differentiate(program: CellProgram): Differentiated {
+  const lossReadout = program.readouts.find((r) => r.name === LOSS);
+  if (!lossReadout) throw new Error('internal: differentiate needs a program with a loss (see withLoss)');
+  const forwardEqns = program.eqns;
+  const graph = new GraphBuilder();
+  const saved = new Set<number>();
+  const primals = new Map<number, number>();
+
+  /** A forward value inside the backward step: a leaf, a load, or recomputed. */
+  const primal = (id: number): number => {
+    const known = primals.get(id);
+    if (known !== undefined) return known;
+    const e = forwardEqns[id]!;
+    let value: number;
+    if (e.op === 'input' || e.op === 'param' || e.op === 'const') value = graph.emitTyped(e.op, [], e.attrs, e.type);
+    else if (e.op === 'state') value = graph.emitTyped('load', [], { name: e.attrs.name!, lag: e.attrs.lag! }, e.type);
+    else if (isContraction(e.op)) {
+      saved.add(id);
+      value = graph.emitTyped('load', [], { name: `${SAVED}${id}`, lag: 0 }, e.type);
+    } else value = graph.emit(e.op, e.args.map(primal), e.attrs);
+    primals.set(id, value);
+    return value;
+  };
+
+  const contributions = new Map<number, number[]>();
+  const contribute = (id: number, value: number) => contributions.set(id, [...(contributions.get(id) ?? []), value]);
+  contribute(lossReadout.value, graph.emitTyped('input', [], { name: WEIGHT }, { shape: [], batched: true }));
+
+  const lagsRead = new Map<string, Set<number>>();
+  for (const e of forwardEqns) {
+    if (e.op === 'state') lagsRead.set(e.attrs.name!, new Set([...(lagsRead.get(e.attrs.name!) ?? []), e.attrs.lag!]));
+  }
+  const adjointStates: StateDecl[] = [];
+  for (const u of program.updates) {
+    const decl = program.states.find((s) => s.name === u.name)!;
+    for (const lag of [...(lagsRead.get(u.name) ?? [])].sort()) {
+      const name = adjointState(u.name, lag);
+      adjointStates.push({ name, shape: decl.shape, initial: 0, maxLag: lag });
+      contribute(u.value, graph.emitTyped('state', [], { name, lag }, { shape: decl.shape, batched: true }));
+    }
+  }
+
+  const stateAdjoints = new Map<string, number>();
+  const inputAdjoints = new Map<string, number>();
+  const paramAdjoints = new Map<string, number>();
+  for (let id = forwardEqns.length - 1; id >= 0; id--) {
+    const parts = contributions.get(id);
+    if (!parts) continue;
+    const g = parts.reduce((sum, part) => graph.emit('add', [sum, part]));
+    const e = forwardEqns[id]!;
+    switch (e.op) {
+      case 'state':
+        stateAdjoints.set(adjointState(e.attrs.name!, e.attrs.lag!), g);
+        continue;
+      case 'input':
+        inputAdjoints.set(e.attrs.name!, g);
+        continue;
+      case 'param':
+        paramAdjoints.set(e.attrs.name!, g);
+        continue;
+      default: {
+        const args = e.args.map(primal);
+        const parts = VJP[e.op]({ graph, eqn: e, args, out: () => primal(id), g });
+        parts.forEach((part, i) => {
+          if (part !== undefined) contribute(e.args[i]!, part);
+        });
+      }
+    }
+  }
+
+  const zeros = (decl: { shape: StateDecl['shape'] }) => graph.emit('broadcast', [graph.constant(0)], { size: decl.shape[0]! });
+  const updates: Binding[] = adjointStates.map((s) => ({ name: s.name, value: stateAdjoints.get(s.name) ?? zeros(s) }));
+  const readouts: Binding[] = program.inputs
+    .filter((i) => inputAdjoints.has(i.name))
+    .map((i) => ({ name: gradientName(i.name), value: inputAdjoints.get(i.name)! }));
+  const lossValue = graph.emit('mul', [
+    graph.emitTyped('load', [], { name: LOSS, lag: 0 }, { shape: [], batched: true }),
+    graph.emitTyped('input', [], { name: WEIGHT }, { shape: [], batched: true }),
+  ]);
+  const accumulations: Binding[] = [
+    ...program.params.filter((p) => paramAdjoints.has(p.name)).map((p) => ({ name: gradientName(p.name), value: paramAdjoints.get(p.name)! })),
+    { name: LOSS_TOTAL, value: lossValue },
+  ];
+  const loads: LoadDecl[] = [
+    ...program.states.map((s) => ({ name: s.name, shape: s.shape, lags: s.maxLag })),
+    ...[...saved].sort((a, b) => a - b).map((id) => ({ name: `${SAVED}${id}`, shape: forwardEqns[id]!.type.shape, lags: 0 })),
+    { name: LOSS, shape: [], lags: 0 },
+  ];
+  const forward: CellProgram = {
+    ...program,
+    readouts: [...program.readouts, ...[...saved].sort((a, b) => a - b).map((id) => ({ name: `${SAVED}${id}`, value: id }))],
+  };
+  typecheck(forward, 'autodiff (forward)');
+  const backward = simplify({
+    name: `${program.name}_grad`,
+    sizes: program.sizes,
+    inputs: program.inputs,
+    params: program.params,
+    states: adjointStates,
+    eqns: graph.eqns,
+    updates,
+    readouts,
+    outputs: readouts.map((r) => r.name),
+    direction: 'reverse',
+    loads,
+    accumulations,
+  });
+  typecheck(backward, 'autodiff (backward)');
+  return { forward, backward };
+}
