@@ -4,7 +4,7 @@
  * the step's definitions in dependency order, ready for lowering.
  */
 import type { CellNode, DimNode, Expr, InitNode, ProgramNode, ShapeNode, Stmt } from './ast.js';
-import { SeqError, closest } from './diagnostics.js';
+import { SeqError, closest, locate } from './diagnostics.js';
 import type { Span } from './span.js';
 import { Dim, type Shape } from '../compiler/shape.js';
 import type { Initializer } from '../compiler/ir.js';
@@ -36,6 +36,11 @@ export const FUNCTIONS: Readonly<Record<string, number>> = {
   max: 2, min: 2, pow: 2, split: 2,
 };
 
+const USAGE: Readonly<Record<string, string>> = { max: 'max(a, b)', min: 'min(a, b)', pow: 'pow(a, b)', split: 'let a, b = split(v, 2)' };
+
+/** The largest dimension a shape may name: buffer sizes and indices are 32-bit in WGSL. */
+const MAX_DIM = 2 ** 31 - 1;
+
 const INITIALIZERS: Readonly<Record<string, readonly string[]>> = {
   zeros: [], ones: [], xavier: [], glorot: [], orthogonal: [],
   uniform: ['scale'], normal: ['std'], constant: ['value'],
@@ -51,6 +56,9 @@ function initializer(node: InitNode | undefined): Initializer {
   if (node.args.length !== params.length) {
     const usage = params.length ? `${node.name}(${params.join(', ')})` : node.name;
     throw new SeqError(node.span, `${node.name} takes ${params.length} argument${params.length === 1 ? '' : 's'}, got ${node.args.length}`, `write ${usage}`);
+  }
+  if ((node.name === 'uniform' || node.name === 'normal') && node.args[0]! < 0) {
+    throw new SeqError(node.span, `${node.name}(${params[0]}) needs ${params[0]} >= 0, got ${node.args[0]}`, `write ${node.name}(${-node.args[0]!})`);
   }
   switch (node.name) {
     case 'uniform':
@@ -70,9 +78,24 @@ function initializer(node: InitNode | undefined): Initializer {
 function timeLag(index: Expr): number | undefined {
   if (index.kind === 'name' && index.name === 't') return 0;
   if (index.kind === 'binary' && index.op === '-' && index.left.kind === 'name' && index.left.name === 't' && index.right.kind === 'number') {
-    return Number.isInteger(index.right.value) ? index.right.value : undefined;
+    // `t - 0` is refused rather than read as `t`: one spelling for the current step
+    return Number.isInteger(index.right.value) && index.right.value >= 1 ? index.right.value : undefined;
   }
   return undefined;
+}
+
+/** An index expression as the user would write it, for messages. */
+function text(e: Expr): string {
+  switch (e.kind) {
+    case 'number':
+      return String(e.value);
+    case 'name':
+      return e.name;
+    case 'binary':
+      return `${text(e.left)}${e.op}${text(e.right)}`;
+    default:
+      return '...';
+  }
 }
 
 class CellChecker {
@@ -84,10 +107,18 @@ class CellChecker {
   readonly assigned = new Map<string, Definition & { kind: 'update' | 'readout' }>();
   readonly declaredSizes = new Map<string, { value: number; span: Span }>();
 
-  constructor(readonly cell: CellNode, readonly file: string) {}
+  constructor(readonly cell: CellNode, readonly file: string, readonly source: string) {}
+
+  line(span: Span): number {
+    return locate(this.source, span.start).line;
+  }
 
   check(): CheckedCell {
     const { cell } = this;
+    if (cell.inputs.length === 0) {
+      // the input sequences set the number of steps; without one a cell cannot be run
+      throw new SeqError(cell.name.span, `cell ${cell.name.name} has no inputs`, `a cell reads at least one input sequence, whose length is the number of steps: cell ${cell.name.name}(x: [I]) -> ...`);
+    }
     for (const stmt of cell.body) if (stmt.kind === 'size') this.declareSize(stmt);
     for (const input of cell.inputs) {
       this.claim(input.name.name, input.name.span);
@@ -100,14 +131,15 @@ class CellChecker {
         throw new SeqError(state.span, `state ${name} is never assigned`, `add a line \`${name}[t] = ...\` that says how ${name} evolves`);
       }
     }
+    const listed = new Set<string>();
     for (const out of cell.outputs) {
-      if (!this.states.has(out.name) && !this.assigned.has(out.name)) {
-        const guess = closest(out.name, [...this.states.keys(), ...this.assigned.keys()]);
-        throw new SeqError(out.span, `output ${out.name} is neither a state nor assigned as ${out.name}[t]`, guess ? `did you mean '${guess}'?` : `assign it in the body: ${out.name}[t] = ...`);
-      }
+      if (listed.has(out.name)) throw new SeqError(out.span, `output ${out.name} is listed twice`, 'list each output once after ->');
+      listed.add(out.name);
     }
+    for (const out of cell.outputs) this.output(out.name, out.span);
     const definitions = [...this.lets.values(), ...this.assigned.values()];
-    for (const d of definitions) this.resolve(d.value);
+    // names and time indices are checked in source order, so the first mistake is reported first
+    for (const d of [...new Set(definitions)].sort((a, b) => a.span.start - b.span.start)) this.resolve(d.value);
     for (const [name, decl] of this.declaredSizes) {
       if (!this.sizes.has(name)) throw new SeqError(decl.span, `size ${name} is declared but no shape uses it`, 'remove it, or use it in a param, state or input shape');
       this.sizes.get(name)!.default = decl.value;
@@ -124,8 +156,22 @@ class CellChecker {
     };
   }
 
+  /** An output is a state, or a value assigned at every step as y[t] = .... */
+  output(name: string, span: Span): void {
+    if (this.states.has(name) || this.assigned.has(name)) return;
+    const kinds = 'an output is a state, or a value assigned at every step as y[t] = ...';
+    if (this.inputs.has(name)) throw new SeqError(span, `output ${name} is an input of the cell`, `${kinds}; to pass ${name} through, write y[t] = ${name}[t]`);
+    if (this.params.has(name)) throw new SeqError(span, `output ${name} is a param, which does not change from step to step`, kinds);
+    if (this.lets.has(name)) throw new SeqError(span, `output ${name} is defined by let; an output is a state or assigned as ${name}[t] = ...`, `write ${name}[t] = ... instead of let ${name} = ...`);
+    const outputs = new Set(this.cell.outputs.map((o) => o.name));
+    const guess = closest(name, [...this.states.keys(), ...this.assigned.keys()].filter((n) => !outputs.has(n)));
+    throw new SeqError(span, `output ${name} is neither a state nor assigned as ${name}[t]`, guess ? `did you mean '${guess}'?` : `assign it in the body: ${name}[t] = ...`);
+  }
+
   declareSize(stmt: Stmt & { kind: 'size' }): void {
-    if (this.declaredSizes.has(stmt.name.name)) throw new SeqError(stmt.name.span, `size ${stmt.name.name} is declared twice`);
+    this.sizeName(stmt.name.name, stmt.name.span);
+    const previous = this.declaredSizes.get(stmt.name.name);
+    if (previous) throw new SeqError(stmt.name.span, `size ${stmt.name.name} is declared twice (first on line ${this.line(previous.span)})`, 'declare each size once');
     if (stmt.value < 1) throw new SeqError(stmt.span, `size ${stmt.name.name} must be at least 1, got ${stmt.value}`);
     this.declaredSizes.set(stmt.name.name, { value: stmt.value, span: stmt.name.span });
   }
@@ -135,7 +181,7 @@ class CellChecker {
     if (name === 't') throw new SeqError(span, `'t' is the time index and cannot be redefined`, 'choose another name');
     if (FUNCTIONS[name] !== undefined) throw new SeqError(span, `'${name}' is a built-in function and cannot be redefined`, 'choose another name');
     const taken = this.inputs.get(name) ?? this.params.get(name) ?? this.states.get(name) ?? this.lets.get(name);
-    if (taken) throw new SeqError(span, `${name} is already defined`, 'each name in a cell is defined once; choose another name');
+    if (taken) throw new SeqError(span, `${name} is already defined on line ${this.line(taken.span)}`, 'each name in a cell is defined once; choose another name');
   }
 
   declare(stmt: Stmt): void {
@@ -179,16 +225,19 @@ class CellChecker {
       throw new SeqError(stmt.index.span, `a step assigns ${name}[t], the value at the current step`, `write ${name}[t] = ...`);
     }
     const previous = this.assigned.get(name);
-    if (previous) throw new SeqError(stmt.target.span, `${name}[t] is assigned twice`, 'each state or output gets one value per step; combine the two expressions');
+    if (previous) throw new SeqError(stmt.target.span, `${name}[t] is assigned twice (first on line ${this.line(previous.span)})`, 'each state or output gets one value per step; combine the two expressions');
     if (this.states.has(name)) {
       this.assigned.set(name, { kind: 'update', name, value: stmt.value, span: stmt.span });
+    } else if (this.inputs.has(name)) {
+      throw new SeqError(stmt.target.span, `${name} is an input: its values are given, not assigned`, 'assign a state or an output instead');
+    } else if (this.params.has(name)) {
+      throw new SeqError(stmt.target.span, `${name} is a param: it does not change over time, so ${name}[t] cannot be assigned`, `for a value that evolves, declare state ${name}: [...]`);
+    } else if (this.lets.has(name)) {
+      throw new SeqError(stmt.target.span, `${name} is defined by let, so ${name}[t] cannot be assigned`, `a let is recomputed at every step from its expression; drop the let to make ${name} an output, or declare state ${name}: [...]`);
     } else if (this.cell.outputs.some((o) => o.name === name)) {
-      if (this.inputs.has(name) || this.params.has(name) || this.lets.has(name)) {
-        throw new SeqError(stmt.target.span, `${name} is not a state, so ${name}[t] cannot be assigned`, `declare it with state ${name}: [...]`);
-      }
       this.assigned.set(name, { kind: 'readout', name, value: stmt.value, span: stmt.span });
     } else {
-      const guess = closest(name, this.states.keys());
+      const guess = closest(name, [...this.states.keys(), ...this.cell.outputs.map((o) => o.name)]);
       throw new SeqError(stmt.target.span, `${name} is neither a state nor an output of the cell`, guess ? `did you mean '${guess}'?` : `declare \`state ${name}: [...]\`, or list it after -> to make it a per-step output`);
     }
   }
@@ -200,6 +249,10 @@ class CellChecker {
       const dim = this.dim(d);
       const constant = dim.constant;
       if (constant !== undefined && constant < 1) throw new SeqError(d.span, `a dimension must be at least 1, got ${constant}`);
+      if (constant === undefined && [...dim.terms.values()].every((c) => c <= 0)) {
+        throw new SeqError(d.span, `a dimension must be at least 1, but ${dim} is never positive`, 'check the signs in this dimension');
+      }
+      if ([...dim.terms.values()].some((c) => Math.abs(c) > MAX_DIM)) throw new SeqError(d.span, `dimension ${dim} is too large: dimensions are at most ${MAX_DIM}`);
       return dim;
     });
   }
@@ -209,6 +262,7 @@ class CellChecker {
       case 'int':
         return Dim.of(node.value!);
       case 'name': {
+        this.sizeName(node.name!, node.span);
         if (!this.sizes.has(node.name!)) this.sizes.set(node.name!, { name: node.name!, span: node.span });
         return Dim.of(node.name!);
       }
@@ -219,6 +273,12 @@ class CellChecker {
       case 'mul':
         return this.dim(node.left!).mul(this.dim(node.right!));
     }
+  }
+
+  /** Size names share no spelling with the time index or the built-in functions. */
+  sizeName(name: string, span: Span): void {
+    if (name === 't') throw new SeqError(span, `'t' is the time index and cannot be a size`, 'choose another name for the size, e.g. T');
+    if (FUNCTIONS[name] !== undefined) throw new SeqError(span, `'${name}' is a built-in function and cannot be a size`, 'choose another name for the size');
   }
 
   /** Resolves names and validates time indices; records how far back each state is read. */
@@ -244,8 +304,13 @@ class CellChecker {
           return;
         }
         if (this.states.has(name)) {
-          if (lag === undefined || lag < 0) {
-            throw new SeqError(expr.index.span, `time index of state ${name} must be t or t-k with a whole number k >= 1`, `write ${name}[t-1] for the previous step`);
+          if (lag === undefined) {
+            const index = expr.index;
+            if (index.kind === 'binary' && index.op === '+' && index.left.kind === 'name' && index.left.name === 't') {
+              throw new SeqError(index.span, `${name}[${text(index)}] reads a step that has not been computed yet`, `a step reads the past: write ${name}[t-1] for the previous step`);
+            }
+            const zero = expr.index.kind === 'binary' && expr.index.right.kind === 'number' && expr.index.right.value === 0;
+            throw new SeqError(expr.index.span, `time index of state ${name} must be t or t-k with a whole number k >= 1`, zero ? `write ${name}[t] for the value at this step` : `write ${name}[t-1] for the previous step`);
           }
           if (lag > 64) throw new SeqError(expr.index.span, `${name}[t-${lag}] reaches back more than 64 steps`, 'keep skips in time at 64 steps or fewer');
           const decl = this.states.get(name)!;
@@ -264,11 +329,17 @@ class CellChecker {
       case 'call': {
         const arity = FUNCTIONS[expr.callee];
         if (arity === undefined) {
+          if (this.inputs.has(expr.callee) || this.states.has(expr.callee) || this.assigned.has(expr.callee)) {
+            throw new SeqError(expr.calleeSpan, `${expr.callee} is not a function`, `index it by time with brackets, e.g. ${expr.callee}[${this.inputs.has(expr.callee) ? 't' : 't-1'}]`);
+          }
+          if (this.params.has(expr.callee) || this.lets.has(expr.callee)) {
+            throw new SeqError(expr.calleeSpan, `${expr.callee} is not a function`, `to multiply, write ${expr.callee} * (...), or ${expr.callee} @ v for a matrix`);
+          }
           const guess = closest(expr.callee, Object.keys(FUNCTIONS));
           throw new SeqError(expr.calleeSpan, `unknown function '${expr.callee}'`, guess ? `did you mean '${guess}'?` : `built-in functions: ${Object.keys(FUNCTIONS).join(', ')}`);
         }
         if (expr.args.length !== arity) {
-          throw new SeqError(expr.span, `${expr.callee} takes ${arity} argument${arity === 1 ? '' : 's'}, got ${expr.args.length}`);
+          throw new SeqError(expr.span, `${expr.callee} takes ${arity} argument${arity === 1 ? '' : 's'}, got ${expr.args.length}`, `write ${USAGE[expr.callee] ?? `${expr.callee}(v)`}`);
         }
         if (expr.callee === 'split') {
           const parts = expr.args[1]!;
@@ -341,8 +412,16 @@ class CellChecker {
       if (done.has(d)) return;
       const at = path.indexOf(d);
       if (at >= 0) {
-        const cycle = [...path.slice(at), d].map(label).join(' -> ');
-        throw new SeqError(d.span, `${label(d)} depends on itself within one step: ${cycle}`, 'read the previous step instead, e.g. h[t-1]');
+        const members = path.slice(at);
+        const cycle = [...members, d].map(label).join(' -> ');
+        const state = members.find((m) => m.kind === 'update');
+        const readout = members.find((m) => m.kind === 'readout');
+        const hint = state?.kind === 'update'
+          ? `read the previous step instead, e.g. ${state.name}[t-1]`
+          : readout?.kind === 'readout'
+            ? `${readout.name} is an output, not a state; to read its previous value, declare state ${readout.name}: [...] and read ${readout.name}[t-1]`
+            : `a let cannot use its own value; to carry ${label(d)} from one step to the next, make it a state and read ${d.kind === 'let' ? d.names[0] : label(d)}[t-1]`;
+        throw new SeqError(d.span, `${label(d)} depends on itself within one step: ${cycle}`, hint);
       }
       path.push(d);
       for (const dep of this.dependencies(d.value, new Set())) visit(dep);
@@ -360,6 +439,6 @@ export function check(program: ProgramNode): CheckedCell[] {
   return program.cells.map((cell) => {
     if (names.has(cell.name.name)) throw new SeqError(cell.name.span, `cell ${cell.name.name} is defined twice`);
     names.add(cell.name.name);
-    return new CellChecker(cell, program.file).check();
+    return new CellChecker(cell, program.file, program.source).check();
   });
 }

@@ -21,6 +21,10 @@ export function locate(source: string, offset: number): Location {
   return { line, column: offset - lineStart + 1 };
 }
 
+/** Source lines longer than this are shown as a window around the error. */
+const MAX_SHOWN = 100;
+const CONTEXT_BEFORE = 40;
+
 export class SeqError extends Error {
   constructor(
     readonly span: Span,
@@ -35,11 +39,21 @@ export class SeqError extends Error {
   format(source: string): string {
     const { line, column } = locate(source, this.span.start);
     const lineText = (source.split('\n')[line - 1] ?? '').replace(/\r$/, '');
-    const printable = lineText.replace(/[^\x20-\x7e\t]/g, '?');
-    const width = Math.max(1, Math.min(this.span.end - this.span.start, printable.length - column + 1));
+    let printable = lineText.replace(/[^\x20-\x7e\t]/g, '?');
+    let width = Math.max(1, Math.min(this.span.end - this.span.start, printable.length - column + 1));
+    let caretAt = column - 1;
+    // A long line is shown as a window around the error, so the caret stays on screen.
+    if (printable.length > MAX_SHOWN) {
+      const from = Math.max(0, Math.min(caretAt - CONTEXT_BEFORE, printable.length - MAX_SHOWN));
+      const to = Math.min(printable.length, from + MAX_SHOWN);
+      const head = from > 0 ? '...' : '';
+      printable = `${head}${printable.slice(from, to)}${to < printable.length ? '...' : ''}`;
+      caretAt = caretAt - from + head.length;
+      width = Math.max(1, Math.min(width, to - (column - 1)));
+    }
     const gutter = String(line);
     const pad = ' '.repeat(gutter.length);
-    const caretPad = printable.slice(0, column - 1).replace(/[^\t]/g, ' ');
+    const caretPad = printable.slice(0, caretAt).replace(/[^\t]/g, ' ');
     const lines = [
       `${this.span.file}:${line}:${column}: error: ${this.detail}`,
       `${pad} |`,
