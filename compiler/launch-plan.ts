@@ -1,9 +1,9 @@
 /** Scheduled kernels to the launch plan the runtime executes (plain JSON, embeddable). */
 import type { DimTerms, LaunchPlan, PlanTensor } from '../runtime/plan.js';
 import type { CellProgram } from './ir.js';
-import { schedule as scheduleCell } from './schedule.js';
+import { type KernelSpec, type Schedule, schedule as scheduleCell } from './schedule.js';
 import { type Dim, type Shape, formatShape } from './shape.js';
-import { type Tile, generateKernel } from './wgsl.js';
+import { type GeneratedKernel, type Tile, generateKernel } from './wgsl.js';
 
 export function dimTerms(dim: Dim): DimTerms {
   return [...dim.terms].map(([monomial, coefficient]) => [coefficient, ...(monomial === '' ? [] : monomial.split('*'))] as const);
@@ -32,13 +32,60 @@ function tilesFor(matmulsPerElement: number, scalarOutputs: boolean): Tile[] {
   });
 }
 
-export function buildLaunchPlan(program: CellProgram): LaunchPlan {
-  const scheduled = scheduleCell(program);
+/**
+ * Unrolled tiles grow with the epilogue; past this size the shader compiler's time (seconds
+ * on a CPU adapter) outweighs what the tile saves, so a variant shrinks until it fits.
+ */
+const MAX_KERNEL_CHARS = 200 * 1024;
+
+function boundedVariants(scheduled: Schedule, kernel: KernelSpec, single: GeneratedKernel): GeneratedKernel[] {
+  const variants: GeneratedKernel[] = [];
+  for (const tile of tilesFor(single.accumulators, single.widths.every((w) => w.constant === 1))) {
+    let cols = tile.cols;
+    let generated = tile.rows === 1 && cols === 1 ? single : generateKernel(scheduled, kernel, { rows: tile.rows, cols });
+    while (generated.wgsl.length > MAX_KERNEL_CHARS && cols > 1) {
+      cols /= 2;
+      generated = generateKernel(scheduled, kernel, { rows: tile.rows, cols });
+    }
+    if (generated.wgsl.length <= MAX_KERNEL_CHARS || tile.rows === 1) variants.push(generated);
+  }
+  return variants;
+}
+
+/** Post kernels: 2-D tiles for matrix sums, columns for vectors. */
+const ACCUMULATION_TILE: Tile = { rows: 8, cols: 16 };
+
+/**
+ * Storage buffers one kernel may bind: WebGPU guarantees 8 on every device (SwiftShader
+ * offers 10, llvmpipe 16), so kernels are split to fit 8 wherever one output allows it.
+ */
+const STORAGE_BUDGET = 8;
+
+function storageOf(k: GeneratedKernel): number {
+  return k.buffers.length + (k.usesParams ? 1 : 0) + (k.usesGrads ? 1 : 0);
+}
+
+/** Outputs of one level never read each other, so any grouping of them is a valid split. */
+function fitToBudget(scheduled: Schedule, kernel: KernelSpec): KernelSpec[] {
+  if (kernel.accumulation || storageOf(generateKernel(scheduled, kernel)) <= STORAGE_BUDGET) return [kernel];
+  const groups: number[][] = [];
+  for (const output of kernel.outputs) {
+    const current = groups[groups.length - 1];
+    if (current && storageOf(generateKernel(scheduled, { ...kernel, outputs: [...current, output] })) <= STORAGE_BUDGET) current.push(output);
+    else groups.push([output]);
+  }
+  return groups.map((outputs) => ({ ...kernel, outputs }));
+}
+
+export function buildLaunchPlan(program: CellProgram, columnMajor?: ReadonlySet<string>): LaunchPlan {
+  const scheduled = scheduleCell(program, columnMajor);
+  const kernels = scheduled.kernels.flatMap((k) => fitToBudget(scheduled, k));
   const results = new Map([...program.updates, ...program.readouts].map((r) => [r.name, r.value]));
   const stateNames = new Set(program.states.map((s) => s.name));
   return {
     format: 'seqc-plan-1',
     cell: program.name,
+    direction: program.direction ?? 'forward',
     sizes: program.sizes.map((s) => (s.default === undefined ? { name: s.name } : { name: s.name, default: s.default })),
     inputs: program.inputs.map((i) => tensor(i.name, i.shape)),
     params: program.params.map((p) => ({ ...tensor(p.name, p.shape), init: p.init, columnMajor: scheduled.columnMajor.has(p.name) })),
@@ -48,11 +95,22 @@ export function buildLaunchPlan(program: CellProgram): LaunchPlan {
       kind: stateNames.has(name) ? ('state' as const) : ('readout' as const),
     })),
     buffers: scheduled.buffers.map((b) => ({ kind: b.kind, name: b.name, elements: dimTerms(b.elements), lags: b.lags })),
-    kernels: scheduled.kernels.map((k, i) => {
+    kernels: kernels.map((k, i) => {
+      if (k.accumulation) {
+        const generated = generateKernel(scheduled, k, ACCUMULATION_TILE);
+        return {
+          label: `${program.name}/post#${i}`,
+          phase: k.phase,
+          widths: generated.widths.map(dimTerms),
+          ...(generated.height ? { height: dimTerms(generated.height) } : {}),
+          usesParams: generated.usesParams,
+          usesGrads: true,
+          buffers: generated.buffers,
+          variants: [{ rows: generated.tile.rows, cols: generated.tile.cols, wgsl: generated.wgsl }],
+        };
+      }
       const single = generateKernel(scheduled, k);
-      const variants = tilesFor(single.accumulators, single.widths.every((w) => w.constant === 1)).map((tile) =>
-        tile.rows === 1 && tile.cols === 1 ? single : generateKernel(scheduled, k, tile),
-      );
+      const variants = boundedVariants(scheduled, k, single);
       return {
         label: `${program.name}/${k.phase}${k.level}#${i}`,
         phase: k.phase,

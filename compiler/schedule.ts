@@ -4,23 +4,27 @@
  *   costly value (one that contains a matmul or reduction) read whole by a matmul or
  *   reduction. Everything else is recomputed where it is used, so elementwise math, slices
  *   and concatenations fuse into the kernels that consume them.
- * - Hoist: a materialized value that reads no state, and a matmul or reduction over inputs
- *   only whose result feeds the recurrence, runs for all steps at once before the loop.
+ * - Hoist: a costly value that reads no carried state but feeds the recurrence runs for all
+ *   steps at once before the loop.
+ * - Accumulate: values summed over every step and row (parameter gradients) run after the
+ *   loop, one kernel each; what they read is kept per step (their contractions, and the
+ *   vectors of their outer products), so the sum is a GEMM over all steps.
  * - Level: within a phase, a kernel may only read buffers written by earlier kernels; values
  *   of one level share a kernel.
  * Nothing here is specific to any cell.
  */
-import type { CellProgram } from './ir.js';
+import type { Binding, CellProgram } from './ir.js';
 import { isContraction, isReduce } from './ops.js';
 import type { Dim } from './shape.js';
 import { shapeSize } from './shape.js';
 
-export type Phase = 'hoisted' | 'step';
+export type Phase = 'hoisted' | 'step' | 'post';
 
 export interface BufferSpec {
-  readonly kind: 'input' | 'state' | 'readout' | 'temp';
+  readonly kind: 'input' | 'state' | 'readout' | 'temp' | 'load';
   readonly name: string;
   readonly elements: Dim;
+  /** slots kept beyond the steps: before t = 0 for forward states and loads, after T - 1 for reverse states */
   readonly lags: number;
 }
 
@@ -35,8 +39,10 @@ export interface Materialized {
 export interface KernelSpec {
   readonly phase: Phase;
   readonly level: number;
-  /** materialized values computed by this kernel */
+  /** materialized values computed by this kernel (hoisted and step kernels) */
   readonly outputs: readonly number[];
+  /** the sum a post kernel computes */
+  readonly accumulation?: Binding;
 }
 
 export interface Schedule {
@@ -45,6 +51,7 @@ export interface Schedule {
   readonly materialized: ReadonlyMap<number, Materialized>;
   readonly inputBuffers: ReadonlyMap<string, number>;
   readonly stateBuffers: ReadonlyMap<string, number>;
+  readonly loadBuffers: ReadonlyMap<string, number>;
   readonly kernels: readonly KernelSpec[];
   /**
    * Parameters stored column-major: every matmul weight, so that invocations computing
@@ -53,6 +60,8 @@ export interface Schedule {
   readonly columnMajor: ReadonlySet<string>;
 }
 
+const LEAVES = new Set(['input', 'param', 'const', 'load', 'state']);
+
 /** The operand a contraction reads at every index (a matmul's vector, a reduction's input). */
 function wholeOperand(op: string, args: readonly number[]): number | undefined {
   if (op === 'matmul') return args[1];
@@ -60,17 +69,48 @@ function wholeOperand(op: string, args: readonly number[]): number | undefined {
   return undefined;
 }
 
-export function schedule(program: CellProgram): Schedule {
+/** Parameters that some matmul uses directly as its weight. */
+export function matmulWeights(program: CellProgram): Set<string> {
+  const names = new Set<string>();
+  for (const e of program.eqns) {
+    const weight = e.op === 'matmul' ? program.eqns[e.args[0]!]! : undefined;
+    if (weight?.op === 'param') names.add(weight.attrs.name!);
+  }
+  return names;
+}
+
+/**
+ * `columnMajor` overrides the parameter layout, so that a backward pass reads the parameter
+ * buffer laid out as its forward pass chose.
+ */
+export function schedule(program: CellProgram, columnMajor: ReadonlySet<string> = matmulWeights(program)): Schedule {
   const eqns = program.eqns;
-  const results = [...program.updates, ...program.readouts];
   const consumers = eqns.map(() => [] as number[]);
   for (const e of eqns) for (const a of e.args) consumers[a]!.push(e.id);
 
   const stateFree = eqns.map(() => true);
   for (const e of eqns) stateFree[e.id] = e.op !== 'state' && e.args.every((a) => stateFree[a]);
 
-  const isResult = new Set(results.map((r) => r.value));
-  const materialize = new Set<number>([...isResult, ...eqns.filter((e) => isReduce(e.op)).map((e) => e.id)]);
+  const results = [...program.updates, ...program.readouts];
+  const materialize = new Set<number>([...results.map((r) => r.value), ...eqns.filter((e) => isReduce(e.op)).map((e) => e.id)]);
+  // What an accumulation reads across all rows is kept per step: its contractions, and
+  // the vectors of its outer products.
+  const accumulated = new Set((program.accumulations ?? []).map((a) => a.value));
+  const visit = (id: number, seen: Set<number>): void => {
+    if (seen.has(id) || (materialize.has(id) && !accumulated.has(id))) return;
+    seen.add(id);
+    const e = eqns[id]!;
+    if (!accumulated.has(id) && isContraction(e.op)) {
+      materialize.add(id);
+      return;
+    }
+    if (e.op === 'outer') {
+      for (const a of e.args) if (!LEAVES.has(eqns[a]!.op)) materialize.add(a);
+    }
+    e.args.forEach((a) => visit(a, seen));
+  };
+  for (const id of accumulated) visit(id, new Set());
+
   // Costly values (containing a matmul or reduction not already kept) are kept when a
   // contraction reads them whole, which would otherwise recompute them per element, and when
   // they read no state but feed the recurrence: those are hoisted, computed for all steps at once.
@@ -79,7 +119,7 @@ export function schedule(program: CellProgram): Schedule {
     const costly = eqns.map(() => false);
     for (const e of eqns) costly[e.id] = isContraction(e.op) || e.args.some((a) => costly[a] && !materialize.has(a));
     const keep = (id: number) => {
-      if (costly[id] && !materialize.has(id)) {
+      if (costly[id] && !materialize.has(id) && !accumulated.has(id)) {
         materialize.add(id);
         changed = true;
       }
@@ -117,6 +157,7 @@ export function schedule(program: CellProgram): Schedule {
   const buffers: BufferSpec[] = [];
   const inputBuffers = new Map<string, number>();
   const stateBuffers = new Map<string, number>();
+  const loadBuffers = new Map<string, number>();
   for (const input of program.inputs) {
     inputBuffers.set(input.name, buffers.length);
     buffers.push({ kind: 'input', name: input.name, elements: shapeSize(input.shape), lags: 0 });
@@ -124,6 +165,10 @@ export function schedule(program: CellProgram): Schedule {
   for (const state of program.states) {
     stateBuffers.set(state.name, buffers.length);
     buffers.push({ kind: 'state', name: state.name, elements: shapeSize(state.shape), lags: state.maxLag });
+  }
+  for (const load of program.loads ?? []) {
+    loadBuffers.set(load.name, buffers.length);
+    buffers.push({ kind: 'load', name: load.name, elements: shapeSize(load.shape), lags: load.lags });
   }
   const stores = new Map<number, number[]>();
   const store = (id: number, buffer: number) => stores.set(id, [...(stores.get(id) ?? []), buffer]);
@@ -147,10 +192,6 @@ export function schedule(program: CellProgram): Schedule {
     const levels = [...new Set(values.map((m) => m.level))].sort((a, b) => a - b);
     for (const l of levels) kernels.push({ phase, level: l, outputs: values.filter((m) => m.level === l).map((m) => m.eqn) });
   }
-  const columnMajor = new Set<string>();
-  for (const e of eqns) {
-    const weight = e.op === 'matmul' ? eqns[e.args[0]!]! : undefined;
-    if (weight?.op === 'param') columnMajor.add(weight.attrs.name!);
-  }
-  return { program, buffers, materialized, inputBuffers, stateBuffers, kernels, columnMajor };
+  for (const accumulation of program.accumulations ?? []) kernels.push({ phase: 'post', level: 0, outputs: [], accumulation });
+  return { program, buffers, materialized, inputBuffers, stateBuffers, loadBuffers, kernels, columnMajor };
 }

@@ -14,6 +14,7 @@
 import type { Eqn } from './ir.js';
 import { BINARY, REDUCE, UNARY, isBinary, isReduce, isUnary } from './ops.js';
 import type { KernelSpec, Schedule } from './schedule.js';
+import { gradientName } from './autodiff.js';
 import { Dim, shapeSize } from './shape.js';
 
 export function f32Literal(value: number): string {
@@ -75,6 +76,10 @@ export interface GeneratedKernel {
   readonly tile: Tile;
   /** accumulators an invocation keeps live across its matmul loops */
   readonly accumulators: number;
+  /** post kernels over a matrix: its rows, covered by the dispatch's y */
+  readonly height?: Dim;
+  /** post kernels write the packed gradient buffer */
+  readonly usesGrads?: boolean;
 }
 
 /** A matmul wanted at one weight row for one batch row, found by the gathering pass. */
@@ -127,10 +132,15 @@ class KernelWriter {
     return `buf_${buffer}`;
   }
 
-  /** Element (t - lag, batch row, index) of a sequence buffer. */
+  /**
+   * Element (t - lag, batch row, index) of a sequence buffer: forward states and loads keep
+   * `lags` slots before t = 0; a reverse program's own states read t + lag and keep their
+   * extra slots after the last step.
+   */
   element(buffer: number, index: Index, batchRow: number, lag = 0, write = false): string {
     const spec = this.schedule.buffers[buffer]!;
-    const slot = spec.lags - lag;
+    const reverseState = spec.kind === 'state' && this.schedule.program.direction === 'reverse';
+    const slot = reverseState ? lag : spec.lags - lag;
     const step = this.kernel.phase === 'hoisted' ? `${slot}u` : slot === 0 ? 't' : slot > 0 ? `(t + ${slot}u)` : `(t - ${-slot}u)`;
     const first = step === '0u' ? `r${batchRow}` : `${step} * B + r${batchRow}`;
     return `${this.useBuffer(buffer, write)}[(${first}) * ${this.dim(spec.elements)} + ${this.index(index)}]`;
@@ -192,14 +202,39 @@ class KernelWriter {
         return f32Literal(e.attrs.value!);
       case 'param': {
         this.#usesParams = true;
-        const base = `param_${this.#paramIndex.get(e.attrs.name!)}`;
         const flat = this.index(index);
-        if (!this.schedule.columnMajor.has(e.attrs.name!)) return `params[${base} + ${flat}]`;
-        const [rows, cols] = e.type.shape.map((d) => this.dim(d)) as [string, string];
-        return `params[${base} + ((${flat}) % ${cols}) * ${rows} + (${flat}) / ${cols}]`;
+        if (e.type.shape.length < 2) return `params[param_${this.#paramIndex.get(e.attrs.name!)} + ${flat}]`;
+        const cols = this.dim(e.type.shape[1]!);
+        return this.paramElement(e.attrs.name!, e.type.shape, `(${flat}) / ${cols}`, `(${flat}) % ${cols}`);
       }
       case 'input':
         return this.element(this.schedule.inputBuffers.get(e.attrs.name!)!, index, batchRow);
+      case 'load':
+        return this.element(this.schedule.loadBuffers.get(e.attrs.name!)!, index, batchRow, e.attrs.lag ?? 0);
+      case 'broadcast':
+        return this.value(e.args[0]!, { base: '0u', lane: 0, offset: ZERO }, batchRow, block);
+      case 'pad': {
+        const result = this.fresh('pad');
+        const at = this.index(index);
+        const start = e.attrs.start!;
+        const end = this.dim(start.add(shapeSize(this.#eqns[e.args[0]!]!.type.shape)));
+        block.line(`var ${result}: f32 = 0.0;`);
+        block.line(`if (${at} >= ${this.dim(start)} && ${at} < ${end}) {`);
+        const inside = block.child();
+        inside.line(`${result} = ${this.value(e.args[0]!, shifted(index, start.scale(-1)), batchRow, inside)};`);
+        block.append(inside);
+        block.line('}');
+        return result;
+      }
+      case 'outer':
+      case 'transpose': {
+        // a matrix read at a flat (row-major) index: split it into row and column
+        const cols = this.dim(e.type.shape[1]!);
+        const at = this.index(index);
+        const row: Index = { base: `(${at}) / ${cols}`, lane: 0, offset: ZERO };
+        const col: Index = { base: `(${at}) % ${cols}`, lane: 0, offset: ZERO };
+        return this.value2d(e.id, row, col, batchRow, block);
+      }
       case 'state':
         return this.element(this.schedule.stateBuffers.get(e.attrs.name!)!, index, batchRow, e.attrs.lag!);
       case 'slice':
@@ -252,14 +287,44 @@ class KernelWriter {
 
   /** Element (row, col) of a matmul's weight; column-major params index it directly. */
   weight(w: number, row: Index, col: string, block: Block): string {
-    const e = this.#eqns[w]!;
-    if (e.op === 'param' && this.schedule.columnMajor.has(e.attrs.name!)) {
-      this.#usesParams = true;
-      const rows = this.dim(e.type.shape[0]!);
-      return `params[param_${this.#paramIndex.get(e.attrs.name!)} + ${col} * ${rows} + ${this.index(row)}]`;
+    return this.value2d(w, row, { base: col, lane: 0, offset: ZERO }, 0, block);
+  }
+
+  /** Element (row, col) of a parameter, in the layout the schedule chose for it. */
+  paramElement(name: string, shape: readonly Dim[], row: string, col: string): string {
+    this.#usesParams = true;
+    const base = `param_${this.#paramIndex.get(name)}`;
+    return this.schedule.columnMajor.has(name)
+      ? `params[${base} + (${col}) * ${this.dim(shape[0]!)} + ${row}]`
+      : `params[${base} + (${row}) * ${this.dim(shape[1]!)} + ${col}]`;
+  }
+
+  /** A matrix value at (row, col): parameters, transposes, outer products and elementwise ops of them. */
+  value2d(id: number, row: Index, col: Index, batchRow: number, block: Block): string {
+    const e = this.#eqns[id]!;
+    const key = `${id}@${this.index(row)}|${this.index(col)}#${e.type.batched ? batchRow : '*'}`;
+    const known = block.lookup(key);
+    if (known) return known;
+    let text: string;
+    if (e.op === 'param') text = this.paramElement(e.attrs.name!, e.type.shape, this.index(row), this.index(col));
+    else if (e.op === 'transpose') text = this.value2d(e.args[0]!, col, row, batchRow, block);
+    else if (e.op === 'outer') text = `(${this.value(e.args[0]!, row, batchRow, block)} * ${this.value(e.args[1]!, col, batchRow, block)})`;
+    else if (e.op === 'const') text = f32Literal(e.attrs.value!);
+    else if (isUnary(e.op)) text = UNARY[e.op].wgsl(this.value2d(e.args[0]!, row, col, batchRow, block));
+    else if (isBinary(e.op)) {
+      const [a, b] = e.args.map((arg) =>
+        this.#eqns[arg]!.type.shape.length === 0 ? this.value(arg, { base: '0u', lane: 0, offset: ZERO }, batchRow, block) : this.value2d(arg, row, col, batchRow, block),
+      ) as [string, string];
+      text = BINARY[e.op].wgsl(a, b);
+    } else throw new Error(`internal: no matrix form for ${e.op}`);
+    if (/^[\w.()-]+$/.test(text)) {
+      block.remember(key, text);
+      return text;
     }
-    const cols = this.dim(e.type.shape[1]!);
-    return this.value(w, { base: `(${this.index(row)}) * ${cols} + ${col}`, lane: 0, offset: ZERO }, 0, block);
+    const name = this.fresh('m');
+    block.line(`let ${name} = ${text};`);
+    block.remember(key, name);
+    return name;
   }
 
   /** One loop over k per (operand, length): every gathered matmul reading that operand. */
@@ -311,7 +376,115 @@ class KernelWriter {
     }
   }
 
+  header(usesGrads: boolean): string[] {
+    const { program } = this.schedule;
+    const header: string[] = [
+      `// seqc: cell ${program.name}, ${this.kernel.phase} kernel, level ${this.kernel.level}, tile ${this.tile.rows}x${this.tile.cols}`,
+      ...program.sizes.map((s, i) => `override size_${i}: u32; // ${s.name}`),
+      ...program.params.map((p, i) => `override param_${i}: u32; // offset of ${p.name}`),
+      'override loss_slot: u32 = 0u;',
+      'override workgroup_size: u32 = 64u;',
+      'struct Launch { t: u32, steps: u32, batch: u32, pad: u32 }',
+      '@group(0) @binding(0) var<uniform> launch: Launch;',
+    ];
+    let binding = 1;
+    if (this.#usesParams) header.push(`@group(0) @binding(${binding++}) var<storage, read> params: array<f32>;`);
+    if (usesGrads) header.push(`@group(0) @binding(${binding++}) var<storage, read_write> grads: array<f32>;`);
+    for (const { buffer, write } of this.bufferList()) {
+      const spec = this.schedule.buffers[buffer]!;
+      header.push(`@group(0) @binding(${binding++}) var<storage, ${write ? 'read_write' : 'read'}> buf_${buffer}: array<f32>; // ${spec.kind} ${spec.name}`);
+    }
+    return header;
+  }
+
+  bufferList(): { buffer: number; write: boolean }[] {
+    return [...this.#bufferUse].sort(([a], [b]) => a - b).map(([buffer, write]) => ({ buffer, write }));
+  }
+
+  /**
+   * A post kernel: the sum over every step and row of one value. A matrix is tiled
+   * `rows` x `cols` per invocation, so an outer product's vectors are each loaded once per
+   * row of the sum for a whole tile: a GEMM over all steps.
+   */
+  writeAccumulation(): GeneratedKernel {
+    const acc = this.kernel.accumulation!;
+    const e = this.#eqns[acc.value]!;
+    const { program } = this.schedule;
+    const param = program.params.findIndex((p) => gradientName(p.name) === acc.name);
+    const matrix = e.type.shape.length === 2;
+    const scalar = e.type.shape.length === 0;
+    const tileRows = matrix ? this.tile.rows : 1;
+    const tileCols = scalar ? 1 : this.tile.cols;
+    const main = new Block('  ');
+    const names: string[][] = [];
+    for (let a = 0; a < tileRows; a++) {
+      names.push([]);
+      for (let c = 0; c < tileCols; c++) {
+        const name = this.fresh('sum');
+        main.line(`var ${name}: f32 = 0.0;`);
+        names[a]!.push(name);
+      }
+    }
+    main.line('for (var rr: u32 = 0u; rr < rows; rr = rr + 1u) {');
+    const body = main.child();
+    body.line('let t = rr / B;');
+    body.line('let r0 = rr - t * B;');
+    for (let a = 0; a < tileRows; a++) {
+      for (let c = 0; c < tileCols; c++) {
+        const col: Index = scalar ? { base: '0u', lane: 0, offset: ZERO } : { base: 'j0', lane: c, offset: ZERO };
+        const v = matrix ? this.value2d(e.id, { base: 'i0', lane: a, offset: ZERO }, col, 0, body) : this.value(e.id, col, 0, body);
+        body.line(`${names[a]![c]} = ${names[a]![c]} + ${v};`);
+      }
+    }
+    main.append(body);
+    main.line('}');
+    for (let a = 0; a < tileRows; a++) {
+      for (let c = 0; c < tileCols; c++) {
+        const rowText = this.index({ base: 'i0', lane: a, offset: ZERO });
+        const colText = this.index({ base: 'j0', lane: c, offset: ZERO });
+        let target: string;
+        let guard: string;
+        if (param < 0) {
+          target = 'grads[loss_slot]';
+          guard = 'j0 == 0u';
+        } else if (matrix) {
+          const { name, shape } = program.params[param]!;
+          target = this.paramElement(name, shape, rowText, colText).replace(/^params/, 'grads');
+          guard = `${rowText} < ${this.dim(shape[0]!)} && ${colText} < ${this.dim(shape[1]!)}`;
+        } else {
+          target = `grads[param_${param} + ${colText}]`;
+          guard = `${colText} < ${this.dim(shapeSize(e.type.shape))}`;
+        }
+        main.line(`if (${guard}) { ${target} = ${names[a]![c]}; }`);
+      }
+    }
+    const wgsl = [
+      ...this.header(true),
+      '',
+      '@compute @workgroup_size(workgroup_size)',
+      'fn main(@builtin(global_invocation_id) gid: vec3<u32>) {',
+      `  let j0 = gid.x * ${tileCols}u;`,
+      `  let i0 = gid.y * ${tileRows}u;`,
+      '  let B = launch.batch;',
+      '  let rows = launch.steps * B;',
+      ...main.lines,
+      '}',
+      '',
+    ].join('\n');
+    return {
+      wgsl,
+      usesParams: this.#usesParams,
+      buffers: this.bufferList(),
+      widths: [scalar ? Dim.of(1) : e.type.shape[e.type.shape.length - 1]!],
+      ...(matrix ? { height: e.type.shape[0]! } : {}),
+      tile: { rows: tileRows, cols: tileCols },
+      accumulators: tileRows * tileCols,
+      usesGrads: true,
+    };
+  }
+
   write(): GeneratedKernel {
+    if (this.kernel.accumulation) return this.writeAccumulation();
     const outputs = this.kernel.outputs.map((id) => this.#eqns[id]!);
     // Pass 1 finds the matmuls the tile needs; pass 2 computes them together, then the rest.
     this.#requests = new Map();
@@ -327,22 +500,8 @@ class KernelWriter {
 
     const widths = new Map<string, Dim>();
     for (const o of outputs) widths.set(shapeSize(o.type.shape).toString(), shapeSize(o.type.shape));
-    const { program } = this.schedule;
-    const header: string[] = [
-      `// seqc: cell ${program.name}, ${this.kernel.phase} kernel, level ${this.kernel.level}, tile ${this.tile.rows}x${this.tile.cols}`,
-      ...program.sizes.map((s, i) => `override size_${i}: u32; // ${s.name}`),
-      ...program.params.map((p, i) => `override param_${i}: u32; // offset of ${p.name}`),
-      'override workgroup_size: u32 = 64u;',
-      'struct Launch { t: u32, steps: u32, batch: u32, pad: u32 }',
-      '@group(0) @binding(0) var<uniform> launch: Launch;',
-    ];
-    let binding = 1;
-    if (this.#usesParams) header.push(`@group(0) @binding(${binding++}) var<storage, read> params: array<f32>;`);
-    const buffers = [...this.#bufferUse].sort(([a], [b]) => a - b).map(([buffer, write]) => ({ buffer, write }));
-    for (const { buffer, write } of buffers) {
-      const spec = this.schedule.buffers[buffer]!;
-      header.push(`@group(0) @binding(${binding++}) var<storage, ${write ? 'read_write' : 'read'}> buf_${buffer}: array<f32>; // ${spec.kind} ${spec.name}`);
-    }
+    const header = this.header(false);
+    const buffers = this.bufferList();
     const hoisted = this.kernel.phase === 'hoisted';
     const rowIds = Array.from({ length: this.tile.rows }, (_, r) => `  let r${r} = row0 + ${r}u;`);
     const wgsl = [

@@ -3,7 +3,8 @@
  * returns. Parameters by name as Float32Array; forward over a whole sequence.
  */
 import { type DeviceInfo, getDevice } from './device.js';
-import { PlanExecutor } from './executor.js';
+import { PlanExecutor, WorkQueue, readBack } from './executor.js';
+import { PlanRunner, planConstants } from './plan-runner.js';
 import { Random, initialize } from './init.js';
 import type { LaunchPlan } from './plan.js';
 import { evaluateDim, tensorElements } from './plan.js';
@@ -63,16 +64,27 @@ export class SeqModel<Sizes extends string = string, Params extends string = str
   readonly batch: number;
   /** which adapter runs this model, e.g. "Dawn (Node) OpenGL ES backend (compatibility mode)" */
   readonly deviceDescription: string;
+  readonly device: GPUDevice;
+  /** every parameter, packed at the offsets below, in the layout the plan chose */
+  readonly paramBuffer: GPUBuffer;
+  readonly paramCount: number;
+  readonly paramOffsets: ReadonlyMap<string, { offset: number; length: number }>;
+  /** every device call of this model goes through it, in order */
+  readonly queue = new WorkQueue();
   readonly #executor: PlanExecutor;
-  readonly #paramOffsets: ReadonlyMap<string, { offset: number; length: number }>;
+  #disposed = false;
 
-  private constructor(plan: LaunchPlan, sizes: Record<string, number>, batch: number, description: string, executor: PlanExecutor, offsets: Map<string, { offset: number; length: number }>) {
+  private constructor(plan: LaunchPlan, sizes: Record<string, number>, batch: number, description: string, device: GPUDevice, offsets: Map<string, { offset: number; length: number }>, paramCount: number) {
     this.plan = plan;
     this.sizes = sizes as Record<Sizes, number>;
     this.batch = batch;
     this.deviceDescription = description;
-    this.#executor = executor;
-    this.#paramOffsets = offsets;
+    this.device = device;
+    this.paramOffsets = offsets;
+    this.paramCount = paramCount;
+    this.paramBuffer = device.createBuffer({ size: Math.max(4, paramCount * 4), usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST | GPUBufferUsage.COPY_SRC, label: `${plan.cell}/params` });
+    const constants = planConstants(plan, sizes, [...offsets.values()].map((o) => o.offset), paramCount);
+    this.#executor = new PlanExecutor(new PlanRunner(device, plan, sizes, constants), this.paramBuffer, this.queue);
   }
 
   static async create<S extends string, P extends string, I extends string, O extends string, St extends string>(plan: LaunchPlan, options: CreateOptions<S> = {}): Promise<SeqModel<S, P, I, O, St>> {
@@ -90,8 +102,13 @@ export class SeqModel<Sizes extends string = string, Params extends string = str
     let info: Pick<DeviceInfo, 'device' | 'description'>;
     if (options.device) info = { device: options.device, description: 'a device given by the caller' };
     else info = await getDevice();
-    const executor = await PlanExecutor.create(info.device, plan, sizes, [...offsets.values()].map((o) => o.offset), total, batch);
-    const model = new SeqModel<S, P, I, O, St>(plan, sizes, batch, info.description, executor, offsets);
+    const model = new SeqModel<S, P, I, O, St>(plan, sizes, batch, info.description, info.device, offsets, total);
+    try {
+      await model.#executor.prepare(batch);
+    } catch (error) {
+      model.dispose();
+      throw error;
+    }
     const random = new Random(options.seed ?? 0);
     for (const p of plan.params) {
       model.setParam(p.name as P, initialize(p.init, p.shape.map((d) => evaluateDim(d, sizes)), random));
@@ -111,7 +128,7 @@ export class SeqModel<Sizes extends string = string, Params extends string = str
   }
 
   #slot(name: string): { offset: number; length: number } {
-    const slot = this.#paramOffsets.get(name);
+    const slot = this.paramOffsets.get(name);
     if (!slot) throw new Error(`cell ${this.plan.cell} has no param ${name}; its params are ${this.paramNames.join(', ')}`);
     return slot;
   }
@@ -119,8 +136,9 @@ export class SeqModel<Sizes extends string = string, Params extends string = str
   setParam(name: Params, data: ArrayLike<number>): void {
     const { offset, length } = this.#slot(name);
     if (data.length !== length) throw new Error(`param ${name} has ${length} elements (${this.paramShape(name).join(' x ')}), got ${data.length}`);
-    const values = data instanceof Float32Array ? data : Float32Array.from(data);
-    this.#executor.writeParams(offset, this.#isColumnMajor(name) ? transpose(values, this.paramShape(name)) : values);
+    const values = Float32Array.from(data);
+    const stored = this.#isColumnMajor(name) ? transpose(values, this.paramShape(name)) : values;
+    this.device.queue.writeBuffer(this.paramBuffer, offset * 4, stored.buffer, stored.byteOffset, stored.byteLength);
   }
 
   #isColumnMajor(name: string): boolean {
@@ -133,7 +151,7 @@ export class SeqModel<Sizes extends string = string, Params extends string = str
 
   async getParam(name: Params): Promise<Float32Array> {
     const { offset, length } = this.#slot(name);
-    const stored = await this.#executor.readParams(offset, length);
+    const stored = await this.queue.run(() => readBack(this.device, this.paramBuffer, offset, length));
     if (!this.#isColumnMajor(name)) return stored;
     const [rows, cols] = this.paramShape(name) as [number, number];
     return transpose(stored, [cols, rows]);
@@ -204,12 +222,16 @@ export class SeqModel<Sizes extends string = string, Params extends string = str
 
   /** Device buffers held now (parameters and the workspace of the last call's shape). */
   get bufferCount(): number {
-    return this.#executor.bufferCount;
+    return this.#disposed ? 0 : 1 + this.#executor.bufferCount;
   }
 
   /** Releases every device buffer of this model. The shared device stays for other models. */
   dispose(): void {
+    if (this.#disposed) return;
+    this.#disposed = true;
+    this.queue.close();
     this.#executor.dispose();
+    this.paramBuffer.destroy();
   }
 }
 

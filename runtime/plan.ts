@@ -20,7 +20,7 @@ export type PlanInit =
   | { readonly kind: 'constant'; readonly value: number };
 
 export interface PlanBuffer {
-  readonly kind: 'input' | 'state' | 'readout' | 'temp';
+  readonly kind: 'input' | 'state' | 'readout' | 'temp' | 'load';
   /** the input, state or readout it holds; temps are named by the value they keep */
   readonly name: string;
   /** elements of one step of one batch element */
@@ -31,12 +31,19 @@ export interface PlanBuffer {
 
 export interface PlanKernel {
   readonly label: string;
-  /** hoisted kernels run once over all steps before the loop; step kernels once per step */
-  readonly phase: 'hoisted' | 'step';
+  /**
+   * hoisted kernels run once over all steps before the loop, step kernels once per step,
+   * post kernels once after it (sums over every step and row into the gradient buffer)
+   */
+  readonly phase: 'hoisted' | 'step' | 'post';
   /** the same kernel for several tile shapes; the runtime picks one for the batch size */
   readonly variants: readonly PlanVariant[];
   /** the element counts of its outputs; invocations along x cover the largest */
   readonly widths: readonly DimTerms[];
+  /** post kernels over a matrix: its rows, covered along y */
+  readonly height?: DimTerms;
+  /** binding 1 or 2: the packed gradient buffer, written by post kernels */
+  readonly usesGrads?: boolean;
   /** binding 0 is the launch uniform, 1 the packed parameters (if `usesParams`), then these buffers */
   readonly usesParams: boolean;
   readonly buffers: readonly { readonly buffer: number; readonly write: boolean }[];
@@ -53,6 +60,8 @@ export interface PlanVariant {
 export interface LaunchPlan {
   readonly format: 'seqc-plan-1';
   readonly cell: string;
+  /** 'reverse' plans (backward passes) run their steps from T-1 down to 0 */
+  readonly direction: 'forward' | 'reverse';
   readonly sizes: readonly { readonly name: string; readonly default?: number }[];
   readonly inputs: readonly PlanTensor[];
   /** `columnMajor` params are stored transposed on the device; the API speaks row-major */

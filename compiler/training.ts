@@ -1,0 +1,14 @@
+/** A cell and a loss to the launch plans the trainer runs (forward with loss, backward). */
+import type { TrainingPlans } from '../runtime/trainer.js';
+import { differentiate } from './autodiff.js';
+import type { CellProgram } from './ir.js';
+import { buildLaunchPlan } from './launch-plan.js';
+import { type LossSpec, withLoss } from './loss.js';
+import { matmulWeights } from './schedule.js';
+
+export function buildTrainingPlans(cell: CellProgram, loss: LossSpec): TrainingPlans {
+  const { forward, backward } = differentiate(withLoss(cell, loss));
+  // both passes read one parameter buffer, laid out as the inference plan lays it out
+  const layout = matmulWeights(cell);
+  return { loss, forward: buildLaunchPlan(forward, layout), backward: buildLaunchPlan(backward, layout) };
+}

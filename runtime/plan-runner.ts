@@ -1,0 +1,189 @@
+/**
+ * One launch plan on one device: its kernels compiled for bound sizes and a batch size (the
+ * tile variant and workgroup size are chosen here), bound to buffers, and encoded into a
+ * compute pass. Forward inference and training both drive plans through this.
+ */
+import type { LaunchPlan, PlanKernel, PlanVariant } from './plan.js';
+import { evaluateDim } from './plan.js';
+
+export const UNIFORM_BYTES = 16;
+
+interface CompiledKernel {
+  readonly kernel: PlanKernel;
+  readonly variant: PlanVariant;
+  readonly pipeline: GPUComputePipeline;
+  readonly layout: GPUBindGroupLayout;
+  readonly groupsX: number;
+  readonly groupsY: number;
+  /** row blocks per dispatch: batch rows (step) or all steps' rows (hoisted) per tile */
+  readonly rowBlocks: (steps: number) => number;
+}
+
+/** Pipelines are cached per device by WGSL text and constants, so models of one cell share them. */
+const pipelineCache = new WeakMap<GPUDevice, Map<string, Promise<{ pipeline: GPUComputePipeline; layout: GPUBindGroupLayout }>>>();
+
+function layoutFor(device: GPUDevice, kernel: PlanKernel): GPUBindGroupLayout {
+  const entries: GPUBindGroupLayoutEntry[] = [
+    { binding: 0, visibility: GPUShaderStage.COMPUTE, buffer: { type: 'uniform', hasDynamicOffset: true, minBindingSize: UNIFORM_BYTES } },
+  ];
+  const storage = (type: GPUBufferBindingType) => ({ binding: entries.length, visibility: GPUShaderStage.COMPUTE, buffer: { type } });
+  if (kernel.usesParams) entries.push(storage('read-only-storage'));
+  if (kernel.usesGrads) entries.push(storage('storage'));
+  for (const b of kernel.buffers) entries.push(storage(b.write ? 'storage' : 'read-only-storage'));
+  return device.createBindGroupLayout({ entries, label: kernel.label });
+}
+
+export async function pipelineFor(device: GPUDevice, kernel: PlanKernel, wgsl: string, constants: Record<string, number>) {
+  let cache = pipelineCache.get(device);
+  if (!cache) pipelineCache.set(device, (cache = new Map()));
+  const key = `${JSON.stringify(constants)}\n${kernel.usesParams}${kernel.usesGrads}${JSON.stringify(kernel.buffers)}\n${wgsl}`;
+  let entry = cache.get(key);
+  if (!entry) {
+    entry = (async () => {
+      const layout = layoutFor(device, kernel);
+      device.pushErrorScope('validation');
+      const module = device.createShaderModule({ code: wgsl, label: kernel.label });
+      const pipeline = await device.createComputePipelineAsync({
+        label: kernel.label,
+        layout: device.createPipelineLayout({ bindGroupLayouts: [layout] }),
+        compute: { module, entryPoint: 'main', constants },
+      });
+      const error = await device.popErrorScope();
+      if (error) throw new Error(`kernel ${kernel.label} failed to compile: ${error.message}`);
+      return { pipeline, layout };
+    })();
+    cache.set(key, entry);
+    entry.catch(() => cache!.delete(key));
+  }
+  return entry;
+}
+
+/**
+ * Invocations per workgroup: up to 64, but small enough that the dispatch has at least 8
+ * workgroups, since a CPU adapter (llvmpipe) runs each workgroup on one thread.
+ */
+function chooseWorkgroupSize(invocationsX: number, otherGroups: number, limit: number): number {
+  let size = Math.min(64, limit);
+  while (size > 1 && Math.ceil(invocationsX / size) * otherGroups < 8) size /= 2;
+  return size;
+}
+
+/** Values of the WGSL override constants every kernel declares. */
+export function planConstants(plan: LaunchPlan, sizes: Readonly<Record<string, number>>, paramOffsets: readonly number[], paramCount: number): Record<string, number> {
+  const constants: Record<string, number> = { loss_slot: paramCount };
+  plan.sizes.forEach((s, i) => (constants[`size_${i}`] = sizes[s.name]!));
+  paramOffsets.forEach((offset, i) => (constants[`param_${i}`] = offset));
+  return constants;
+}
+
+export interface PlanBindings {
+  readonly uniforms: GPUBuffer;
+  readonly params: GPUBuffer;
+  readonly grads?: GPUBuffer;
+  /** one per plan buffer, by index */
+  readonly buffers: readonly GPUBuffer[];
+}
+
+export class PlanRunner {
+  readonly #compiled = new Map<number, Promise<CompiledKernel[]>>();
+
+  constructor(
+    readonly device: GPUDevice,
+    readonly plan: LaunchPlan,
+    readonly sizes: Readonly<Record<string, number>>,
+    readonly constants: Readonly<Record<string, number>>,
+  ) {}
+
+  /** Elements of one step of one batch row, per plan buffer. */
+  elements(): number[] {
+    return this.plan.buffers.map((b) => evaluateDim(b.elements, this.sizes));
+  }
+
+  /** Every kernel compiled for a batch size, with its tile and workgroup shape chosen. */
+  kernelsFor(batch: number): Promise<CompiledKernel[]> {
+    let compiled = this.#compiled.get(batch);
+    if (!compiled) {
+      compiled = Promise.all(this.plan.kernels.map((kernel) => this.#compile(kernel, batch)));
+      this.#compiled.set(batch, compiled);
+      compiled.catch(() => this.#compiled.delete(batch));
+    }
+    return compiled;
+  }
+
+  async #compile(kernel: PlanKernel, batch: number): Promise<CompiledKernel> {
+    const { device, sizes } = this;
+    const limit = device.limits.maxStorageBuffersPerShaderStage;
+    const storage = kernel.buffers.length + (kernel.usesParams ? 1 : 0) + (kernel.usesGrads ? 1 : 0);
+    if (storage > limit) throw new Error(`kernel ${kernel.label} needs ${storage} storage buffers; this device allows ${limit}`);
+    const width = Math.max(...kernel.widths.map((w) => evaluateDim(w, sizes)));
+    let variant: PlanVariant;
+    let rowBlocks: (steps: number) => number;
+    let groupsY: number;
+    if (kernel.phase === 'post') {
+      variant = kernel.variants[0]!;
+      groupsY = kernel.height ? Math.ceil(evaluateDim(kernel.height, sizes) / variant.rows) : 1;
+      rowBlocks = () => groupsY;
+    } else {
+      // hoisted kernels see the rows of all steps; plan for sequences of at least 8 steps
+      const rows = kernel.phase === 'hoisted' ? batch * 8 : batch;
+      variant = [...kernel.variants].sort((a, b) => b.rows - a.rows).find((v) => v.rows <= rows) ?? kernel.variants[0]!;
+      rowBlocks = (steps: number) => Math.ceil((kernel.phase === 'hoisted' ? steps * batch : batch) / variant.rows);
+      groupsY = rowBlocks(32);
+    }
+    const invocationsX = Math.ceil(width / variant.cols);
+    const workgroupSize = chooseWorkgroupSize(invocationsX, groupsY, device.limits.maxComputeInvocationsPerWorkgroup);
+    const { pipeline, layout } = await pipelineFor(device, kernel, variant.wgsl, { ...this.constants, workgroup_size: workgroupSize });
+    return { kernel, variant, pipeline, layout, groupsX: Math.ceil(invocationsX / workgroupSize), groupsY, rowBlocks };
+  }
+
+  bindGroups(kernels: readonly CompiledKernel[], bindings: PlanBindings): GPUBindGroup[] {
+    return kernels.map(({ kernel, layout }) => {
+      const entries: GPUBindGroupEntry[] = [{ binding: 0, resource: { buffer: bindings.uniforms, offset: 0, size: UNIFORM_BYTES } }];
+      if (kernel.usesParams) entries.push({ binding: entries.length, resource: { buffer: bindings.params } });
+      if (kernel.usesGrads) {
+        if (!bindings.grads) throw new Error(`internal: kernel ${kernel.label} needs a gradient buffer`);
+        entries.push({ binding: entries.length, resource: { buffer: bindings.grads } });
+      }
+      for (const b of kernel.buffers) entries.push({ binding: entries.length, resource: { buffer: bindings.buffers[b.buffer]! } });
+      return this.device.createBindGroup({ layout, entries, label: kernel.label });
+    });
+  }
+
+  /** Hoisted kernels, then every step (in the plan's direction), then post kernels. */
+  encode(pass: GPUComputePassEncoder, kernels: readonly CompiledKernel[], groups: readonly GPUBindGroup[], steps: number, stride: number): void {
+    const maxGroups = this.device.limits.maxComputeWorkgroupsPerDimension;
+    const phase = (name: PlanKernel['phase']) => kernels.map((k, i) => ({ k, group: groups[i]! })).filter(({ k }) => k.kernel.phase === name);
+    for (const { k, group } of phase('hoisted')) {
+      pass.setPipeline(k.pipeline);
+      pass.setBindGroup(0, group, [0]);
+      const blocks = k.rowBlocks(steps);
+      const y = Math.min(blocks, maxGroups);
+      pass.dispatchWorkgroups(k.groupsX, y, Math.ceil(blocks / y));
+    }
+    const stepKernels = phase('step');
+    const reverse = this.plan.direction === 'reverse';
+    for (let s = 0; s < steps; s++) {
+      const t = reverse ? steps - 1 - s : s;
+      for (const { k, group } of stepKernels) {
+        pass.setPipeline(k.pipeline);
+        pass.setBindGroup(0, group, [t * stride]);
+        pass.dispatchWorkgroups(k.groupsX, k.rowBlocks(steps), 1);
+      }
+    }
+    for (const { k, group } of phase('post')) {
+      pass.setPipeline(k.pipeline);
+      pass.setBindGroup(0, group, [0]);
+      pass.dispatchWorkgroups(k.groupsX, k.groupsY, 1);
+    }
+  }
+}
+
+/** The launch uniform: one 16-byte entry per step at the adapter's dynamic-offset alignment. */
+export function launchUniforms(device: GPUDevice, steps: number, batch: number, label: string): { buffer: GPUBuffer; stride: number } {
+  const stride = Math.max(UNIFORM_BYTES, device.limits.minUniformBufferOffsetAlignment);
+  const buffer = device.createBuffer({ size: stride * steps, usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST, label });
+  const launch = new Uint32Array((stride * steps) / 4);
+  for (let t = 0; t < steps; t++) launch.set([t, steps, batch, 0], (t * stride) / 4);
+  device.queue.writeBuffer(buffer, 0, launch);
+  return { buffer, stride };
+}

@@ -1,0 +1,305 @@
+/**
+ * Training on the device: the training forward (the cell, its loss, and the values the
+ * backward loads), the backward (a reverse scan), the parameter-gradient sums, gradient
+ * clipping and the optimizer step, encoded into one command buffer and one submit. Only
+ * the loss and the gradient norm are read back.
+ */
+import { type Workspace, allocateWorkspace, readBack, releaseWorkspace } from './executor.js';
+import type { SeqModel } from './model.js';
+import { Optimizer, type OptimizerSpec } from './optimizer.js';
+import { type PlanBindings, PlanRunner, planConstants } from './plan-runner.js';
+import type { LaunchPlan } from './plan.js';
+import { evaluateDim, tensorElements } from './plan.js';
+
+/** What `seqc compile --loss` embeds: the plans for one loss on one output. */
+export interface TrainingPlans {
+  readonly loss: { readonly kind: 'mse' | 'sigmoid-bce' | 'softmax-ce'; readonly output: string };
+  readonly forward: LaunchPlan;
+  readonly backward: LaunchPlan;
+}
+
+export interface TrainerOptions {
+  readonly optimizer?: OptimizerSpec;
+  /** clip gradients to this global norm (0: no clipping) */
+  readonly clipNorm?: number;
+  /** carry the final states into the next step (truncated BPTT over consecutive windows) */
+  readonly stateful?: boolean;
+}
+
+export interface TrainingBatch {
+  /** [T, B, ...] per input; a Float32Array for a cell with one input */
+  readonly inputs: Float32Array | Readonly<Record<string, Float32Array>>;
+  /** [T, B, N]: the output's target (one-hot or a distribution for softmax-ce) */
+  readonly target: Float32Array;
+  /** [T, B]: 1 for real steps, 0 for padding (default all 1) */
+  readonly mask?: Float32Array;
+  /** 'mean' (default) divides by the number of real steps x examples; 'sum' does not */
+  readonly reduction?: 'mean' | 'sum';
+  /** states at the start, [B, N] or [lags, B, N]; stateful trainers carry them instead */
+  readonly initialState?: Readonly<Record<string, ArrayLike<number>>>;
+}
+
+export interface Gradients {
+  readonly loss: number;
+  /** row-major, like the parameters */
+  readonly params: Record<string, Float32Array>;
+  /** [T, B, ...] per input */
+  readonly inputs: Record<string, Float32Array>;
+  /** [lags, B, N] per state, oldest first */
+  readonly initialStates: Record<string, Float32Array>;
+}
+
+const TARGET = '__target';
+const WEIGHT = '__weight';
+
+interface Session {
+  readonly steps: number;
+  readonly batch: number;
+  readonly forward: Workspace;
+  readonly backward: Workspace;
+  readonly shared: Map<number, GPUBuffer>;
+  readonly groups: { forward: GPUBindGroup[]; backward: GPUBindGroup[] };
+  readonly kernels: { forward: Awaited<ReturnType<PlanRunner['kernelsFor']>>; backward: Awaited<ReturnType<PlanRunner['kernelsFor']>> };
+  readonly staging: GPUBuffer;
+}
+
+export class Trainer {
+  readonly model: SeqModel;
+  readonly plans: TrainingPlans;
+  readonly grads: GPUBuffer;
+  readonly #forward: PlanRunner;
+  readonly #backward: PlanRunner;
+  readonly #optimizer: Optimizer;
+  readonly #stateful: boolean;
+  #session: Session | undefined;
+  #carried = false;
+  #disposed = false;
+  /** the loss of the last step */
+  lastLoss = Number.NaN;
+  lastGradientNorm = Number.NaN;
+
+  private constructor(model: SeqModel, plans: TrainingPlans, forward: PlanRunner, backward: PlanRunner, grads: GPUBuffer, optimizer: Optimizer, stateful: boolean) {
+    this.model = model;
+    this.plans = plans;
+    this.#forward = forward;
+    this.#backward = backward;
+    this.grads = grads;
+    this.#optimizer = optimizer;
+    this.#stateful = stateful;
+  }
+
+  static async create(model: SeqModel, plans: TrainingPlans, options: TrainerOptions = {}): Promise<Trainer> {
+    const { device, sizes, paramOffsets, paramCount } = model;
+    const constants = planConstants(plans.forward, sizes, [...paramOffsets.values()].map((o) => o.offset), paramCount);
+    const forward = new PlanRunner(device, plans.forward, sizes, constants);
+    const backward = new PlanRunner(device, plans.backward, sizes, constants);
+    await Promise.all([forward.kernelsFor(model.batch), backward.kernelsFor(model.batch)]);
+    const grads = device.createBuffer({ size: (paramCount + 1) * 4, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST, label: `${plans.forward.cell}/gradients` });
+    const optimizer = await Optimizer.create(device, model.paramBuffer, grads, paramCount, options.optimizer ?? { kind: 'adam', learningRate: 1e-3 }, options.clipNorm ?? 0);
+    return new Trainer(model, plans, forward, backward, grads, optimizer, options.stateful ?? false);
+  }
+
+  /** Forget carried states: the next step starts from the given or declared initial states. */
+  resetState(): void {
+    this.#carried = false;
+  }
+
+  /** One optimizer step on a batch: forward, loss, backward, clip, update; returns the loss. */
+  step(batch: TrainingBatch): Promise<number> {
+    return this.model.queue.run(async () => {
+      const { session, steps } = await this.#prepare(batch);
+      const encoder = this.model.device.createCommandEncoder({ label: `${this.plans.forward.cell}/train` });
+      const pass = encoder.beginComputePass();
+      this.#encodeGradients(pass, session, steps);
+      this.#optimizer.encode(pass);
+      pass.end();
+      if (this.#stateful) this.#encodeCarry(encoder, session, steps);
+      encoder.copyBufferToBuffer(this.grads, this.model.paramCount * 4, session.staging, 0, 4);
+      encoder.copyBufferToBuffer(this.#optimizer.status, 4, session.staging, 4, 4);
+      this.model.device.queue.submit([encoder.finish()]);
+      await session.staging.mapAsync(GPUMapMode.READ, 0, 8);
+      const [loss, norm] = new Float32Array(session.staging.getMappedRange(0, 8).slice(0));
+      session.staging.unmap();
+      this.lastLoss = loss!;
+      this.lastGradientNorm = norm!;
+      return loss!;
+    });
+  }
+
+  /** Gradients of the loss on a batch, without changing the parameters. */
+  gradients(batch: TrainingBatch): Promise<Gradients> {
+    return this.model.queue.run(async () => {
+      const { session, steps } = await this.#prepare(batch);
+      const device = this.model.device;
+      const encoder = device.createCommandEncoder({ label: `${this.plans.forward.cell}/gradients` });
+      const pass = encoder.beginComputePass();
+      this.#encodeGradients(pass, session, steps);
+      pass.end();
+      device.queue.submit([encoder.finish()]);
+      const all = await readBack(device, this.grads, 0, this.model.paramCount + 1);
+      const params: Record<string, Float32Array> = {};
+      for (const p of this.model.plan.params) {
+        const { offset, length } = this.model.paramOffsets.get(p.name)!;
+        const stored = all.slice(offset, offset + length);
+        const [rows, cols] = p.shape.map((d) => evaluateDim(d, this.model.sizes));
+        params[p.name] = p.columnMajor ? transposeBack(stored, rows!, cols!) : stored;
+      }
+      const bwd = this.plans.backward;
+      const inputs: Record<string, Float32Array> = {};
+      const elements = this.#backward.elements();
+      for (const input of this.plans.forward.inputs) {
+        const index = bwd.buffers.findIndex((b) => b.kind === 'readout' && b.name === `__d_${input.name}`);
+        if (index >= 0 && !input.name.startsWith('__')) inputs[input.name] = await readBack(device, session.backward.buffers[index]!, 0, steps * session.batch * elements[index]!);
+      }
+      const initialStates: Record<string, Float32Array> = {};
+      for (const state of this.plans.forward.states) {
+        const n = tensorElements(state, this.model.sizes);
+        const out = new Float32Array(state.lags * session.batch * n);
+        for (let j = 1; j <= state.lags; j++) {
+          for (let k = j; k <= state.lags && k - j < steps; k++) {
+            const index = bwd.buffers.findIndex((b) => b.kind === 'state' && b.name === `__d_${state.name}_${k}`);
+            if (index < 0) continue;
+            const sent = await readBack(device, session.backward.buffers[index]!, (k - j) * session.batch * n, session.batch * n);
+            for (let i = 0; i < sent.length; i++) out[(state.lags - j) * session.batch * n + i]! += sent[i]!;
+          }
+        }
+        initialStates[state.name] = out;
+      }
+      return { loss: all[this.model.paramCount]!, params, inputs, initialStates };
+    });
+  }
+
+  #encodeGradients(pass: GPUComputePassEncoder, session: Session, steps: number): void {
+    this.#forward.encode(pass, session.kernels.forward, session.groups.forward, steps, session.forward.stride);
+    this.#backward.encode(pass, session.kernels.backward, session.groups.backward, steps, session.backward.stride);
+  }
+
+  /** The last `lags` slots of each state become the first ones for the next window. */
+  #encodeCarry(encoder: GPUCommandEncoder, session: Session, steps: number): void {
+    const plan = this.plans.forward;
+    const elements = this.#forward.elements();
+    plan.buffers.forEach((spec, i) => {
+      if (spec.kind !== 'state') return;
+      const slot = session.batch * elements[i]! * 4;
+      const scratch = this.model.device.createBuffer({ size: spec.lags * slot, usage: GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST });
+      encoder.copyBufferToBuffer(session.forward.buffers[i]!, steps * slot, scratch, 0, spec.lags * slot);
+      encoder.copyBufferToBuffer(scratch, 0, session.forward.buffers[i]!, 0, spec.lags * slot);
+      this.#scratch.push(scratch);
+    });
+    this.#carried = true;
+  }
+
+  #scratch: GPUBuffer[] = [];
+
+  async #prepare(batch: TrainingBatch): Promise<{ session: Session; steps: number }> {
+    for (const b of this.#scratch.splice(0)) b.destroy();
+    const model = this.model;
+    const plan = this.plans.forward;
+    const B = model.batch;
+    const given: Record<string, Float32Array | undefined> = batch.inputs instanceof Float32Array ? { [plan.inputs[0]!.name]: batch.inputs } : { ...batch.inputs };
+    const userInputs = plan.inputs.filter((i) => !i.name.startsWith('__'));
+    const first = userInputs[0]!;
+    const firstData = given[first.name];
+    if (!(firstData instanceof Float32Array)) throw new Error(`input ${first.name} is missing`);
+    const steps = firstData.length / (B * tensorElements(first, model.sizes));
+    if (!Number.isInteger(steps) || steps < 1) throw new Error(`input ${first.name} has ${firstData.length} elements, not a whole number of steps of batch ${B}`);
+    const targetSize = tensorElements(plan.inputs.find((i) => i.name === TARGET)!, model.sizes);
+    if (batch.target.length !== steps * B * targetSize) throw new Error(`target has ${batch.target.length} elements, expected ${steps * B * targetSize} ([T, B, N] = [${steps}, ${B}, ${targetSize}])`);
+    const mask = batch.mask ?? new Float32Array(steps * B).fill(1);
+    if (mask.length !== steps * B) throw new Error(`mask has ${mask.length} elements, expected ${steps * B} ([T, B])`);
+    const valid = mask.reduce((a, b) => a + b, 0);
+    const scale = batch.reduction === 'sum' ? 1 : 1 / Math.max(valid, 1);
+    given[TARGET] = batch.target;
+    given[WEIGHT] = mask.map((m) => m * scale);
+
+    let session = this.#session;
+    if (!session || session.steps !== steps || session.batch !== B) {
+      this.#release();
+      session = await this.#newSession(steps, B);
+      this.#session = session;
+      this.#carried = false;
+    }
+    const device = model.device;
+    plan.inputs.forEach((input) => {
+      const data = given[input.name];
+      const index = plan.buffers.findIndex((b) => b.kind === 'input' && b.name === input.name);
+      if (!(data instanceof Float32Array)) throw new Error(`input ${input.name} is missing`);
+      const expected = steps * B * tensorElements(input, model.sizes);
+      if (data.length !== expected) throw new Error(`input ${input.name} has ${data.length} elements, expected ${expected}`);
+      device.queue.writeBuffer(session!.forward.buffers[index]!, 0, data.buffer, data.byteOffset, data.byteLength);
+    });
+    if (!(this.#stateful && this.#carried)) {
+      const elements = this.#forward.elements();
+      plan.buffers.forEach((spec, i) => {
+        if (spec.kind !== 'state') return;
+        const state = plan.states.find((s) => s.name === spec.name)!;
+        const n = elements[i]!;
+        const slots = new Float32Array(spec.lags * B * n);
+        const value = batch.initialState?.[spec.name];
+        if (value === undefined) slots.fill(state.initial);
+        else if (value.length === B * n) for (let l = 0; l < spec.lags; l++) slots.set(Float32Array.from(value), l * B * n);
+        else if (value.length === spec.lags * B * n) slots.set(Float32Array.from(value));
+        else throw new Error(`initial state ${spec.name} has ${value.length} elements, expected ${B * n}`);
+        device.queue.writeBuffer(session!.forward.buffers[i]!, 0, slots);
+      });
+    }
+    return { session, steps };
+  }
+
+  async #newSession(steps: number, batch: number): Promise<Session> {
+    const forward = allocateWorkspace(this.#forward, steps, batch);
+    const fwdPlan = this.plans.forward;
+    const shared = new Map<number, GPUBuffer>();
+    this.plans.backward.buffers.forEach((spec, i) => {
+      if (spec.kind !== 'input' && spec.kind !== 'load') return;
+      const source = fwdPlan.buffers.findIndex((b) => b.name === spec.name && (spec.kind === 'input' ? b.kind === 'input' : b.kind === 'state' || b.kind === 'readout'));
+      if (source < 0) throw new Error(`internal: the backward pass reads ${spec.name}, which the forward does not keep`);
+      shared.set(i, forward.buffers[source]!);
+    });
+    const backward = allocateWorkspace(this.#backward, steps, batch, shared);
+    const [fk, bk] = await Promise.all([this.#forward.kernelsFor(batch), this.#backward.kernelsFor(batch)]);
+    const bindings = (ws: Workspace): PlanBindings => ({ uniforms: ws.uniforms, params: this.model.paramBuffer, grads: this.grads, buffers: ws.buffers });
+    const staging = this.model.device.createBuffer({ size: 8, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST, label: 'train/readback' });
+    return {
+      steps,
+      batch,
+      forward,
+      backward,
+      shared,
+      groups: { forward: this.#forward.bindGroups(fk, bindings(forward)), backward: this.#backward.bindGroups(bk, bindings(backward)) },
+      kernels: { forward: fk, backward: bk },
+      staging,
+    };
+  }
+
+  #release(): void {
+    const s = this.#session;
+    if (!s) return;
+    releaseWorkspace(s.backward, s.shared);
+    releaseWorkspace(s.forward);
+    s.staging.destroy();
+    this.#session = undefined;
+  }
+
+  /** Device buffers held now: gradients, optimizer state, and the session's workspaces. */
+  get bufferCount(): number {
+    const s = this.#session;
+    return this.#disposed ? 0 : 1 + 5 + (s ? s.forward.buffers.length + 1 + s.backward.buffers.length - s.shared.size + 1 + 1 : 0);
+  }
+
+  dispose(): void {
+    if (this.#disposed) return;
+    this.#disposed = true;
+    this.#release();
+    for (const b of this.#scratch.splice(0)) b.destroy();
+    this.#optimizer.dispose();
+    this.grads.destroy();
+  }
+}
+
+function transposeBack(stored: Float32Array, rows: number, cols: number): Float32Array {
+  // stored column-major: element (r, c) at c * rows + r
+  const out = new Float32Array(rows * cols);
+  for (let r = 0; r < rows; r++) for (let c = 0; c < cols; c++) out[r * cols + c] = stored[c * rows + r]!;
+  return out;
+}
