@@ -17,6 +17,7 @@ import { GraphBuilder } from './graph.js';
 import type { Binding, CellProgram, LoadDecl, StateDecl } from './ir.js';
 import { LOSS, WEIGHT } from './loss.js';
 import { isContraction } from './ops.js';
+import { Dim, shapeSize } from './shape.js';
 import { simplify } from './simplify.js';
 import { typecheck } from './typecheck.js';
 import { VJP } from './vjp.js';
@@ -32,6 +33,38 @@ export const adjointState = (state: string, lag: number): string => `__d_${state
 export const gradientName = (name: string): string => `__d_${name}`;
 export const LOSS_TOTAL = '__loss_total';
 
+/**
+ * Replaces uses of some equations by others and reorders so that every equation follows
+ * its operands (replacements may have been appended after their users).
+ */
+function substitute(program: CellProgram, replacements: ReadonlyMap<number, number>): CellProgram {
+  const resolve = (id: number): number => replacements.get(id) ?? id;
+  const byId = new Map(program.eqns.map((e) => [e.id, { ...e, args: e.args.map(resolve) }]));
+  const order: number[] = [];
+  const placed = new Set<number>();
+  const place = (id: number): void => {
+    if (placed.has(id)) return;
+    placed.add(id);
+    byId.get(id)!.args.forEach(place);
+    order.push(id);
+  };
+  const results = [...program.updates, ...program.readouts, ...(program.accumulations ?? [])];
+  results.forEach((r) => place(resolve(r.value)));
+  const renumber = new Map(order.map((id, i) => [id, i]));
+  const eqns = order.map((id, i) => {
+    const e = byId.get(id)!;
+    return { ...e, id: i, args: e.args.map((a) => renumber.get(a)!) };
+  });
+  const remap = (b: Binding) => ({ name: b.name, value: renumber.get(resolve(b.value))! });
+  return {
+    ...program,
+    eqns,
+    updates: program.updates.map(remap),
+    readouts: program.readouts.map(remap),
+    accumulations: (program.accumulations ?? []).map(remap),
+  };
+}
+
 /** `program` must come from withLoss (it has the `__loss` readout and `__weight` input). */
 export function differentiate(program: CellProgram): Differentiated {
   const lossReadout = program.readouts.find((r) => r.name === LOSS);
@@ -39,6 +72,8 @@ export function differentiate(program: CellProgram): Differentiated {
   const forwardEqns = program.eqns;
   const graph = new GraphBuilder();
   const saved = new Set<number>();
+  // saved values are slices of one packed load; offsets are fixed once the walk is done
+  const savedSlices = new Map<number, number>();
   const primals = new Map<number, number>();
 
   /** A forward value inside the backward step: a leaf, a load, or recomputed. */
@@ -51,7 +86,9 @@ export function differentiate(program: CellProgram): Differentiated {
     else if (e.op === 'state') value = graph.emitTyped('load', [], { name: e.attrs.name!, lag: e.attrs.lag! }, e.type);
     else if (isContraction(e.op)) {
       saved.add(id);
+      // a placeholder leaf, replaced by a slice of the packed load below
       value = graph.emitTyped('load', [], { name: `${SAVED}${id}`, lag: 0 }, e.type);
+      savedSlices.set(id, value);
     } else value = graph.emit(e.op, e.args.map(primal), e.attrs);
     primals.set(id, value);
     return value;
@@ -116,17 +153,33 @@ export function differentiate(program: CellProgram): Differentiated {
     ...program.params.filter((p) => paramAdjoints.has(p.name)).map((p) => ({ name: gradientName(p.name), value: paramAdjoints.get(p.name)! })),
     { name: LOSS_TOTAL, value: lossValue },
   ];
+  // Pack the saved values: offsets in id order; scalars (reductions) take one element.
+  const savedIds = [...saved].sort((a, b) => a - b);
+  let packedSize = Dim.of(0);
+  const packedValues = savedIds.map((id) => {
+    const offset = packedSize;
+    packedSize = packedSize.add(shapeSize(forwardEqns[id]!.type.shape));
+    return { value: id, offset };
+  });
+  const packedLoad = savedIds.length ? graph.emitTyped('load', [], { name: SAVED, lag: 0 }, { shape: [packedSize], batched: true }) : -1;
+  const replacements = new Map<number, number>();
+  packedValues.forEach(({ value: id, offset }) => {
+    const shape = forwardEqns[id]!.type.shape;
+    const slice = graph.emitTyped('slice', [packedLoad], { start: offset, size: shapeSize(shape) }, { shape: [shapeSize(shape)], batched: true });
+    // a scalar saved value is the one-element slice's only element
+    replacements.set(savedSlices.get(id)!, shape.length === 0 ? graph.emit('reduce_sum', [slice]) : slice);
+  });
   const loads: LoadDecl[] = [
     ...program.states.map((s) => ({ name: s.name, shape: s.shape, lags: s.maxLag })),
-    ...[...saved].sort((a, b) => a - b).map((id) => ({ name: `${SAVED}${id}`, shape: forwardEqns[id]!.type.shape, lags: 0 })),
+    ...(savedIds.length ? [{ name: SAVED, shape: [packedSize], lags: 0 }] : []),
     { name: LOSS, shape: [], lags: 0 },
   ];
   const forward: CellProgram = {
     ...program,
-    readouts: [...program.readouts, ...[...saved].sort((a, b) => a - b).map((id) => ({ name: `${SAVED}${id}`, value: id }))],
+    ...(savedIds.length ? { packed: { name: SAVED, size: packedSize, values: packedValues } } : {}),
   };
   typecheck(forward, 'autodiff (forward)');
-  const backward = simplify({
+  const backward = simplify(substitute({
     name: `${program.name}_grad`,
     sizes: program.sizes,
     inputs: program.inputs,
@@ -139,7 +192,7 @@ export function differentiate(program: CellProgram): Differentiated {
     direction: 'reverse',
     loads,
     accumulations,
-  });
+  }, replacements));
   typecheck(backward, 'autodiff (backward)');
   return { forward, backward };
 }

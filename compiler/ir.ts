@@ -75,11 +75,17 @@ export interface CellProgram {
   readonly loads?: readonly LoadDecl[];
   /** values summed over every step and batch row after the loop (parameter gradients) */
   readonly accumulations?: readonly Binding[];
+  /**
+   * Per-step values written side by side into one readout buffer, each at its offset: what a
+   * backward pass loads from its forward, in one binding however many values it needs.
+   */
+  readonly packed?: { readonly name: string; readonly size: Shape[number]; readonly values: readonly { readonly value: number; readonly offset: Shape[number] }[] };
 }
 
 /** Every value the step yields: state updates first, then readouts, then accumulations. */
 export function stepResults(program: CellProgram): Binding[] {
-  return [...program.updates, ...program.readouts, ...(program.accumulations ?? [])];
+  const packed = (program.packed?.values ?? []).map((v, i) => ({ name: `${program.packed!.name}#${i}`, value: v.value }));
+  return [...program.updates, ...program.readouts, ...(program.accumulations ?? []), ...packed];
 }
 
 export function eqnById(program: CellProgram): Map<number, Eqn> {
@@ -149,6 +155,7 @@ export function printProgram(program: CellProgram): string {
   for (const u of program.updates) lines.push(`    ${u.name}[t] <- %${u.value}`);
   for (const r of program.readouts) lines.push(`    ${r.name}[t] <- %${r.value}`);
   for (const a of program.accumulations ?? []) lines.push(`    ${a.name} += %${a.value}`);
+  for (const v of program.packed?.values ?? []) lines.push(`    ${program.packed!.name}[t, ${v.offset}:] <- %${v.value}`);
   lines.push('  }');
   return lines.join('\n') + '\n';
 }

@@ -15,8 +15,7 @@
  */
 import type { Binding, CellProgram } from './ir.js';
 import { isContraction, isReduce } from './ops.js';
-import type { Dim } from './shape.js';
-import { shapeSize } from './shape.js';
+import { Dim, shapeSize } from './shape.js';
 
 export type Phase = 'hoisted' | 'step' | 'post';
 
@@ -34,6 +33,8 @@ export interface Materialized {
   readonly level: number;
   /** buffers this value is written to; the first is where readers load it from */
   readonly buffers: readonly number[];
+  /** where in each buffer's row the value starts (non-zero in a packed buffer) */
+  readonly offsets: readonly Dim[];
 }
 
 export interface KernelSpec {
@@ -91,7 +92,7 @@ export function schedule(program: CellProgram, columnMajor: ReadonlySet<string> 
   const stateFree = eqns.map(() => true);
   for (const e of eqns) stateFree[e.id] = e.op !== 'state' && e.args.every((a) => stateFree[a]);
 
-  const results = [...program.updates, ...program.readouts];
+  const results = [...program.updates, ...program.readouts, ...(program.packed?.values ?? [])];
   const materialize = new Set<number>([...results.map((r) => r.value), ...eqns.filter((e) => isReduce(e.op)).map((e) => e.id)]);
   // What an accumulation reads across all rows is kept per step: its contractions, and
   // the vectors of its outer products.
@@ -170,12 +171,16 @@ export function schedule(program: CellProgram, columnMajor: ReadonlySet<string> 
     loadBuffers.set(load.name, buffers.length);
     buffers.push({ kind: 'load', name: load.name, elements: shapeSize(load.shape), lags: load.lags });
   }
-  const stores = new Map<number, number[]>();
-  const store = (id: number, buffer: number) => stores.set(id, [...(stores.get(id) ?? []), buffer]);
+  const stores = new Map<number, { buffer: number; offset: Dim }[]>();
+  const store = (id: number, buffer: number, offset: Dim = Dim.of(0)) => stores.set(id, [...(stores.get(id) ?? []), { buffer, offset }]);
   for (const u of program.updates) store(u.value, stateBuffers.get(u.name)!);
   for (const r of program.readouts) {
     store(r.value, buffers.length);
     buffers.push({ kind: 'readout', name: r.name, elements: shapeSize(eqns[r.value]!.type.shape), lags: 0 });
+  }
+  if (program.packed) {
+    for (const v of program.packed.values) store(v.value, buffers.length, v.offset);
+    buffers.push({ kind: 'readout', name: program.packed.name, elements: program.packed.size, lags: 0 });
   }
   const materialized = new Map<number, Materialized>();
   for (const id of [...materialize].sort((a, b) => a - b)) {
@@ -183,7 +188,8 @@ export function schedule(program: CellProgram, columnMajor: ReadonlySet<string> 
       store(id, buffers.length);
       buffers.push({ kind: 'temp', name: `v${id}`, elements: shapeSize(eqns[id]!.type.shape), lags: 0 });
     }
-    materialized.set(id, { eqn: id, phase: phaseOf(id), level: level.get(id)!, buffers: stores.get(id)! });
+    const where = stores.get(id)!;
+    materialized.set(id, { eqn: id, phase: phaseOf(id), level: level.get(id)!, buffers: where.map((w) => w.buffer), offsets: where.map((w) => w.offset) });
   }
 
   const kernels: KernelSpec[] = [];

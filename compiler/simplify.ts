@@ -32,6 +32,7 @@ export function simplify(program: CellProgram): CellProgram {
     updates: program.updates.map(remap),
     readouts: program.readouts.map(remap),
     ...(program.accumulations ? { accumulations: program.accumulations.map(remap) } : {}),
+    ...(program.packed ? { packed: { ...program.packed, values: program.packed.values.map((v) => ({ ...v, value: renumber.get(v.value)! })) } } : {}),
   };
 }
 

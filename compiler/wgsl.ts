@@ -159,7 +159,8 @@ class KernelWriter {
     const kept = this.schedule.materialized.get(id);
     let text: string;
     if (kept && (kept.phase !== this.kernel.phase || kept.level < this.kernel.level)) {
-      text = this.element(kept.buffers[0]!, e.type.shape.length === 0 ? { base: '0u', lane: 0, offset: ZERO } : index, batchRow);
+      const at = e.type.shape.length === 0 ? { base: '0u', lane: 0, offset: ZERO } : index;
+      text = this.element(kept.buffers[0]!, shifted(at, kept.offsets[0]!), batchRow);
     } else {
       text = this.compute(e, index, batchRow, block);
     }
@@ -368,9 +369,10 @@ class KernelWriter {
         for (let r = 0; r < this.tile.rows; r++) {
           const v = this.value(o.id, index, r, block);
           const guard = scalar ? `j0 == 0u && r${r} < rows` : `${this.index(index)} < ${width} && r${r} < rows`;
-          for (const buffer of this.schedule.materialized.get(o.id)!.buffers) {
-            block.line(`if (${guard}) { ${this.element(buffer, index, r, 0, true)} = ${v}; }`);
-          }
+          const kept = this.schedule.materialized.get(o.id)!;
+          kept.buffers.forEach((buffer, i) => {
+            block.line(`if (${guard}) { ${this.element(buffer, shifted(index, kept.offsets[i]!), r, 0, true)} = ${v}; }`);
+          });
         }
       }
     }

@@ -91,6 +91,9 @@ export function referenceForward(program: CellProgram, run: ReferenceRun): Refer
     resultSizes.set(r.name, n);
     results[r.name] = new Float64Array(T * B * n);
   }
+  const packed = program.packed;
+  const packedSize = packed ? packed.size.evaluate(sizes) : 0;
+  if (packed) results[packed.name] = new Float64Array(T * B * packedSize);
   const accumulations: Record<string, Float64Array> = {};
   for (const a of program.accumulations ?? []) accumulations[a.name] = new Float64Array(elements(program.eqns[a.value]!.type.shape));
   const updated = new Set(program.updates.map((u) => u.name));
@@ -135,6 +138,9 @@ export function referenceForward(program: CellProgram, run: ReferenceRun): Refer
           if (!next.has(r.name)) next.set(r.name, []);
           next.get(r.name)!.push(Float64Array.from(full));
         }
+      }
+      for (const v of packed?.values ?? []) {
+        results[packed!.name]!.set(values[v.value]!, (t * B + b) * packedSize + v.offset.evaluate(sizes));
       }
       for (const a of program.accumulations ?? []) {
         const acc = accumulations[a.name]!;

@@ -1,8 +1,7 @@
 /**
  * Gradients on the GPU (f32) equal the float64 reference gradients of the same backward
  * program, for every parameter, input and initial state; and the optimizer kernels do what
- * their formulas say. GRU (ONNX, reset before the product) is not here yet: its backward
- * step reads more saved buffers than a kernel may bind (see the open work on packing them).
+ * their formulas say.
  */
 import { afterAll, describe, expect, it } from 'vitest';
 import type { CellProgram } from '../compiler/ir.js';
@@ -54,7 +53,7 @@ async function compareGradients(cell: CellProgram, loss: LossKind, output: strin
 
 const SMALL = { T: 5, B: 3, sizes: { I: 4, H: 6, O: 5 } };
 const MEDIUM = { T: 8, B: 4, sizes: { I: 8, H: 32, O: 7 } };
-const EXAMPLES = ['rnn', 'rnn-relu', 'gru-reset-after', 'gru-simple', 'lstm', 'lstm-simple', 'lstm-peephole', 'mingru'];
+const EXAMPLES = ['rnn', 'rnn-relu', 'gru', 'gru-reset-after', 'gru-simple', 'lstm', 'lstm-simple', 'lstm-peephole', 'mingru'];
 
 describe('GPU gradients equal the float64 reference (relative 1e-3)', () => {
   it.each(EXAMPLES.flatMap((name) => [[name, 'small', SMALL], [name, 'medium', MEDIUM]] as const))('%s, %s sizes', async (name, _label, dims) => {
