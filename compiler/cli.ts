@@ -25,6 +25,11 @@ commands:
                      run the cell on the WebGPU device found, compare it with the float64
                      CPU reference, print device, sizes, time and max error
                      (default: ${DEFAULT_EXAMPLE}, T=64, B=32)
+  gradcheck FILE.seq [--loss mse|sigmoid-bce|softmax-ce] [--output NAME] [--size NAME=N ...]
+                     [--steps T] [--batch B] [--seed S] [--tolerance R]
+                     GPU gradients of every parameter, input and initial state against float64
+                     finite differences of the CPU reference (default: small random sizes,
+                     T=5, B=3, softmax-ce on a readout else mse; exit 1 above R = 1e-3)
   help               show this text`;
 
 /** A mistake in how seqc was called: printed without a stack trace. */
@@ -153,6 +158,58 @@ async function commandRun(args: string[]): Promise<number> {
   return report.ok ? 0 : 1;
 }
 
+async function commandGradcheck(args: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args,
+    allowPositionals: true,
+    options: {
+      loss: { type: 'string' },
+      output: { type: 'string' },
+      size: { type: 'string', multiple: true },
+      steps: { type: 'string' },
+      batch: { type: 'string' },
+      seed: { type: 'string' },
+      tolerance: { type: 'string' },
+      cell: { type: 'string' },
+    },
+  });
+  const { source, file } = readSource(positionals[0]);
+  const program = lowerSource(source, file, values.cell);
+  const { defaultLoss, gradCase, gradcheck } = await import('./gradcheck.js');
+  const fallback = defaultLoss(program);
+  const loss = (values.loss ?? fallback.kind) as 'mse' | 'sigmoid-bce' | 'softmax-ce';
+  if (!['mse', 'sigmoid-bce', 'softmax-ce'].includes(loss)) throw new UsageError(`--loss ${loss}: expected mse, sigmoid-bce or softmax-ce`);
+  const output = values.output ?? fallback.output;
+  if (!program.outputs.includes(output)) throw new UsageError(`--output ${output}: cell ${program.name} outputs ${program.outputs.join(', ')}`);
+  const seed = positiveInt('seed', values.seed, 1);
+  const given = parseSizes(values.size);
+  const random = (await import('../runtime/init.js')).Random;
+  const pick = new random(seed);
+  const small = Object.fromEntries(program.sizes.map((s) => [s.name, given[s.name] ?? 3 + Math.floor(pick.uniform() * 6)]));
+  const sizes = bindSizes(program, small, file);
+  const T = positiveInt('steps', values.steps, 5);
+  const B = positiveInt('batch', values.batch, 3);
+  const tolerance = values.tolerance === undefined ? 1e-3 : Number(values.tolerance);
+  if (!(tolerance > 0)) throw new UsageError(`--tolerance ${values.tolerance}: expected a positive number`);
+  const { releaseDevice } = await import('../runtime/device.js');
+  try {
+    const checks = await gradcheck(program, gradCase(program, loss, output, { T, B, sizes }, seed));
+    console.log(`gradcheck ${program.name}: loss ${loss} on ${output}, sizes ${Object.entries(sizes).map(([k, v]) => `${k}=${v}`).join(' ')}, T=${T}, B=${B}, seed ${seed}`);
+    console.log('  tensor                 checked  worst relative error');
+    let ok = true;
+    for (const c of checks) {
+      const pass = c.worst <= tolerance;
+      ok &&= pass;
+      const where = pass || !c.at ? '' : `  at ${c.at.index}: gpu ${c.at.gpu} vs finite difference ${c.at.numeric}`;
+      console.log(`  ${c.tensor.padEnd(22)} ${String(c.checked).padStart(7)}  ${c.worst.toExponential(2)} ${pass ? 'ok' : 'FAIL'}${where}`);
+    }
+    console.log(ok ? `PASS: every gradient within ${tolerance} of float64 finite differences` : `FAIL: gradients beyond ${tolerance}`);
+    return ok ? 0 : 1;
+  } finally {
+    await releaseDevice();
+  }
+}
+
 export async function main(argv: string[]): Promise<number> {
   const [command, ...args] = argv;
   let source = '';
@@ -177,6 +234,9 @@ export async function main(argv: string[]): Promise<number> {
       case 'run':
         source = readSourceQuietly(args.length && !args[0]!.startsWith('-') ? args : [DEFAULT_EXAMPLE]);
         return await commandRun(args);
+      case 'gradcheck':
+        source = readSourceQuietly(args);
+        return await commandGradcheck(args);
       case undefined:
       case 'help':
       case '--help':

@@ -40,6 +40,8 @@ export async function pipelineFor(device: GPUDevice, kernel: PlanKernel, wgsl: s
   let entry = cache.get(key);
   if (!entry) {
     entry = (async () => {
+      // Dawn may compile on this thread; let timers and I/O run between kernels
+      await new Promise((resolve) => setTimeout(resolve, 0));
       const layout = layoutFor(device, kernel);
       device.pushErrorScope('validation');
       const module = device.createShaderModule({ code: wgsl, label: kernel.label });
