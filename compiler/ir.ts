@@ -4,6 +4,7 @@
  * yields new states and readouts.
  */
 import type { Span } from '../dsl/span.js';
+import type { PlanInit } from '../runtime/plan.js';
 import { type Attrs, type OpName, type Type } from './ops.js';
 import { type Shape, formatShape } from './shape.js';
 
@@ -16,11 +17,8 @@ export interface Eqn {
   readonly span?: Span;
 }
 
-export type Initializer =
-  | { readonly kind: 'zeros' | 'ones' | 'xavier' | 'orthogonal' }
-  | { readonly kind: 'uniform'; readonly scale: number }
-  | { readonly kind: 'normal'; readonly std: number }
-  | { readonly kind: 'constant'; readonly value: number };
+/** Initializers are data the runtime interprets, so their type lives with the plan. */
+export type Initializer = PlanInit;
 
 export interface SizeDecl {
   readonly name: string;
