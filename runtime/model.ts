@@ -8,6 +8,7 @@ import { PlanRunner, planConstants } from './plan-runner.js';
 import { Random, initialize } from './init.js';
 import type { LaunchPlan } from './plan.js';
 import { evaluateDim, tensorElements } from './plan.js';
+import { type SafetensorsInput, decodeSafetensors, encodeSafetensors, loadSafetensors, saveSafetensors } from './safetensors.js';
 
 export interface CreateOptions<Sizes extends string = string> {
   /** values of the cell's size variables; sizes declared with a default may be left out */
@@ -218,6 +219,50 @@ export class SeqModel<Sizes extends string = string, Params extends string = str
     const states = {} as Record<States, Float32Array>;
     plan.states.forEach((s, i) => (states[s.name as States] = regions[plan.outputs.length + i]!));
     return { outputs, states, steps, batch };
+  }
+
+  /** The parameters as a safetensors file (F32, row-major, the declared shapes). */
+  async toSafetensors(): Promise<Uint8Array> {
+    const params = await this.getParams();
+    const tensors: Record<string, SafetensorsInput> = {};
+    for (const name of this.paramNames) tensors[name] = { dtype: 'F32', shape: this.paramShape(name), data: params[name] };
+    return encodeSafetensors(tensors, this.#metadata());
+  }
+
+  /** Writes the parameters to a safetensors file, atomically (Node). */
+  async save(path: string): Promise<void> {
+    const params = await this.getParams();
+    const tensors: Record<string, SafetensorsInput> = {};
+    for (const name of this.paramNames) tensors[name] = { dtype: 'F32', shape: this.paramShape(name), data: params[name] };
+    await saveSafetensors(path, tensors, this.#metadata());
+  }
+
+  /**
+   * Reads parameters from a safetensors file (a path in Node, or the file's bytes): every
+   * parameter of the cell must be there as F32 with its shape; nothing else may be.
+   */
+  async load(file: string | Uint8Array): Promise<void> {
+    const { tensors } = typeof file === 'string' ? await loadSafetensors(file) : decodeSafetensors(file);
+    const where = typeof file === 'string' ? file : 'the given bytes';
+    const known = new Set<string>(this.paramNames);
+    const extra = Object.keys(tensors).filter((name) => !known.has(name));
+    if (extra.length) throw new Error(`${where}: tensors ${extra.join(', ')} are not parameters of cell ${this.plan.cell} (${this.paramNames.join(', ')})`);
+    const values: Partial<Record<Params, Float32Array>> = {};
+    for (const name of this.paramNames) {
+      const tensor = tensors[name];
+      if (!tensor) throw new Error(`${where}: parameter ${name} is missing`);
+      if (tensor.dtype !== 'F32') throw new Error(`${where}: parameter ${name} is ${tensor.dtype}; seqc stores F32`);
+      const shape = this.paramShape(name);
+      if (tensor.shape.length !== shape.length || tensor.shape.some((d, i) => d !== shape[i])) {
+        throw new Error(`${where}: parameter ${name} has shape [${tensor.shape.join(', ')}], the cell has [${shape.join(', ')}] with sizes ${JSON.stringify(this.sizes)}`);
+      }
+      values[name] = tensor.data as Float32Array;
+    }
+    this.setParams(values);
+  }
+
+  #metadata(): Record<string, string> {
+    return { format: 'seqc-params-1', cell: this.plan.cell, sizes: JSON.stringify(this.sizes) };
   }
 
   /** Device buffers held now (parameters and the workspace of the last call's shape). */
