@@ -16,8 +16,9 @@ export const DEFAULT_EXAMPLE = 'examples/lstm.seq';
 const USAGE = `usage: seqc <command> [options]
 
 commands:
-  compile FILE.seq [-o OUT.js] [--cell NAME] [--runtime SPECIFIER]
-                     write an ES module (and OUT.d.ts) that runs the cell on WebGPU
+  compile FILE.seq [-o OUT.js] [--cell NAME] [--runtime SPECIFIER] [--loss KIND[:OUTPUT]]
+                     write an ES module (and OUT.d.ts) that runs the cell on WebGPU;
+                     with --loss (mse, sigmoid-bce, softmax-ce) it also trains (trainStep)
   ir FILE.seq        print the IR of every cell
   wgsl FILE.seq      print the generated WGSL kernels
   check FILE.seq     check the source and report the first error
@@ -96,12 +97,20 @@ export function bindSizes(program: CellProgram, given: Readonly<Record<string, n
 }
 
 async function commandCompile(args: string[]): Promise<void> {
-  const { values, positionals } = parseArgs({ args, allowPositionals: true, options: { out: { type: 'string', short: 'o' }, cell: { type: 'string' }, runtime: { type: 'string' } } });
+  const { values, positionals } = parseArgs({ args, allowPositionals: true, options: { out: { type: 'string', short: 'o' }, cell: { type: 'string' }, runtime: { type: 'string' }, loss: { type: 'string' } } });
   const { source, file } = readSource(positionals[0]);
   const program = lowerSource(source, file, values.cell);
   const plan = buildLaunchPlan(program);
+  let training;
+  if (values.loss !== undefined) {
+    const [kind, output = program.outputs[0]!] = values.loss.split(':') as [string, string | undefined];
+    if (!['mse', 'sigmoid-bce', 'softmax-ce'].includes(kind)) throw new UsageError(`--loss ${values.loss}: expected mse, sigmoid-bce or softmax-ce, optionally :OUTPUT`);
+    if (!program.outputs.includes(output)) throw new UsageError(`--loss ${values.loss}: cell ${program.name} outputs ${program.outputs.join(', ')}`);
+    const { buildTrainingPlans } = await import('./training.js');
+    training = buildTrainingPlans(program, { kind: kind as 'mse', output });
+  }
   const out = resolve(values.out ?? join(dirname(file), `${basename(file, extname(file))}.js`));
-  const { js, dts } = emitModule(plan, { runtime: values.runtime ?? 'seqc/runtime', sourceName: basename(file) });
+  const { js, dts } = emitModule(plan, { runtime: values.runtime ?? 'seqc/runtime', sourceName: basename(file) }, training);
   const dtsPath = out.replace(/\.(m?js)$/, '') + (out.endsWith('.mjs') ? '.d.mts' : '.d.ts');
   writeFileAtomic(out, js);
   writeFileAtomic(dtsPath, dts);

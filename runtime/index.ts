@@ -5,3 +5,7 @@ export { getDevice, releaseDevice, requestDeviceWithLimits, NoAdapterError } fro
 export type { DeviceInfo } from './device.js';
 export type { LaunchPlan } from './plan.js';
 export { fromOnnx, fromTorch } from './weights.js';
+export { Trainer } from './trainer.js';
+export type { Gradients, TrainerOptions, TrainingBatch, TrainingPlans } from './trainer.js';
+export type { OptimizerSpec } from './optimizer.js';
+export { SafetensorsError, decodeSafetensors, encodeSafetensors, loadSafetensors, saveSafetensors } from './safetensors.js';

@@ -8,6 +8,7 @@ import { PlanRunner, planConstants } from './plan-runner.js';
 import { Random, initialize } from './init.js';
 import type { LaunchPlan } from './plan.js';
 import { evaluateDim, tensorElements } from './plan.js';
+import { type Gradients, Trainer, type TrainerOptions, type TrainingBatch, type TrainingPlans } from './trainer.js';
 import { type SafetensorsInput, decodeSafetensors, encodeSafetensors, loadSafetensors, saveSafetensors } from './safetensors.js';
 
 export interface CreateOptions<Sizes extends string = string> {
@@ -19,6 +20,8 @@ export interface CreateOptions<Sizes extends string = string> {
   readonly seed?: number;
   /** a device to run on; by default one is found (see getDevice) and shared */
   readonly device?: GPUDevice;
+  /** optimizer, clipping and statefulness for trainStep (needs a module compiled with --loss) */
+  readonly training?: TrainerOptions;
 }
 
 export interface ForwardOptions {
@@ -73,6 +76,7 @@ export class SeqModel<Sizes extends string = string, Params extends string = str
   /** every device call of this model goes through it, in order */
   readonly queue = new WorkQueue();
   readonly #executor: PlanExecutor;
+  #training: { plans: TrainingPlans; options: TrainerOptions; trainer?: Promise<Trainer>; ready?: Trainer } | undefined;
   #disposed = false;
 
   private constructor(plan: LaunchPlan, sizes: Record<string, number>, batch: number, description: string, device: GPUDevice, offsets: Map<string, { offset: number; length: number }>, paramCount: number) {
@@ -88,7 +92,7 @@ export class SeqModel<Sizes extends string = string, Params extends string = str
     this.#executor = new PlanExecutor(new PlanRunner(device, plan, sizes, constants), this.paramBuffer, this.queue);
   }
 
-  static async create<S extends string, P extends string, I extends string, O extends string, St extends string>(plan: LaunchPlan, options: CreateOptions<S> = {}): Promise<SeqModel<S, P, I, O, St>> {
+  static async create<S extends string, P extends string, I extends string, O extends string, St extends string>(plan: LaunchPlan, options: CreateOptions<S> = {}, training?: TrainingPlans): Promise<SeqModel<S, P, I, O, St>> {
     if (plan.format !== 'seqc-plan-1') throw new Error(`unsupported plan format ${String(plan.format)}: recompile with this version of seqc`);
     const sizes = bindSizes(plan, options.sizes ?? {});
     const batch = options.batch ?? 1;
@@ -110,6 +114,7 @@ export class SeqModel<Sizes extends string = string, Params extends string = str
       model.dispose();
       throw error;
     }
+    if (training) model.#training = { plans: training, options: options.training ?? {} };
     const random = new Random(options.seed ?? 0);
     for (const p of plan.params) {
       model.setParam(p.name as P, initialize(p.init, p.shape.map((d) => evaluateDim(d, sizes)), random));
@@ -221,6 +226,36 @@ export class SeqModel<Sizes extends string = string, Params extends string = str
     return { outputs, states, steps, batch };
   }
 
+  #trainer(): Promise<Trainer> {
+    const training = this.#training;
+    if (!training) throw new Error(`cell ${this.plan.cell} was compiled without a loss: compile with --loss KIND[:OUTPUT] to train it`);
+    training.trainer ??= Trainer.create(this as unknown as SeqModel, training.plans, training.options).then((t) => (training.ready = t));
+    return training.trainer;
+  }
+
+  /**
+   * One optimizer step: forward, loss, backward, clipping and update in one submit.
+   * Returns the loss (mean over real steps and examples unless `reduction: 'sum'`).
+   */
+  async trainStep(batch: TrainingBatch): Promise<number> {
+    return (await this.#trainer()).step(batch);
+  }
+
+  /** Gradients of the loss on a batch, for inspection; the parameters do not change. */
+  async gradients(batch: TrainingBatch): Promise<Gradients> {
+    return (await this.#trainer()).gradients(batch);
+  }
+
+  /** Stateful training starts the next window from the declared (or given) initial states. */
+  resetState(): void {
+    this.#training?.ready?.resetState();
+  }
+
+  /** The loss of the last trainStep (NaN before the first). */
+  get loss(): number {
+    return this.#training?.ready?.lastLoss ?? Number.NaN;
+  }
+
   /** The parameters as a safetensors file (F32, row-major, the declared shapes). */
   async toSafetensors(): Promise<Uint8Array> {
     const params = await this.getParams();
@@ -274,12 +309,13 @@ export class SeqModel<Sizes extends string = string, Params extends string = str
   dispose(): void {
     if (this.#disposed) return;
     this.#disposed = true;
+    this.#training?.ready?.dispose();
     this.queue.close();
     this.#executor.dispose();
     this.paramBuffer.destroy();
   }
 }
 
-export function createModel<S extends string, P extends string, I extends string, O extends string, St extends string>(plan: LaunchPlan, options?: CreateOptions<S>): Promise<SeqModel<S, P, I, O, St>> {
-  return SeqModel.create<S, P, I, O, St>(plan, options);
+export function createModel<S extends string, P extends string, I extends string, O extends string, St extends string>(plan: LaunchPlan, options?: CreateOptions<S>, training?: TrainingPlans): Promise<SeqModel<S, P, I, O, St>> {
+  return SeqModel.create<S, P, I, O, St>(plan, options, training);
 }

@@ -28,7 +28,9 @@ export interface TrainerOptions {
 
 export interface TrainingBatch {
   /** [T, B, ...] per input; a Float32Array for a cell with one input */
-  readonly inputs: Float32Array | Readonly<Record<string, Float32Array>>;
+  readonly inputs?: Float32Array | Readonly<Record<string, Float32Array>>;
+  /** the input of a cell whose input is named x, as in trainStep({ x, target }) */
+  readonly x?: Float32Array;
   /** [T, B, N]: the output's target (one-hot or a distribution for softmax-ce) */
   readonly target: Float32Array;
   /** [T, B]: 1 for real steps, 0 for padding (default all 1) */
@@ -196,7 +198,8 @@ export class Trainer {
     const model = this.model;
     const plan = this.plans.forward;
     const B = model.batch;
-    const given: Record<string, Float32Array | undefined> = batch.inputs instanceof Float32Array ? { [plan.inputs[0]!.name]: batch.inputs } : { ...batch.inputs };
+    const inputs = batch.inputs ?? (batch.x ? { x: batch.x } : {});
+    const given: Record<string, Float32Array | undefined> = inputs instanceof Float32Array ? { [plan.inputs[0]!.name]: inputs } : { ...inputs };
     const userInputs = plan.inputs.filter((i) => !i.name.startsWith('__'));
     const first = userInputs[0]!;
     const firstData = given[first.name];

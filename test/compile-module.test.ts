@@ -53,6 +53,34 @@ await releaseDevice();
     expect(result).toEqual({ h: 3 * 2 * 5, c: 2 * 5, W: 4 * 5 * 4, finite: true, nonzero: true });
   });
 
+  it('trains from a plain Node script when compiled with --loss', () => {
+    const compiled = seqc('compile', 'examples/rnn.seq', '-o', join(dir, 'rnn.js'), '--loss', 'mse:h');
+    expect(compiled.status, compiled.stderr).toBe(0);
+    expect(readFileSync(join(dir, 'rnn.d.ts'), 'utf8')).toContain('export declare const training: TrainingPlans;');
+    writeFileSync(
+      join(dir, 'train.mjs'),
+      `import { createElmanRNN } from './rnn.js';
+import { releaseDevice } from 'seqc/runtime';
+const T = 6, B = 2, I = 3, H = 4;
+const rnn = await createElmanRNN({ sizes: { I, H }, batch: B, seed: 3, training: { optimizer: { kind: 'adam', learningRate: 0.05 } } });
+const x = Float32Array.from({ length: T * B * I }, (_, i) => Math.sin(i));
+const target = Float32Array.from({ length: T * B * H }, (_, i) => 0.5 * Math.cos(i));
+const losses = [];
+for (let s = 0; s < 60; s++) losses.push(await rnn.trainStep({ x, target }));
+const g = await rnn.gradients({ x, target });
+console.log(JSON.stringify({ first: losses[0], last: losses.at(-1), loss: rnn.loss, dU: g.params.U.length }));
+rnn.dispose();
+await releaseDevice();
+`,
+    );
+    const run = spawnSync(process.execPath, [join(dir, 'train.mjs')], { encoding: 'utf8' });
+    expect(run.status, run.stderr).toBe(0);
+    const result = JSON.parse(run.stdout.trim().split('\n').pop()!);
+    expect(result.last).toBeLessThan(result.first / 3);
+    expect(result.loss).toBe(result.last);
+    expect(result.dU).toBe(16);
+  });
+
   it('type-checks a consumer against the emitted .d.ts', () => {
     seqc('compile', 'examples/lstm.seq', '-o', join(dir, 'lstm.js'));
     const tsc = (file: string, body: string) => {
