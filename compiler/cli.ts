@@ -31,6 +31,14 @@ commands:
                      GPU gradients of every parameter, input and initial state against float64
                      finite differences of the CPU reference (default: small random sizes,
                      T=5, B=3, softmax-ce on a readout else mse; exit 1 above R = 1e-3)
+  train [FILE.seq] [--out DIR] [--size NAME=N ...] [--batch B] [--steps T] [--minutes M]
+                     [--max-steps N] [--lr R] [--clip C] [--seed S]
+                     train a character language model (default examples/charlm.seq) on the
+                     Brown corpus: progress, held-out bits/char, DIR/loss.svg, a checkpoint in
+                     DIR (default runs/charlm) every 200 steps, at the end and on Ctrl-C
+  sample DIR [--temperature T] [--length N] [--prime TEXT] [--seed S]
+                     generate text from a checkpoint
+  score DIR "TEXT"   log-probability and bits/char of a text under a checkpoint
   help               show this text`;
 
 /** A mistake in how seqc was called: printed without a stack trace. */
@@ -219,6 +227,81 @@ async function commandGradcheck(args: string[]): Promise<number> {
   }
 }
 
+function positiveNumber(name: string, value: string | undefined, fallback: number): number {
+  if (value === undefined) return fallback;
+  const n = Number(value);
+  if (!(n > 0) || !Number.isFinite(n)) throw new UsageError(`--${name} ${value}: expected a positive number`);
+  return n;
+}
+
+async function commandTrain(args: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args,
+    allowPositionals: true,
+    options: {
+      out: { type: 'string' }, size: { type: 'string', multiple: true }, batch: { type: 'string' }, steps: { type: 'string' },
+      minutes: { type: 'string' }, 'max-steps': { type: 'string' }, lr: { type: 'string' }, clip: { type: 'string' }, seed: { type: 'string' },
+    },
+  });
+  const { train } = await import('./language-model.js');
+  const { releaseDevice } = await import('../runtime/device.js');
+  try {
+    console.log(
+      await train({
+        file: positionals[0] ?? 'examples/charlm.seq',
+        out: values.out ?? join('runs', 'charlm'),
+        sizes: parseSizes(values.size),
+        batch: positiveInt('batch', values.batch, 32),
+        steps: positiveInt('steps', values.steps, 64),
+        minutes: positiveNumber('minutes', values.minutes, 10),
+        maxSteps: positiveInt('max-steps', values['max-steps'], Number.MAX_SAFE_INTEGER),
+        learningRate: positiveNumber('lr', values.lr, 3e-3),
+        clip: positiveNumber('clip', values.clip, 5),
+        seed: positiveInt('seed', values.seed, 1),
+        write: writeFileAtomic,
+      }),
+    );
+    return 0;
+  } finally {
+    await releaseDevice();
+  }
+}
+
+async function commandSample(args: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args,
+    allowPositionals: true,
+    options: { temperature: { type: 'string' }, length: { type: 'string' }, seed: { type: 'string' }, prime: { type: 'string' } },
+  });
+  if (!positionals[0]) throw new UsageError('give a checkpoint directory, e.g. seqc sample runs/charlm');
+  const { sample } = await import('./language-model.js');
+  const { releaseDevice } = await import('../runtime/device.js');
+  try {
+    console.log(await sample(positionals[0], {
+      temperature: positiveNumber('temperature', values.temperature, 0.8),
+      length: positiveInt('length', values.length, 400),
+      seed: positiveInt('seed', values.seed, 1),
+      prime: values.prime ?? 'The ',
+    }));
+    return 0;
+  } finally {
+    await releaseDevice();
+  }
+}
+
+async function commandScore(args: string[]): Promise<number> {
+  const { positionals } = parseArgs({ args, allowPositionals: true });
+  if (positionals.length < 2) throw new UsageError('usage: seqc score DIR "TEXT"');
+  const { score } = await import('./language-model.js');
+  const { releaseDevice } = await import('../runtime/device.js');
+  try {
+    console.log(await score(positionals[0]!, positionals.slice(1).join(' ')));
+    return 0;
+  } finally {
+    await releaseDevice();
+  }
+}
+
 export async function main(argv: string[]): Promise<number> {
   const [command, ...args] = argv;
   let source = '';
@@ -246,6 +329,13 @@ export async function main(argv: string[]): Promise<number> {
       case 'gradcheck':
         source = readSourceQuietly(args);
         return await commandGradcheck(args);
+      case 'train':
+        source = readSourceQuietly(args.length && !args[0]!.startsWith('-') ? args : ['examples/charlm.seq']);
+        return await commandTrain(args);
+      case 'sample':
+        return await commandSample(args);
+      case 'score':
+        return await commandScore(args);
       case undefined:
       case 'help':
       case '--help':
@@ -264,7 +354,7 @@ export async function main(argv: string[]): Promise<number> {
       console.error(`seqc: error: ${(error as Error).message}`);
       return 1;
     }
-    if ((error as Error).name === 'NoAdapterError' || (error as Error).name === 'SizeError') {
+    if (['NoAdapterError', 'SizeError', 'CheckpointError', 'SafetensorsError'].includes((error as Error).name)) {
       console.error(`seqc: error: ${(error as Error).message}`);
       return 1;
     }

@@ -36,18 +36,18 @@ function tilesFor(matmulsPerElement: number, scalarOutputs: boolean): Tile[] {
  * Unrolled tiles grow with the epilogue; past this size the shader compiler's time (seconds
  * on a CPU adapter) outweighs what the tile saves, so a variant shrinks until it fits.
  */
-const MAX_KERNEL_CHARS = 200 * 1024;
+export const MAX_KERNEL_CHARS = 200 * 1024;
 
-function boundedVariants(scheduled: Schedule, kernel: KernelSpec, single: GeneratedKernel): GeneratedKernel[] {
+function boundedVariants(scheduled: Schedule, kernel: KernelSpec, single: GeneratedKernel, maxChars: number): GeneratedKernel[] {
   const variants: GeneratedKernel[] = [];
   for (const tile of tilesFor(single.accumulators, single.widths.every((w) => w.constant === 1))) {
     let cols = tile.cols;
     let generated = tile.rows === 1 && cols === 1 ? single : generateKernel(scheduled, kernel, { rows: tile.rows, cols });
-    while (generated.wgsl.length > MAX_KERNEL_CHARS && cols > 1) {
+    while (generated.wgsl.length > maxChars && cols > 1) {
       cols /= 2;
       generated = generateKernel(scheduled, kernel, { rows: tile.rows, cols });
     }
-    if (generated.wgsl.length <= MAX_KERNEL_CHARS || tile.rows === 1) variants.push(generated);
+    if (generated.wgsl.length <= maxChars || tile.rows === 1) variants.push(generated);
   }
   return variants;
 }
@@ -77,7 +77,7 @@ function fitToBudget(scheduled: Schedule, kernel: KernelSpec): KernelSpec[] {
   return groups.map((outputs) => ({ ...kernel, outputs }));
 }
 
-export function buildLaunchPlan(program: CellProgram, columnMajor?: ReadonlySet<string>): LaunchPlan {
+export function buildLaunchPlan(program: CellProgram, columnMajor?: ReadonlySet<string>, maxKernelChars = MAX_KERNEL_CHARS): LaunchPlan {
   const scheduled = scheduleCell(program, columnMajor);
   const kernels = scheduled.kernels.flatMap((k) => fitToBudget(scheduled, k));
   const results = new Map([...program.updates, ...program.readouts].map((r) => [r.name, r.value]));
@@ -110,7 +110,7 @@ export function buildLaunchPlan(program: CellProgram, columnMajor?: ReadonlySet<
         };
       }
       const single = generateKernel(scheduled, k);
-      const variants = boundedVariants(scheduled, k, single);
+      const variants = boundedVariants(scheduled, k, single, maxKernelChars);
       return {
         label: `${program.name}/${k.phase}${k.level}#${i}`,
         phase: k.phase,

@@ -1,0 +1,221 @@
+/**
+ * `seqc train`, `seqc sample`, `seqc score`: a character language model on the Brown
+ * corpus. The cell (default examples/charlm.seq) reads one-hot characters `x: [V]` and
+ * returns next-character logits; V is bound from the vocabulary. Training is stateful
+ * (truncated BPTT over consecutive windows of B parallel streams) with Adam and clipping.
+ * A run directory holds the checkpoint (parameters as safetensors, and checkpoint.json with
+ * the cell source, sizes and vocabulary) and the loss curve as SVG.
+ */
+import { mkdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { Random } from '../runtime/init.js';
+import { type SeqModel, createModel } from '../runtime/model.js';
+import { brownText, splitHeldOut } from '../runtime/text/brown.js';
+import { createTrainingProgress } from '../runtime/text/progress.js';
+import { lossCurveSvg } from '../runtime/text/svg-plot.js';
+import { Vocabulary, batchCount, batchify } from '../runtime/text/vocab.js';
+import type { CellProgram } from './ir.js';
+import { lowerSource } from './frontend.js';
+import { buildLaunchPlan } from './launch-plan.js';
+import { buildTrainingPlans } from './training.js';
+
+export interface TrainOptions {
+  readonly file: string;
+  readonly out: string;
+  readonly sizes: Readonly<Record<string, number>>;
+  readonly batch: number;
+  readonly steps: number;
+  readonly minutes: number;
+  readonly maxSteps: number;
+  readonly learningRate: number;
+  readonly clip: number;
+  readonly seed: number;
+  /** writes a file atomically */
+  readonly write: (path: string, text: string) => void;
+}
+
+interface Checkpoint {
+  readonly format: 'seqc-lm-1';
+  readonly source: string;
+  readonly file: string;
+  readonly sizes: Record<string, number>;
+  readonly vocabulary: ReturnType<Vocabulary['toJSON']>;
+  readonly step: number;
+  readonly heldOutBitsPerChar: number;
+}
+
+/** The cell's one input must be one-hot characters and its first output the logits. */
+function languageCell(program: CellProgram): { input: string; output: string } {
+  const input = program.inputs[0];
+  if (!input || program.inputs.length !== 1 || input.shape.length !== 1 || input.shape[0]!.toString() !== 'V') {
+    throw new Error(`cell ${program.name} must take one input x: [V] (one-hot characters) to be a language model`);
+  }
+  const output = program.outputs[0]!;
+  return { input: input.name, output };
+}
+
+function oneHot(ids: Int32Array, size: number): Float32Array {
+  const out = new Float32Array(ids.length * size);
+  ids.forEach((id, r) => (out[r * size + id] = 1));
+  return out;
+}
+
+/** Mean negative log-likelihood in nats of targets under logits [rows, V]. */
+function crossEntropy(logits: Float32Array, targets: Int32Array, size: number): number {
+  let total = 0;
+  for (let r = 0; r < targets.length; r++) {
+    let max = -Infinity;
+    for (let v = 0; v < size; v++) max = Math.max(max, logits[r * size + v]!);
+    let sum = 0;
+    for (let v = 0; v < size; v++) sum += Math.exp(logits[r * size + v]! - max);
+    total += max + Math.log(sum) - logits[r * size + targets[r]!]!;
+  }
+  return total / targets.length;
+}
+
+/** Held-out bits per character, carrying state across windows like training does. */
+async function heldOutBitsPerChar(model: SeqModel, ids: Int32Array, size: number, batch: number, steps: number, maxWindows: number): Promise<number> {
+  let state: Record<string, Float32Array> | undefined;
+  let nats = 0;
+  let count = 0;
+  let windows = 0;
+  for (const w of batchify(ids, batch, steps, { dropLast: true })) {
+    if (windows++ >= maxWindows) break;
+    const result = await model.forward(oneHot(w.x, size), state);
+    state = result.states as Record<string, Float32Array>;
+    const logits = Object.values(result.outputs)[0] as Float32Array;
+    nats += crossEntropy(logits, w.y, size) * w.y.length;
+    count += w.y.length;
+  }
+  return nats / count / Math.LN2;
+}
+
+export async function train(options: TrainOptions): Promise<string> {
+  const source = readFileSync(options.file, 'utf8');
+  const program = lowerSource(source, options.file);
+  const { output } = languageCell(program);
+  mkdirSync(options.out, { recursive: true });
+  const { train: trainText, heldOut } = splitHeldOut(brownText(), 0.05);
+  const vocabulary = Vocabulary.fromText(trainText, { unit: 'char' });
+  const V = vocabulary.size;
+  const sizes = { ...Object.fromEntries(program.sizes.filter((s) => s.default !== undefined).map((s) => [s.name, s.default!])), ...options.sizes, V };
+  const trainIds = vocabulary.encode(trainText);
+  const heldOutIds = vocabulary.encode(heldOut);
+  const { batch: B, steps: T } = options;
+  const model = await createModel(buildLaunchPlan(program), { sizes, batch: B, seed: options.seed, training: { optimizer: { kind: 'adam', learningRate: options.learningRate }, clipNorm: options.clip, stateful: true } }, buildTrainingPlans(program, { kind: 'softmax-ce', output }));
+  const windowsPerEpoch = batchCount(trainIds.length, B, T, { dropLast: true });
+  const progress = createTrainingProgress(options.maxSteps);
+  const curve: { train: { x: number; y: number }[]; heldOut: { x: number; y: number }[] } = { train: [], heldOut: [] };
+  let stop = false;
+  const interrupt = () => (stop = true);
+  process.once('SIGINT', interrupt);
+  const started = performance.now();
+  let step = 0;
+  let smoothed = Number.NaN;
+  let lastBpc = Number.NaN;
+  const checkpoint = async () => {
+    lastBpc = await heldOutBitsPerChar(model, heldOutIds, V, B, T, 20);
+    curve.heldOut.push({ x: step, y: lastBpc });
+    await model.save(join(options.out, 'charlm.safetensors'));
+    const meta: Checkpoint = { format: 'seqc-lm-1', source, file: options.file, sizes, vocabulary: vocabulary.toJSON(), step, heldOutBitsPerChar: lastBpc };
+    options.write(join(options.out, 'checkpoint.json'), JSON.stringify(meta));
+    options.write(join(options.out, 'loss.svg'), lossCurveSvg(
+      [{ name: 'train (bits/char, smoothed)', points: curve.train }, { name: 'held-out (bits/char)', points: curve.heldOut }],
+      { title: `${program.name} on the Brown corpus`, xLabel: 'step', yLabel: 'bits per character' },
+    ));
+  };
+  try {
+    outer: while (true) {
+      model.resetState();
+      for (const w of batchify(trainIds, B, T, { dropLast: true })) {
+        if (stop || step >= options.maxSteps || performance.now() - started > options.minutes * 60_000) break outer;
+        const loss = await model.trainStep({ x: oneHot(w.x, V), target: oneHot(w.y, V) });
+        step++;
+        const bpc = loss / Math.LN2;
+        smoothed = Number.isNaN(smoothed) ? bpc : 0.95 * smoothed + 0.05 * bpc;
+        if (step % 10 === 0) curve.train.push({ x: step, y: smoothed });
+        const seconds = (performance.now() - started) / 1000;
+        progress.update(step, { loss, bitsPerChar: bpc, tokensPerSecond: (step * B * T) / seconds });
+        if (step % 200 === 0) await checkpoint();
+      }
+    }
+    await checkpoint();
+  } finally {
+    progress.stop();
+    process.off('SIGINT', interrupt);
+    model.dispose();
+  }
+  const minutes = (performance.now() - started) / 60_000;
+  return [
+    `${stop ? 'interrupted' : 'finished'} after ${step} steps (${(step / windowsPerEpoch).toFixed(2)} epochs of ${trainIds.length} characters) in ${minutes.toFixed(1)} min`,
+    `held-out: ${lastBpc.toFixed(3)} bits/char; train (smoothed): ${smoothed.toFixed(3)} bits/char`,
+    `checkpoint: ${join(options.out, 'checkpoint.json')} and charlm.safetensors; curve: ${join(options.out, 'loss.svg')}`,
+  ].join('\n');
+}
+
+/** A checkpoint that cannot be used: a user mistake, reported without a stack. */
+export class CheckpointError extends Error {
+  override name = 'CheckpointError';
+}
+
+async function restore(directory: string, batch: number): Promise<{ model: SeqModel; vocabulary: Vocabulary; checkpoint: Checkpoint }> {
+  let checkpoint: Checkpoint;
+  try {
+    checkpoint = JSON.parse(readFileSync(join(directory, 'checkpoint.json'), 'utf8')) as Checkpoint;
+  } catch (error) {
+    throw new CheckpointError(`${directory}: no readable checkpoint.json (${(error as Error).message}); train one with seqc train --out ${directory}`);
+  }
+  if (checkpoint.format !== 'seqc-lm-1') throw new CheckpointError(`${directory}/checkpoint.json is not a seqc language-model checkpoint`);
+  const program = lowerSource(checkpoint.source, checkpoint.file);
+  const model = await createModel(buildLaunchPlan(program), { sizes: checkpoint.sizes, batch });
+  await model.load(join(directory, 'charlm.safetensors'));
+  return { model, vocabulary: Vocabulary.fromJSON(checkpoint.vocabulary), checkpoint };
+}
+
+export async function sample(directory: string, options: { temperature: number; length: number; seed: number; prime: string }): Promise<string> {
+  const { model, vocabulary } = await restore(directory, 1);
+  try {
+    const V = vocabulary.size;
+    const random = new Random(options.seed);
+    let state: Record<string, Float32Array> | undefined;
+    let text = options.prime;
+    let logits: Float32Array | undefined;
+    for (const id of vocabulary.encode(options.prime || ' ')) {
+      const r = await model.forward(oneHot(Int32Array.of(id), V), state);
+      state = r.states as Record<string, Float32Array>;
+      logits = Object.values(r.outputs)[0] as Float32Array;
+    }
+    for (let i = 0; i < options.length; i++) {
+      const weights = Array.from(logits!, (z) => z / options.temperature);
+      const max = Math.max(...weights);
+      const p = weights.map((w) => Math.exp(w - max));
+      p[0] = 0; // never <PAD>
+      p[1] = 0; // nor <UNK>
+      const total = p.reduce((a, b) => a + b, 0);
+      let u = random.uniform() * total;
+      let next = 0;
+      while (next < V - 1 && u > p[next]!) u -= p[next++]!;
+      text += vocabulary.decode(Int32Array.of(next), { skipSpecial: true });
+      const r = await model.forward(oneHot(Int32Array.of(next), V), state);
+      state = r.states as Record<string, Float32Array>;
+      logits = Object.values(r.outputs)[0] as Float32Array;
+    }
+    return text;
+  } finally {
+    model.dispose();
+  }
+}
+
+export async function score(directory: string, sentence: string): Promise<string> {
+  const { model, vocabulary } = await restore(directory, 1);
+  try {
+    const ids = vocabulary.encode(sentence);
+    if (ids.length < 2) throw new Error('give a sentence of at least two characters');
+    const r = await model.forward(oneHot(ids.subarray(0, ids.length - 1), vocabulary.size));
+    const logits = Object.values(r.outputs)[0] as Float32Array;
+    const nats = crossEntropy(logits, ids.subarray(1), vocabulary.size) * (ids.length - 1);
+    return `log p = ${(-nats).toFixed(3)} nats (${(-nats / Math.LN2).toFixed(2)} bits) for the ${ids.length - 1} characters after the first; ${(nats / (ids.length - 1) / Math.LN2).toFixed(3)} bits/char`;
+  } finally {
+    model.dispose();
+  }
+}
