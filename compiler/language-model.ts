@@ -104,7 +104,8 @@ export async function train(options: TrainOptions): Promise<string> {
   const { batch: B, steps: T } = options;
   const model = await createModel(buildLaunchPlan(program), { sizes, batch: B, seed: options.seed, training: { optimizer: { kind: 'adam', learningRate: options.learningRate }, clipNorm: options.clip, stateful: true } }, buildTrainingPlans(program, { kind: 'softmax-ce', output }));
   const windowsPerEpoch = batchCount(trainIds.length, B, T, { dropLast: true });
-  const progress = createTrainingProgress(options.maxSteps);
+  // a time-limited run shows progress through one epoch; without a terminal, a line every 10 steps
+  const progress = createTrainingProgress(Math.min(options.maxSteps, windowsPerEpoch), { every: 10 });
   const curve: { train: { x: number; y: number }[]; heldOut: { x: number; y: number }[] } = { train: [], heldOut: [] };
   let stop = false;
   const interrupt = () => (stop = true);
