@@ -61,11 +61,13 @@ export async function pipelineFor(device: GPUDevice, kernel: PlanKernel, wgsl: s
 }
 
 /**
- * Invocations per workgroup: up to 64, but small enough that the dispatch has at least 8
+ * Invocations per workgroup: up to 64 but no more than the dispatch has along x (idle
+ * lanes cost as much as busy ones), and small enough that there are at least 8
  * workgroups, since a CPU adapter (llvmpipe) runs each workgroup on one thread.
  */
 function chooseWorkgroupSize(invocationsX: number, otherGroups: number, limit: number): number {
   let size = Math.min(64, limit);
+  while (size > 1 && size / 2 >= invocationsX) size /= 2;
   while (size > 1 && Math.ceil(invocationsX / size) * otherGroups < 8) size /= 2;
   return size;
 }
@@ -151,10 +153,14 @@ export class PlanRunner {
     });
   }
 
-  /** Hoisted kernels, then every step (in the plan's direction), then post kernels. */
-  encode(pass: GPUComputePassEncoder, kernels: readonly CompiledKernel[], groups: readonly GPUBindGroup[], steps: number, stride: number): void {
+  /**
+   * Hoisted kernels, then every step (in the plan's direction), then post kernels. `only`
+   * restricts the encoding to one kernel (all its steps), for profiling.
+   */
+  encode(pass: GPUComputePassEncoder, kernels: readonly CompiledKernel[], groups: readonly GPUBindGroup[], steps: number, stride: number, only?: number): void {
     const maxGroups = this.device.limits.maxComputeWorkgroupsPerDimension;
-    const phase = (name: PlanKernel['phase']) => kernels.map((k, i) => ({ k, group: groups[i]! })).filter(({ k }) => k.kernel.phase === name);
+    const phase = (name: PlanKernel['phase']) =>
+      kernels.map((k, i) => ({ k, group: groups[i]!, i })).filter(({ k, i }) => k.kernel.phase === name && (only === undefined || only === i));
     for (const { k, group } of phase('hoisted')) {
       pass.setPipeline(k.pipeline);
       pass.setBindGroup(0, group, [0]);

@@ -171,6 +171,40 @@ export class Trainer {
     });
   }
 
+  /**
+   * Host time of each kernel over a whole batch (all its steps), median of `repeats` runs,
+   * each kernel submitted alone. The values computed are meaningless; only time counts.
+   */
+  profile(batch: TrainingBatch, repeats = 3): Promise<{ kernel: string; ms: number }[]> {
+    return this.model.queue.run(async () => {
+      const { session, steps } = await this.#prepare(batch);
+      const device = this.model.device;
+      const rows: { kernel: string; ms: number }[] = [];
+      const plans = [
+        { runner: this.#forward, kernels: session.kernels.forward, groups: session.groups.forward, stride: session.forward.stride },
+        { runner: this.#backward, kernels: session.kernels.backward, groups: session.groups.backward, stride: session.backward.stride },
+      ];
+      for (const { runner, kernels, groups, stride } of plans) {
+        for (let i = 0; i < kernels.length; i++) {
+          const times: number[] = [];
+          for (let r = 0; r < repeats; r++) {
+            const start = performance.now();
+            const encoder = device.createCommandEncoder();
+            const pass = encoder.beginComputePass();
+            runner.encode(pass, kernels, groups, steps, stride, i);
+            pass.end();
+            device.queue.submit([encoder.finish()]);
+            await device.queue.onSubmittedWorkDone();
+            times.push(performance.now() - start);
+          }
+          times.sort((a, b) => a - b);
+          rows.push({ kernel: `${kernels[i]!.kernel.label} (${kernels[i]!.variant.rows}x${kernels[i]!.variant.cols})`, ms: times[Math.floor(times.length / 2)]! });
+        }
+      }
+      return rows;
+    });
+  }
+
   #encodeGradients(pass: GPUComputePassEncoder, session: Session, steps: number): void {
     this.#forward.encode(pass, session.kernels.forward, session.groups.forward, steps, session.forward.stride);
     this.#backward.encode(pass, session.kernels.backward, session.groups.backward, steps, session.backward.stride);
