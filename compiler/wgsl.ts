@@ -164,11 +164,16 @@ class KernelWriter {
     } else {
       text = this.compute(e, index, batchRow, block);
     }
+    return this.bind(block, key, text, 'v');
+  }
+
+  /** Names an expression once per scope: a plain name or literal is reused as it is. */
+  bind(block: Block, key: string, text: string, prefix: string): string {
     if (/^[\w.()-]+$/.test(text)) {
       block.remember(key, text);
       return text;
     }
-    const name = this.fresh('v');
+    const name = this.fresh(prefix);
     block.line(`let ${name} = ${text};`);
     block.remember(key, name);
     return name;
@@ -318,14 +323,7 @@ class KernelWriter {
       ) as [string, string];
       text = BINARY[e.op].wgsl(a, b);
     } else throw new Error(`internal: no matrix form for ${e.op}`);
-    if (/^[\w.()-]+$/.test(text)) {
-      block.remember(key, text);
-      return text;
-    }
-    const name = this.fresh('m');
-    block.line(`let ${name} = ${text};`);
-    block.remember(key, name);
-    return name;
+    return this.bind(block, key, text, 'm');
   }
 
   /** One loop over k per (operand, length): every gathered matmul reading that operand. */
