@@ -63,6 +63,8 @@ interface Session {
   readonly groups: { forward: GPUBindGroup[]; backward: GPUBindGroup[] };
   readonly kernels: { forward: Awaited<ReturnType<PlanRunner['kernelsFor']>>; backward: Awaited<ReturnType<PlanRunner['kernelsFor']>> };
   readonly staging: GPUBuffer;
+  /** per state buffer: room for its last `lags` slots, copied to the front between windows */
+  readonly carry: Map<number, GPUBuffer>;
 }
 
 export class Trainer {
@@ -212,23 +214,18 @@ export class Trainer {
 
   /** The last `lags` slots of each state become the first ones for the next window. */
   #encodeCarry(encoder: GPUCommandEncoder, session: Session, steps: number): void {
-    const plan = this.plans.forward;
     const elements = this.#forward.elements();
-    plan.buffers.forEach((spec, i) => {
-      if (spec.kind !== 'state') return;
+    for (const [i, scratch] of session.carry) {
+      const spec = this.plans.forward.buffers[i]!;
       const slot = session.batch * elements[i]! * 4;
-      const scratch = this.model.device.createBuffer({ size: spec.lags * slot, usage: GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST });
+      // a buffer cannot be copied onto itself, so the slots go through a scratch buffer
       encoder.copyBufferToBuffer(session.forward.buffers[i]!, steps * slot, scratch, 0, spec.lags * slot);
       encoder.copyBufferToBuffer(scratch, 0, session.forward.buffers[i]!, 0, spec.lags * slot);
-      this.#scratch.push(scratch);
-    });
+    }
     this.#carried = true;
   }
 
-  #scratch: GPUBuffer[] = [];
-
   async #prepare(batch: TrainingBatch): Promise<{ session: Session; steps: number }> {
-    for (const b of this.#scratch.splice(0)) b.destroy();
     const model = this.model;
     const plan = this.plans.forward;
     const B = model.batch;
@@ -297,6 +294,13 @@ export class Trainer {
     const [fk, bk] = await Promise.all([this.#forward.kernelsFor(batch), this.#backward.kernelsFor(batch)]);
     const bindings = (ws: Workspace): PlanBindings => ({ uniforms: ws.uniforms, params: this.model.paramBuffer, grads: this.grads, buffers: ws.buffers });
     const staging = this.model.device.createBuffer({ size: 8, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST, label: 'train/readback' });
+    const carry = new Map<number, GPUBuffer>();
+    const elements = this.#forward.elements();
+    fwdPlan.buffers.forEach((spec, i) => {
+      if (spec.kind === 'state' && this.#stateful) {
+        carry.set(i, this.model.device.createBuffer({ size: spec.lags * batch * elements[i]! * 4, usage: GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST, label: `train/carry/${spec.name}` }));
+      }
+    });
     return {
       steps,
       batch,
@@ -306,6 +310,7 @@ export class Trainer {
       groups: { forward: this.#forward.bindGroups(fk, bindings(forward)), backward: this.#backward.bindGroups(bk, bindings(backward)) },
       kernels: { forward: fk, backward: bk },
       staging,
+      carry,
     };
   }
 
@@ -315,20 +320,20 @@ export class Trainer {
     releaseWorkspace(s.backward, s.shared);
     releaseWorkspace(s.forward);
     s.staging.destroy();
+    for (const b of s.carry.values()) b.destroy();
     this.#session = undefined;
   }
 
   /** Device buffers held now: gradients, optimizer state, and the session's workspaces. */
   get bufferCount(): number {
     const s = this.#session;
-    return this.#disposed ? 0 : 1 + 5 + (s ? s.forward.buffers.length + 1 + s.backward.buffers.length - s.shared.size + 1 + 1 : 0);
+    return this.#disposed ? 0 : 1 + 5 + (s ? s.forward.buffers.length + 1 + s.backward.buffers.length - s.shared.size + 1 + 1 + s.carry.size : 0);
   }
 
   dispose(): void {
     if (this.#disposed) return;
     this.#disposed = true;
     this.#release();
-    for (const b of this.#scratch.splice(0)) b.destroy();
     this.#optimizer.dispose();
     this.grads.destroy();
   }

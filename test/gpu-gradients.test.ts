@@ -113,6 +113,33 @@ describe('optimizer kernels', () => {
     }
   });
 
+  it('stateful training carries the final state into the next window; resetState forgets it', async () => {
+    const model = await createModel(buildLaunchPlan(cell()), { sizes, batch: B, seed: 4 });
+    const plans = buildTrainingPlans(cell(), { kind: 'mse', output: 'h' });
+    // a zero learning rate keeps the parameters, so losses can be compared across trainers
+    const stateful = await Trainer.create(model, plans, { optimizer: { kind: 'sgd', learningRate: 0 }, stateful: true });
+    const plain = await Trainer.create(model, plans, { optimizer: { kind: 'sgd', learningRate: 0 } });
+    try {
+      const second = { inputs: batch.inputs.map((v) => -v), target: batch.target };
+      await stateful.step(batch);
+      const buffers = stateful.bufferCount;
+      const carried = await stateful.step(second);
+      const { states } = await model.forward(batch.inputs);
+      const expected = await plain.gradients({ ...second, initialState: states });
+      expect(carried).toBeCloseTo(expected.loss, 5);
+      const fromZero = await plain.gradients(second);
+      expect(Math.abs(carried - fromZero.loss)).toBeGreaterThan(1e-4);
+      stateful.resetState();
+      expect(await stateful.step(second)).toBeCloseTo(fromZero.loss, 5);
+      for (let i = 0; i < 20; i++) await stateful.step(batch);
+      expect(stateful.bufferCount).toBe(buffers);
+    } finally {
+      stateful.dispose();
+      plain.dispose();
+      model.dispose();
+    }
+  });
+
   it('Adam fits a fixed batch: the loss falls by 10x in 150 steps', async () => {
     const model = await createModel(buildLaunchPlan(cell()), { sizes, batch: B, seed: 4 });
     const trainer = await Trainer.create(model, buildTrainingPlans(cell(), { kind: 'mse', output: 'h' }), { optimizer: { kind: 'adam', learningRate: 0.05 } });
