@@ -300,9 +300,9 @@ export class SeqModel<Sizes extends string = string, Params extends string = str
     return { format: 'seqc-params-1', cell: this.plan.cell, sizes: JSON.stringify(this.sizes) };
   }
 
-  /** Device buffers held now (parameters and the workspace of the last call's shape). */
+  /** Device buffers held now: parameters, the forward workspace, and the trainer's if training. */
   get bufferCount(): number {
-    return this.#disposed ? 0 : 1 + this.#executor.bufferCount;
+    return this.#disposed ? 0 : 1 + this.#executor.bufferCount + (this.#training?.ready?.bufferCount ?? 0);
   }
 
   /** Releases every device buffer of this model. The shared device stays for other models. */
