@@ -103,6 +103,8 @@ function formatInit(init: Initializer): string {
       return `normal(${init.std})`;
     case 'constant':
       return `constant(${init.value})`;
+    case 'blocks':
+      return `blocks(${init.values.join(', ')})`;
     default:
       return init.kind;
   }

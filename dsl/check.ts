@@ -44,6 +44,8 @@ const MAX_DIM = 2 ** 31 - 1;
 const INITIALIZERS: Readonly<Record<string, readonly string[]>> = {
   zeros: [], ones: [], xavier: [], glorot: [], orthogonal: [],
   uniform: ['scale'], normal: ['std'], constant: ['value'],
+  // any number of values: the first dimension in that many equal blocks (a forget-gate bias)
+  blocks: ['value', '...'],
 };
 
 function initializer(node: InitNode | undefined): Initializer {
@@ -52,6 +54,10 @@ function initializer(node: InitNode | undefined): Initializer {
   if (!params) {
     const guess = closest(node.name, Object.keys(INITIALIZERS));
     throw new SeqError(node.span, `unknown initializer '${node.name}'`, guess ? `did you mean '${guess}'?` : `known initializers: ${Object.keys(INITIALIZERS).join(', ')}`);
+  }
+  if (node.name === 'blocks') {
+    if (node.args.length < 1) throw new SeqError(node.span, 'blocks takes one value per block, got none', 'write e.g. blocks(0, 1, 0, 0) to set an LSTM forget-gate bias to 1');
+    return { kind: 'blocks', values: [...node.args] };
   }
   if (node.args.length !== params.length) {
     const usage = params.length ? `${node.name}(${params.join(', ')})` : node.name;
@@ -189,6 +195,9 @@ class CellChecker {
       case 'param': {
         const shape = this.shape(stmt.shape);
         const init = initializer(stmt.init);
+        if (init.kind === 'blocks' && !shape[0]!.divExact(init.values.length)) {
+          throw new SeqError(stmt.init!.span, `blocks(...) has ${init.values.length} values, but the first dimension ${shape[0]} does not split into ${init.values.length} equal blocks`, `give as many values as the parameter has equal parts, e.g. blocks(0, 1, 0, 0) for [4*H]`);
+        }
         for (const n of stmt.names) {
           this.claim(n.name, n.span);
           this.params.set(n.name, { name: n.name, span: n.span, value: { shape, init } });

@@ -69,6 +69,12 @@ export function initialize(init: PlanInit, shape: readonly number[], random: Ran
       return new Float32Array(count).fill(1);
     case 'constant':
       return new Float32Array(count).fill(init.value);
+    case 'blocks': {
+      const out = new Float32Array(count);
+      const block = count / init.values.length;
+      init.values.forEach((v, i) => out.fill(v, i * block, (i + 1) * block));
+      return out;
+    }
     case 'uniform':
       return uniform(init.scale);
     case 'normal':

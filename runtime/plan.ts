@@ -17,7 +17,9 @@ export type PlanInit =
   | { readonly kind: 'zeros' | 'ones' | 'xavier' | 'orthogonal' }
   | { readonly kind: 'uniform'; readonly scale: number }
   | { readonly kind: 'normal'; readonly std: number }
-  | { readonly kind: 'constant'; readonly value: number };
+  | { readonly kind: 'constant'; readonly value: number }
+  /** the first dimension in equal blocks, each filled with its value (e.g. a forget-gate bias) */
+  | { readonly kind: 'blocks'; readonly values: readonly number[] };
 
 export interface PlanBuffer {
   readonly kind: 'input' | 'state' | 'readout' | 'temp' | 'load';

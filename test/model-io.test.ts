@@ -50,3 +50,31 @@ describe('model parameters as safetensors', () => {
     }
   });
 });
+
+describe('initializers', () => {
+  it('blocks(...) fills equal blocks of the first dimension (an LSTM forget-gate bias)', async () => {
+    const { lowerSource } = await import('../compiler/frontend.js');
+    const cell = lowerSource(
+      `cell L(x: [I]) -> h {
+         param W: [4*H, I] = xavier
+         param b: [4*H] = blocks(0, 1, 0, -2.5)
+         state h: [H] = 0
+         let i, f, g, o = split(W @ x[t] + b, 4)
+         h[t] = sigmoid(f) * h[t-1] + sigmoid(i) * tanh(g) * sigmoid(o)
+       }`,
+      'l.seq',
+    );
+    const model = await createModel(buildLaunchPlan(cell), { sizes: { I: 2, H: 3 } });
+    try {
+      expect(Array.from(await model.getParam('b'))).toEqual([0, 0, 0, 1, 1, 1, 0, 0, 0, -2.5, -2.5, -2.5]);
+    } finally {
+      model.dispose();
+    }
+  });
+
+  it('blocks(...) must split the first dimension evenly, or the error says where', async () => {
+    const { lowerSource } = await import('../compiler/frontend.js');
+    const source = 'cell L(x: [I]) -> h {\n  param b: [H + 1] = blocks(0, 1)\n  state h: [H] = 0\n  h[t] = h[t-1]\n}';
+    expect(() => lowerSource(source, 'l.seq')).toThrow(/blocks\(\.\.\.\) has 2 values, but the first dimension H \+ 1 does not split into 2 equal blocks/);
+  });
+});
