@@ -208,8 +208,7 @@ async function commandGradcheck(args: string[]): Promise<number> {
   const B = positiveInt('batch', values.batch, 3);
   const tolerance = values.tolerance === undefined ? 1e-3 : Number(values.tolerance);
   if (!(tolerance > 0)) throw new UsageError(`--tolerance ${values.tolerance}: expected a positive number`);
-  const { releaseDevice } = await import('../runtime/device.js');
-  try {
+  return withDevice(async () => {
     const checks = await gradcheck(program, gradCase(program, loss, output, { T, B, sizes }, seed));
     console.log(`gradcheck ${program.name}: loss ${loss} on ${output}, sizes ${Object.entries(sizes).map(([k, v]) => `${k}=${v}`).join(' ')}, T=${T}, B=${B}, seed ${seed}`);
     console.log('  tensor                 checked  worst relative error');
@@ -222,6 +221,14 @@ async function commandGradcheck(args: string[]): Promise<number> {
     }
     console.log(ok ? `PASS: every gradient within ${tolerance} of float64 finite differences` : `FAIL: gradients beyond ${tolerance}`);
     return ok ? 0 : 1;
+  });
+}
+
+/** Runs work that uses the shared device, and releases it after so the process can exit. */
+async function withDevice<T>(work: () => Promise<T>): Promise<T> {
+  const { releaseDevice } = await import('../runtime/device.js');
+  try {
+    return await work();
   } finally {
     await releaseDevice();
   }
@@ -244,8 +251,7 @@ async function commandTrain(args: string[]): Promise<number> {
     },
   });
   const { train } = await import('./language-model.js');
-  const { releaseDevice } = await import('../runtime/device.js');
-  try {
+  return withDevice(async () => {
     console.log(
       await train({
         file: positionals[0] ?? 'examples/charlm.seq',
@@ -262,9 +268,7 @@ async function commandTrain(args: string[]): Promise<number> {
       }),
     );
     return 0;
-  } finally {
-    await releaseDevice();
-  }
+  });
 }
 
 async function commandSample(args: string[]): Promise<number> {
@@ -275,8 +279,7 @@ async function commandSample(args: string[]): Promise<number> {
   });
   if (!positionals[0]) throw new UsageError('give a checkpoint directory, e.g. seqc sample runs/charlm');
   const { sample } = await import('./language-model.js');
-  const { releaseDevice } = await import('../runtime/device.js');
-  try {
+  return withDevice(async () => {
     console.log(await sample(positionals[0], {
       temperature: positiveNumber('temperature', values.temperature, 0.8),
       length: positiveInt('length', values.length, 400),
@@ -284,22 +287,17 @@ async function commandSample(args: string[]): Promise<number> {
       prime: values.prime ?? 'The ',
     }));
     return 0;
-  } finally {
-    await releaseDevice();
-  }
+  });
 }
 
 async function commandScore(args: string[]): Promise<number> {
   const { positionals } = parseArgs({ args, allowPositionals: true });
   if (positionals.length < 2) throw new UsageError('usage: seqc score DIR "TEXT"');
   const { score } = await import('./language-model.js');
-  const { releaseDevice } = await import('../runtime/device.js');
-  try {
+  return withDevice(async () => {
     console.log(await score(positionals[0]!, positionals.slice(1).join(' ')));
     return 0;
-  } finally {
-    await releaseDevice();
-  }
+  });
 }
 
 export async function main(argv: string[]): Promise<number> {

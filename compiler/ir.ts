@@ -6,7 +6,7 @@
 import type { Span } from '../dsl/span.js';
 import type { PlanInit } from '../runtime/plan.js';
 import { type Attrs, type OpName, type Type } from './ops.js';
-import { type Shape, formatShape } from './shape.js';
+import type { Shape } from './shape.js';
 
 export interface Eqn {
   readonly id: number;
@@ -86,10 +86,6 @@ export function stepResults(program: CellProgram): Binding[] {
   return [...program.updates, ...program.readouts, ...(program.accumulations ?? []), ...packed];
 }
 
-export function eqnById(program: CellProgram): Map<number, Eqn> {
-  return new Map(program.eqns.map((e) => [e.id, e]));
-}
-
 export function formatType(type: Type): string {
   const dims = type.shape.map(String);
   return `f32[${(type.batched ? ['B', ...dims] : dims).join(', ')}]`;
@@ -160,4 +156,3 @@ export function printProgram(program: CellProgram): string {
   return lines.join('\n') + '\n';
 }
 
-export { formatShape };

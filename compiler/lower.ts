@@ -11,7 +11,7 @@ import type { Span } from '../dsl/span.js';
 import type { Binding, CellProgram } from './ir.js';
 import { GraphBuilder } from './graph.js';
 import { type Attrs, type BinaryOp, type OpName, SHAPE_RULES, type UnaryOp } from './ops.js';
-import { Dim, formatShape } from './shape.js';
+import { formatShape } from './shape.js';
 
 const UNARY_FUNCTIONS: Readonly<Record<string, UnaryOp>> = {
   sigmoid: 'sigmoid', tanh: 'tanh', relu: 'relu', exp: 'exp', log: 'log', sqrt: 'sqrt', abs: 'abs',
@@ -175,4 +175,3 @@ export function lowerCell(cell: CheckedCell, source: string): CellProgram {
   return new Lowering(cell, source).lower();
 }
 
-export { Dim };

@@ -7,7 +7,7 @@ import { PlanExecutor, WorkQueue, readBack } from './executor.js';
 import { PlanRunner, planConstants } from './plan-runner.js';
 import { Random, initialize } from './init.js';
 import type { LaunchPlan } from './plan.js';
-import { evaluateDim, tensorElements } from './plan.js';
+import { evaluateDim, tensorElements, transpose } from './plan.js';
 import { type Gradients, Trainer, type TrainerOptions, type TrainingBatch, type TrainingPlans } from './trainer.js';
 import { type SafetensorsInput, decodeSafetensors, encodeSafetensors, loadSafetensors, saveSafetensors } from './safetensors.js';
 
@@ -39,13 +39,6 @@ export interface ForwardResult<Outputs extends string = string, States extends s
 }
 
 export class SizeError extends Error {}
-
-/** [rows, cols] row-major to its transpose, row-major. */
-function transpose(data: Float32Array, [rows, cols]: readonly number[]): Float32Array {
-  const out = new Float32Array(data.length);
-  for (let r = 0; r < rows!; r++) for (let c = 0; c < cols!; c++) out[c * rows! + r] = data[r * cols! + c]!;
-  return out;
-}
 
 function bindSizes(plan: LaunchPlan, given: Readonly<Record<string, number | undefined>>): Record<string, number> {
   const sizes: Record<string, number> = {};
@@ -143,7 +136,8 @@ export class SeqModel<Sizes extends string = string, Params extends string = str
     const { offset, length } = this.#slot(name);
     if (data.length !== length) throw new Error(`param ${name} has ${length} elements (${this.paramShape(name).join(' x ')}), got ${data.length}`);
     const values = Float32Array.from(data);
-    const stored = this.#isColumnMajor(name) ? transpose(values, this.paramShape(name)) : values;
+    const [rows, cols] = this.paramShape(name) as [number, number];
+    const stored = this.#isColumnMajor(name) ? transpose(values, rows, cols) : values;
     this.device.queue.writeBuffer(this.paramBuffer, offset * 4, stored.buffer, stored.byteOffset, stored.byteLength);
   }
 
@@ -160,7 +154,7 @@ export class SeqModel<Sizes extends string = string, Params extends string = str
     const stored = await this.queue.run(() => readBack(this.device, this.paramBuffer, offset, length));
     if (!this.#isColumnMajor(name)) return stored;
     const [rows, cols] = this.paramShape(name) as [number, number];
-    return transpose(stored, [cols, rows]);
+    return transpose(stored, cols, rows);
   }
 
   async getParams(): Promise<Record<Params, Float32Array>> {

@@ -94,3 +94,10 @@ export function evaluateDim(dim: DimTerms, sizes: Readonly<Record<string, number
 export function tensorElements(tensor: PlanTensor, sizes: Readonly<Record<string, number>>): number {
   return tensor.shape.reduce((n, d) => n * evaluateDim(d, sizes), 1);
 }
+
+/** A [rows, cols] row-major matrix to its transpose [cols, rows], row-major: column-major storage and back. */
+export function transpose(data: Float32Array, rows: number, cols: number): Float32Array {
+  const out = new Float32Array(data.length);
+  for (let r = 0; r < rows; r++) for (let c = 0; c < cols; c++) out[c * rows + r] = data[r * cols + c]!;
+  return out;
+}

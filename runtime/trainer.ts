@@ -9,7 +9,7 @@ import type { SeqModel } from './model.js';
 import { Optimizer, type OptimizerSpec } from './optimizer.js';
 import { type PlanBindings, PlanRunner, planConstants } from './plan-runner.js';
 import type { LaunchPlan } from './plan.js';
-import { evaluateDim, tensorElements } from './plan.js';
+import { evaluateDim, tensorElements, transpose } from './plan.js';
 
 /** What `seqc compile --loss` embeds: the plans for one loss on one output. */
 export interface TrainingPlans {
@@ -146,7 +146,7 @@ export class Trainer {
         const { offset, length } = this.model.paramOffsets.get(p.name)!;
         const stored = all.slice(offset, offset + length);
         const [rows, cols] = p.shape.map((d) => evaluateDim(d, this.model.sizes));
-        params[p.name] = p.columnMajor ? transposeBack(stored, rows!, cols!) : stored;
+        params[p.name] = p.columnMajor ? transpose(stored, cols!, rows!) : stored;
       }
       const bwd = this.plans.backward;
       const inputs: Record<string, Float32Array> = {};
@@ -337,11 +337,4 @@ export class Trainer {
     this.#optimizer.dispose();
     this.grads.destroy();
   }
-}
-
-function transposeBack(stored: Float32Array, rows: number, cols: number): Float32Array {
-  // stored column-major: element (r, c) at c * rows + r
-  const out = new Float32Array(rows * cols);
-  for (let r = 0; r < rows; r++) for (let c = 0; c < cols; c++) out[r * cols + c] = stored[c * rows + r]!;
-  return out;
 }
