@@ -77,7 +77,7 @@ export async function runAgainstReference(program: CellProgram, options: RunOpti
     for (const name of Object.keys(reference.finalStates)) check(`final ${name}`, first.states[name]!, reference.finalStates[name]!);
     const sorted = [...times].sort((a, b) => a - b);
     const text = [
-      `cell ${program.name}: ${plan.kernels.length} kernels (${plan.kernels.filter((k) => k.phase === 'hoisted').length} hoisted, ${plan.kernels.filter((k) => k.phase === 'step').length} per step)`,
+      `cell ${program.name}: ${plan.kernels.length} kernels (${plan.kernels.filter((k) => k.phase === 'hoisted').length} hoisted, ${plan.kernels.filter((k) => k.phase === 'step').length} per step, ${plan.kernels.filter((k) => k.phase === 'after').length} after the loop)`,
       `device: ${model.deviceDescription}`,
       `sizes: ${Object.entries(sizes).map(([k, v]) => `${k}=${v}`).join(' ')}  steps T=${steps}  batch B=${batch}`,
       `forward: median ${median(times).toFixed(2)} ms (min ${sorted[0]!.toFixed(2)}, max ${sorted[sorted.length - 1]!.toFixed(2)}) over ${repeats} runs after warm-up`,

@@ -6,6 +6,9 @@
  *   and concatenations fuse into the kernels that consume them.
  * - Hoist: a costly value that reads no carried state but feeds the recurrence runs for all
  *   steps at once before the loop.
+ * - Sink: a value that reads carried state but that no state update depends on (a readout,
+ *   a loss, what a backward pass saves) runs for all steps at once after the loop, so the
+ *   sequential part is only the recurrence itself.
  * - Accumulate: values summed over every step and row (parameter gradients) run after the
  *   loop, one kernel each; what they read is kept per step (their contractions, and the
  *   vectors of their outer products), so the sum is a GEMM over all steps.
@@ -17,7 +20,7 @@ import type { Binding, CellProgram } from './ir.js';
 import { isContraction, isReduce } from './ops.js';
 import { Dim, shapeSize } from './shape.js';
 
-export type Phase = 'hoisted' | 'step' | 'post';
+export type Phase = 'hoisted' | 'step' | 'after' | 'post';
 
 export interface BufferSpec {
   readonly kind: 'input' | 'state' | 'readout' | 'temp' | 'load';
@@ -92,6 +95,11 @@ export function schedule(program: CellProgram, columnMajor: ReadonlySet<string> 
   const stateFree = eqns.map(() => true);
   for (const e of eqns) stateFree[e.id] = e.op !== 'state' && e.args.every((a) => stateFree[a]);
 
+  // what the next step's state depends on; everything else that reads state can wait
+  const feedsRecurrence = eqns.map(() => false);
+  for (const u of program.updates) feedsRecurrence[u.value] = true;
+  for (let id = eqns.length - 1; id >= 0; id--) if (feedsRecurrence[id]) for (const a of eqns[id]!.args) feedsRecurrence[a] = true;
+
   const results = [...program.updates, ...program.readouts, ...(program.packed?.values ?? [])];
   const materialize = new Set<number>([...results.map((r) => r.value), ...eqns.filter((e) => isReduce(e.op)).map((e) => e.id)]);
   // What an accumulation reads across all rows is kept per step: its contractions, and
@@ -132,7 +140,7 @@ export function schedule(program: CellProgram, columnMajor: ReadonlySet<string> 
     }
   }
 
-  const phaseOf = (id: number): Phase => (stateFree[id] ? 'hoisted' : 'step');
+  const phaseOf = (id: number): Phase => (stateFree[id] ? 'hoisted' : feedsRecurrence[id] ? 'step' : 'after');
   // A materialized value that a contraction reads whole (or a reduction itself) must be
   // complete before its reader starts: it is a barrier between kernels.
   const barrier = new Set<number>();
@@ -193,7 +201,7 @@ export function schedule(program: CellProgram, columnMajor: ReadonlySet<string> 
   }
 
   const kernels: KernelSpec[] = [];
-  for (const phase of ['hoisted', 'step'] as const) {
+  for (const phase of ['hoisted', 'step', 'after'] as const) {
     const values = [...materialized.values()].filter((m) => m.phase === phase);
     const levels = [...new Set(values.map((m) => m.level))].sort((a, b) => a - b);
     for (const l of levels) kernels.push({ phase, level: l, outputs: values.filter((m) => m.level === l).map((m) => m.eqn) });

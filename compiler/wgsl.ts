@@ -141,7 +141,7 @@ class KernelWriter {
     const spec = this.schedule.buffers[buffer]!;
     const reverseState = spec.kind === 'state' && this.schedule.program.direction === 'reverse';
     const slot = reverseState ? lag : spec.lags - lag;
-    const step = this.kernel.phase === 'hoisted' ? `${slot}u` : slot === 0 ? 't' : slot > 0 ? `(t + ${slot}u)` : `(t - ${-slot}u)`;
+    const step = this.kernel.phase !== 'step' ? `${slot}u` : slot === 0 ? 't' : slot > 0 ? `(t + ${slot}u)` : `(t - ${-slot}u)`;
     const first = step === '0u' ? `r${batchRow}` : `${step} * B + r${batchRow}`;
     return `${this.useBuffer(buffer, write)}[(${first}) * ${this.dim(spec.elements)} + ${this.index(index)}]`;
   }
@@ -502,7 +502,7 @@ class KernelWriter {
     for (const o of outputs) widths.set(shapeSize(o.type.shape).toString(), shapeSize(o.type.shape));
     const header = this.header(false);
     const buffers = this.bufferList();
-    const hoisted = this.kernel.phase === 'hoisted';
+    const allSteps = this.kernel.phase !== 'step';
     const rowIds = Array.from({ length: this.tile.rows }, (_, r) => `  let r${r} = row0 + ${r}u;`);
     const wgsl = [
       ...header,
@@ -510,10 +510,10 @@ class KernelWriter {
       '@compute @workgroup_size(workgroup_size)',
       'fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {',
       `  let j0 = gid.x * ${this.tile.cols}u;`,
-      // hoisted kernels run over all T*B rows at once; rows past 65535 blocks spill into z
+      // hoisted and after kernels run over all T*B rows at once; rows past 65535 blocks spill into z
       `  let row0 = (gid.y + gid.z * groups.y) * ${this.tile.rows}u;`,
       '  let B = launch.batch;',
-      hoisted ? '  let rows = launch.steps * B;' : '  let rows = B;',
+      allSteps ? '  let rows = launch.steps * B;' : '  let rows = B;',
       '  let t = launch.t;',
       '  if (row0 >= rows) { return; }',
       ...rowIds,

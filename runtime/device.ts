@@ -31,6 +31,8 @@ const LIMITS: readonly (keyof GPUSupportedLimits)[] = [
   'maxBufferSize',
   'maxBindGroups',
   'maxDynamicUniformBuffersPerPipelineLayout',
+  'maxUniformBufferBindingSize',
+  'maxUniformBuffersPerShaderStage',
 ];
 
 export async function requestDeviceWithLimits(adapter: GPUAdapter): Promise<GPUDevice> {

@@ -1,7 +1,8 @@
 /**
  * Runs a forward launch plan over whole sequences: hoisted kernels, then every step's
- * kernels, in one command buffer and one submit, with one readback at the end. Device
- * buffers for a (steps, batch) shape are kept and reused until the shape changes.
+ * kernels, then the after kernels, in one command buffer and one submit, with one readback
+ * at the end. Device buffers for a (steps, batch) shape are kept and reused until the
+ * shape changes.
  */
 import { type PlanBindings, PlanRunner, launchUniforms } from './plan-runner.js';
 import type { LaunchPlan } from './plan.js';

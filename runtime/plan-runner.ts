@@ -15,7 +15,7 @@ interface CompiledKernel {
   readonly layout: GPUBindGroupLayout;
   readonly groupsX: number;
   readonly groupsY: number;
-  /** row blocks per dispatch: batch rows (step) or all steps' rows (hoisted) per tile */
+  /** row blocks per dispatch: batch rows (step) or all steps' rows (hoisted, after) per tile */
   readonly rowBlocks: (steps: number) => number;
 }
 
@@ -128,10 +128,11 @@ export class PlanRunner {
       groupsY = kernel.height ? Math.ceil(evaluateDim(kernel.height, sizes) / variant.rows) : 1;
       rowBlocks = () => groupsY;
     } else {
-      // hoisted kernels see the rows of all steps; plan for sequences of at least 8 steps
-      const rows = kernel.phase === 'hoisted' ? batch * 8 : batch;
+      // hoisted and after kernels see the rows of all steps; plan for sequences of at least 8 steps
+      const allSteps = kernel.phase !== 'step';
+      const rows = allSteps ? batch * 8 : batch;
       variant = [...kernel.variants].sort((a, b) => b.rows - a.rows).find((v) => v.rows <= rows) ?? kernel.variants[0]!;
-      rowBlocks = (steps: number) => Math.ceil((kernel.phase === 'hoisted' ? steps * batch : batch) / variant.rows);
+      rowBlocks = (steps: number) => Math.ceil((allSteps ? steps * batch : batch) / variant.rows);
       groupsY = rowBlocks(32);
     }
     const invocationsX = Math.ceil(width / variant.cols);
@@ -154,20 +155,23 @@ export class PlanRunner {
   }
 
   /**
-   * Hoisted kernels, then every step (in the plan's direction), then post kernels. `only`
+   * Hoisted kernels, then every step (in the plan's direction), then after and post kernels. `only`
    * restricts the encoding to one kernel (all its steps), for profiling.
    */
   encode(pass: GPUComputePassEncoder, kernels: readonly CompiledKernel[], groups: readonly GPUBindGroup[], steps: number, stride: number, only?: number): void {
     const maxGroups = this.device.limits.maxComputeWorkgroupsPerDimension;
     const phase = (name: PlanKernel['phase']) =>
       kernels.map((k, i) => ({ k, group: groups[i]!, i })).filter(({ k, i }) => k.kernel.phase === name && (only === undefined || only === i));
-    for (const { k, group } of phase('hoisted')) {
-      pass.setPipeline(k.pipeline);
-      pass.setBindGroup(0, group, [0]);
-      const blocks = k.rowBlocks(steps);
-      const y = Math.min(blocks, maxGroups);
-      pass.dispatchWorkgroups(k.groupsX, y, Math.ceil(blocks / y));
-    }
+    const overAllSteps = (name: 'hoisted' | 'after') => {
+      for (const { k, group } of phase(name)) {
+        pass.setPipeline(k.pipeline);
+        pass.setBindGroup(0, group, [0]);
+        const blocks = k.rowBlocks(steps);
+        const y = Math.min(blocks, maxGroups);
+        pass.dispatchWorkgroups(k.groupsX, y, Math.ceil(blocks / y));
+      }
+    };
+    overAllSteps('hoisted');
     const stepKernels = phase('step');
     const reverse = this.plan.direction === 'reverse';
     for (let s = 0; s < steps; s++) {
@@ -178,6 +182,7 @@ export class PlanRunner {
         pass.dispatchWorkgroups(k.groupsX, k.rowBlocks(steps), 1);
       }
     }
+    overAllSteps('after');
     for (const { k, group } of phase('post')) {
       pass.setPipeline(k.pipeline);
       pass.setBindGroup(0, group, [0]);

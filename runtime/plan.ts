@@ -35,9 +35,10 @@ export interface PlanKernel {
   readonly label: string;
   /**
    * hoisted kernels run once over all steps before the loop, step kernels once per step,
-   * post kernels once after it (sums over every step and row into the gradient buffer)
+   * after kernels once over all steps after it (what reads state but feeds no state), post
+   * kernels last (sums over every step and row into the gradient buffer)
    */
-  readonly phase: 'hoisted' | 'step' | 'post';
+  readonly phase: 'hoisted' | 'step' | 'after' | 'post';
   /** the same kernel for several tile shapes; the runtime picks one for the batch size */
   readonly variants: readonly PlanVariant[];
   /** the element counts of its outputs; invocations along x cover the largest */
@@ -52,7 +53,7 @@ export interface PlanKernel {
 }
 
 export interface PlanVariant {
-  /** batch rows (hoisted kernels: rows of all steps) per invocation */
+  /** batch rows (hoisted and after kernels: rows of all steps) per invocation */
   readonly rows: number;
   /** consecutive output elements per invocation */
   readonly cols: number;
