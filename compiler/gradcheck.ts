@@ -10,7 +10,7 @@ import { LOSS, type LossKind, TARGET, WEIGHT, withLoss } from './loss.js';
 import { randomInputs, randomParams } from './run.js';
 import { buildTrainingPlans } from './training.js';
 import { Random } from '../runtime/init.js';
-import { createModel } from '../runtime/model.js';
+import { createModel } from '../runtime/index.js';
 import { referenceForward } from '../runtime/reference.js';
 import { Trainer } from '../runtime/trainer.js';
 

@@ -9,7 +9,7 @@
 import { mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Random } from '../runtime/init.js';
-import { type SeqModel, createModel } from '../runtime/model.js';
+import { type SeqModel, createModel } from '../runtime/index.js';
 import { brownText, splitHeldOut } from '../runtime/text/brown.js';
 import { createTrainingProgress } from '../runtime/text/progress.js';
 import { lossCurveSvg } from '../runtime/text/svg-plot.js';

@@ -3,8 +3,7 @@
  * and inputs, and check it against the float64 CPU reference.
  */
 import { compare } from '../runtime/compare.js';
-import { releaseDevice } from '../runtime/device.js';
-import { createModel } from '../runtime/model.js';
+import { createModel, releaseDevice } from '../runtime/index.js';
 import { Random } from '../runtime/init.js';
 import { referenceForward } from '../runtime/reference.js';
 import type { CellProgram } from './ir.js';

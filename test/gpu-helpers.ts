@@ -6,7 +6,7 @@ import { buildLaunchPlan } from '../compiler/launch-plan.js';
 import { randomInputs, randomParams } from '../compiler/run.js';
 import { type Comparison, compare } from '../runtime/compare.js';
 import { Random } from '../runtime/init.js';
-import { createModel } from '../runtime/model.js';
+import { createModel } from '../runtime/index.js';
 import { referenceForward } from '../runtime/reference.js';
 
 export function loadExample(name: string): CellProgram {
