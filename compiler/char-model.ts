@@ -7,6 +7,7 @@
 import { Random } from '../runtime/init.js';
 import { type SeqModel, createModel } from '../runtime/model.js';
 import { PAD_ID, UNK_ID, type Vocabulary } from '../runtime/text/vocab.js';
+import type { TrainingPlans } from '../runtime/trainer.js';
 import type { CellProgram } from './ir.js';
 import { buildLaunchPlan } from './launch-plan.js';
 import { buildTrainingPlans } from './training.js';
@@ -37,9 +38,13 @@ export function charModelSizes(program: CellProgram, vocabularySize: number, giv
   return { ...defaults, ...given, V: vocabularySize };
 }
 
+/** The training passes of a language model: softmax cross-entropy on its logits. */
+export function charTrainingPlans(program: CellProgram): TrainingPlans {
+  return buildTrainingPlans(program, { kind: 'softmax-ce', output: languageCell(program).output });
+}
+
 /** A model that trains with Adam on softmax cross-entropy, statefully (truncated BPTT). */
-export function createCharModel(program: CellProgram, vocabularySize: number, options: CharModelOptions): Promise<SeqModel> {
-  const { output } = languageCell(program);
+export function createCharModel(program: CellProgram, vocabularySize: number, options: CharModelOptions, training = charTrainingPlans(program)): Promise<SeqModel> {
   return createModel(
     buildLaunchPlan(program),
     {
@@ -48,7 +53,7 @@ export function createCharModel(program: CellProgram, vocabularySize: number, op
       seed: options.seed ?? 0,
       training: { optimizer: { kind: 'adam', learningRate: options.learningRate }, clipNorm: options.clip, stateful: true },
     },
-    buildTrainingPlans(program, { kind: 'softmax-ce', output }),
+    training,
   );
 }
 
