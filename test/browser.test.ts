@@ -221,6 +221,22 @@ await releaseDevice();
     const maxAbs = (figures['lstm'] as { maxAbs: Record<string, number> }).maxAbs;
     expect(maxAbs['nodeVsChromium']).toBeLessThanOrEqual(1e-5);
     console.log(`lstm forward: max |node - chromium| = ${maxAbs['nodeVsChromium']!.toExponential(2)}, chromium vs f64 ${maxAbs['chromiumModuleVsReference']!.toExponential(2)}, node vs f64 ${maxAbs['nodeVsReference']!.toExponential(2)}`);
+
+    // the module the page emits is the one seqc compile wrote, byte for byte
+    const [download] = await Promise.all([page.waitForEvent('download'), page.click('#download')]);
+    expect(download.suggestedFilename()).toBe('lstm.js');
+    expect(readFileSync((await download.path())!, 'utf8')).toBe(readFileSync(join(COMPILED, 'lstm.js'), 'utf8'));
+  });
+
+  it('checks the cell against the float64 reference in the Forward check view', async () => {
+    await page.click('[data-view="forward-check"]');
+    await page.fill('#check-size-I', '32');
+    await page.fill('#check-size-H', '48');
+    await page.click('#check-run');
+    await page.waitForFunction(() => /^(PASS|FAIL)|\b(error|failed)\b/i.test(document.querySelector('#check-result .status')?.textContent ?? ''), null, { timeout: 60_000 });
+    expect(await page.textContent('#check-result .status')).toMatch(/^PASS/);
+    expect(await page.locator('#check-result td:text-is("ok")').count()).toBe(3); // output h, final h, final c
+    await page.click('[data-view="char-model"]');
   });
 
   it('stays finite where SwiftShader\'s tanh would not: pre-activations past 89 are clamped in the WGSL', async () => {
