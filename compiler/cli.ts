@@ -226,7 +226,7 @@ async function commandGradcheck(args: string[]): Promise<number> {
 
 /** Runs work that uses the shared device, and releases it after so the process can exit. */
 async function withDevice<T>(work: () => Promise<T>): Promise<T> {
-  const { releaseDevice } = await import('../runtime/device.js');
+  const { releaseDevice } = await import('../runtime/index.js');
   try {
     return await work();
   } finally {

@@ -7,10 +7,10 @@ import { buildLaunchPlan } from './launch-plan.js';
 import { type Differentiated, differentiate } from './autodiff.js';
 import type { CellProgram } from './ir.js';
 import { LOSS, type LossKind, TARGET, WEIGHT, withLoss } from './loss.js';
-import { randomInputs, randomParams } from './run.js';
+import { randomInputs, randomParams } from './random-data.js';
 import { buildTrainingPlans } from './training.js';
 import { Random } from '../runtime/init.js';
-import { createModel } from '../runtime/model.js';
+import { createModel } from '../runtime/index.js';
 import { referenceForward } from '../runtime/reference.js';
 import { Trainer } from '../runtime/trainer.js';
 

@@ -8,8 +8,7 @@
  */
 import { mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { Random } from '../runtime/init.js';
-import { type SeqModel, createModel } from '../runtime/model.js';
+import { type SeqModel, createModel } from '../runtime/index.js';
 import { brownText, splitHeldOut } from '../runtime/text/brown.js';
 import { createTrainingProgress } from '../runtime/text/progress.js';
 import { lossCurveSvg } from '../runtime/text/svg-plot.js';
@@ -17,7 +16,7 @@ import { Vocabulary, batchCount, batchify } from '../runtime/text/vocab.js';
 import type { CellProgram } from './ir.js';
 import { lowerSource } from './frontend.js';
 import { buildLaunchPlan } from './launch-plan.js';
-import { buildTrainingPlans } from './training.js';
+import { charModelSizes, createCharModel, crossEntropy, languageCell, oneHot, sampleText } from './char-model.js';
 
 export interface TrainOptions {
   readonly file: string;
@@ -44,35 +43,6 @@ interface Checkpoint {
   readonly heldOutBitsPerChar: number;
 }
 
-/** The cell's one input must be one-hot characters and its first output the logits. */
-function languageCell(program: CellProgram): { input: string; output: string } {
-  const input = program.inputs[0];
-  if (!input || program.inputs.length !== 1 || input.shape.length !== 1 || input.shape[0]!.toString() !== 'V') {
-    throw new Error(`cell ${program.name} must take one input x: [V] (one-hot characters) to be a language model`);
-  }
-  const output = program.outputs[0]!;
-  return { input: input.name, output };
-}
-
-function oneHot(ids: Int32Array, size: number): Float32Array {
-  const out = new Float32Array(ids.length * size);
-  ids.forEach((id, r) => (out[r * size + id] = 1));
-  return out;
-}
-
-/** Mean negative log-likelihood in nats of targets under logits [rows, V]. */
-function crossEntropy(logits: Float32Array, targets: Int32Array, size: number): number {
-  let total = 0;
-  for (let r = 0; r < targets.length; r++) {
-    let max = -Infinity;
-    for (let v = 0; v < size; v++) max = Math.max(max, logits[r * size + v]!);
-    let sum = 0;
-    for (let v = 0; v < size; v++) sum += Math.exp(logits[r * size + v]! - max);
-    total += max + Math.log(sum) - logits[r * size + targets[r]!]!;
-  }
-  return total / targets.length;
-}
-
 /** Held-out bits per character, carrying state across windows like training does. */
 async function heldOutBitsPerChar(model: SeqModel, ids: Int32Array, size: number, batch: number, steps: number, maxWindows: number): Promise<number> {
   let state: Record<string, Float32Array> | undefined;
@@ -93,16 +63,16 @@ async function heldOutBitsPerChar(model: SeqModel, ids: Int32Array, size: number
 export async function train(options: TrainOptions): Promise<string> {
   const source = readFileSync(options.file, 'utf8');
   const program = lowerSource(source, options.file);
-  const { output } = languageCell(program);
+  languageCell(program);
   mkdirSync(options.out, { recursive: true });
   const { train: trainText, heldOut } = splitHeldOut(brownText(), 0.05);
   const vocabulary = Vocabulary.fromText(trainText, { unit: 'char' });
   const V = vocabulary.size;
-  const sizes = { ...Object.fromEntries(program.sizes.filter((s) => s.default !== undefined).map((s) => [s.name, s.default!])), ...options.sizes, V };
+  const sizes = charModelSizes(program, V, options.sizes);
   const trainIds = vocabulary.encode(trainText);
   const heldOutIds = vocabulary.encode(heldOut);
   const { batch: B, steps: T } = options;
-  const model = await createModel(buildLaunchPlan(program), { sizes, batch: B, seed: options.seed, training: { optimizer: { kind: 'adam', learningRate: options.learningRate }, clipNorm: options.clip, stateful: true } }, buildTrainingPlans(program, { kind: 'softmax-ce', output }));
+  const model = await createCharModel(program, V, { sizes, batch: B, seed: options.seed, learningRate: options.learningRate, clip: options.clip });
   const windowsPerEpoch = batchCount(trainIds.length, B, T, { dropLast: true });
   // a time-limited run shows progress through one epoch; without a terminal, a line every 10 steps
   const progress = createTrainingProgress(Math.min(options.maxSteps, windowsPerEpoch), { every: 10 });
@@ -176,32 +146,7 @@ async function restore(directory: string, batch: number): Promise<{ model: SeqMo
 export async function sample(directory: string, options: { temperature: number; length: number; seed: number; prime: string }): Promise<string> {
   const { model, vocabulary } = await restore(directory, 1);
   try {
-    const V = vocabulary.size;
-    const random = new Random(options.seed);
-    let state: Record<string, Float32Array> | undefined;
-    let text = options.prime;
-    let logits: Float32Array | undefined;
-    for (const id of vocabulary.encode(options.prime || ' ')) {
-      const r = await model.forward(oneHot(Int32Array.of(id), V), state);
-      state = r.states as Record<string, Float32Array>;
-      logits = Object.values(r.outputs)[0] as Float32Array;
-    }
-    for (let i = 0; i < options.length; i++) {
-      const weights = Array.from(logits!, (z) => z / options.temperature);
-      const max = Math.max(...weights);
-      const p = weights.map((w) => Math.exp(w - max));
-      p[0] = 0; // never <PAD>
-      p[1] = 0; // nor <UNK>
-      const total = p.reduce((a, b) => a + b, 0);
-      let u = random.uniform() * total;
-      let next = 0;
-      while (next < V - 1 && u > p[next]!) u -= p[next++]!;
-      text += vocabulary.decode(Int32Array.of(next), { skipSpecial: true });
-      const r = await model.forward(oneHot(Int32Array.of(next), V), state);
-      state = r.states as Record<string, Float32Array>;
-      logits = Object.values(r.outputs)[0] as Float32Array;
-    }
-    return text;
+    return await sampleText(model, vocabulary, options);
   } finally {
     model.dispose();
   }

@@ -3,12 +3,12 @@
  * and inputs, and check it against the float64 CPU reference.
  */
 import { compare } from '../runtime/compare.js';
-import { releaseDevice } from '../runtime/device.js';
-import { createModel } from '../runtime/model.js';
+import { createModel, releaseDevice } from '../runtime/index.js';
 import { Random } from '../runtime/init.js';
 import { referenceForward } from '../runtime/reference.js';
 import type { CellProgram } from './ir.js';
 import { buildLaunchPlan } from './launch-plan.js';
+import { randomInputs, randomParams } from './random-data.js';
 
 export interface RunOptions {
   readonly sizes: Readonly<Record<string, number>>;
@@ -23,26 +23,6 @@ export interface RunReport {
   readonly text: string;
   readonly medianMs: number;
   readonly maxAbsError: number;
-}
-
-/** Weights like PyTorch's default RNN init: uniform in ±1/sqrt(fan-in), biases included. */
-export function randomParams(program: CellProgram, sizes: Readonly<Record<string, number>>, random: Random): Record<string, Float32Array> {
-  const params: Record<string, Float32Array> = {};
-  for (const p of program.params) {
-    const dims = p.shape.map((d) => d.evaluate(sizes));
-    const scale = 1 / Math.sqrt(dims[dims.length - 1]!);
-    params[p.name] = Float32Array.from({ length: dims.reduce((a, b) => a * b, 1) }, () => (2 * random.uniform() - 1) * scale);
-  }
-  return params;
-}
-
-export function randomInputs(program: CellProgram, sizes: Readonly<Record<string, number>>, steps: number, batch: number, random: Random): Record<string, Float32Array> {
-  const inputs: Record<string, Float32Array> = {};
-  for (const i of program.inputs) {
-    const n = i.shape.reduce((a, d) => a * d.evaluate(sizes), 1);
-    inputs[i.name] = Float32Array.from({ length: steps * batch * n }, () => 2 * random.uniform() - 1);
-  }
-  return inputs;
 }
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;

@@ -1,22 +1,19 @@
 /**
- * Finds a WebGPU device: `navigator.gpu` in a browser; in Node, Dawn through the `webgpu`
- * package, a real GPU first and otherwise Dawn's OpenGL ES backend on Mesa's llvmpipe in
- * compatibility mode. Asks for the adapter's own limits, since the defaults (4-8 storage
- * buffers, 128 invocations in compatibility mode) are far below what kernels need.
+ * Finds a WebGPU device through the host (host.ts): `navigator.gpu` in a browser; in Node,
+ * Dawn through the `webgpu` package, a real GPU first and otherwise Dawn's OpenGL ES backend
+ * on Mesa's llvmpipe in compatibility mode. Asks for the adapter's own limits, since the
+ * defaults (8 storage buffers, 16 KiB of workgroup memory; 128 invocations in compatibility
+ * mode) are below what kernels need.
  */
+import { host } from './host.js';
+
+export { NoAdapterError } from './host.js';
 
 export interface DeviceInfo {
   readonly device: GPUDevice;
   readonly adapter: GPUAdapter;
   /** e.g. "Dawn (Node) opengles compatibility: llvmpipe" */
   readonly description: string;
-}
-
-export class NoAdapterError extends Error {
-  constructor(detail: string) {
-    super(`no WebGPU adapter found: ${detail}`);
-    this.name = 'NoAdapterError';
-  }
 }
 
 const LIMITS: readonly (keyof GPUSupportedLimits)[] = [
@@ -70,21 +67,10 @@ export async function releaseDevice(): Promise<void> {
   if (!current) return;
   const info = await current.catch(() => undefined);
   info?.device.destroy();
-  if (!isBrowser()) (await import('./node-gpu.js')).releaseNodeGpu();
-}
-
-function isBrowser(): boolean {
-  return typeof navigator !== 'undefined' && 'gpu' in navigator && typeof process === 'undefined';
+  host().releaseAdapter();
 }
 
 async function findDevice(): Promise<DeviceInfo> {
-  if (typeof navigator !== 'undefined' && (navigator as Navigator & { gpu?: GPU }).gpu && typeof window !== 'undefined') {
-    const gpu = (navigator as Navigator & { gpu: GPU }).gpu;
-    const adapter = (await gpu.requestAdapter()) ?? (await gpu.requestAdapter({ featureLevel: 'compatibility' } as GPURequestAdapterOptions));
-    if (!adapter) throw new NoAdapterError('navigator.gpu gave no adapter; enable WebGPU in this browser (chrome://flags, or --enable-unsafe-webgpu for CPU adapters)');
-    return { adapter, device: await requestDeviceWithLimits(adapter), description: describe(adapter, 'navigator.gpu') };
-  }
-  const { findNodeAdapter } = await import('./node-gpu.js');
-  const { adapter, route } = await findNodeAdapter();
+  const { adapter, route } = await host().findAdapter();
   return { adapter, device: await requestDeviceWithLimits(adapter), description: describe(adapter, route) };
 }

@@ -9,7 +9,8 @@ import { Random, initialize } from './init.js';
 import type { LaunchPlan } from './plan.js';
 import { evaluateDim, tensorElements, transpose } from './plan.js';
 import { type Gradients, Trainer, type TrainerOptions, type TrainingBatch, type TrainingPlans } from './trainer.js';
-import { type SafetensorsInput, decodeSafetensors, encodeSafetensors, loadSafetensors, saveSafetensors } from './safetensors.js';
+import { host } from './host.js';
+import { type SafetensorsInput, decodeSafetensors, encodeSafetensors } from './safetensors.js';
 
 export interface CreateOptions<Sizes extends string = string> {
   /** values of the cell's size variables; sizes declared with a default may be left out */
@@ -258,12 +259,12 @@ export class SeqModel<Sizes extends string = string, Params extends string = str
     return encodeSafetensors(tensors, this.#metadata());
   }
 
-  /** Writes the parameters to a safetensors file, atomically (Node). */
+  /** Writes the parameters to a safetensors file, atomically (Node; in a browser use toSafetensors). */
   async save(path: string): Promise<void> {
     const params = await this.getParams();
     const tensors: Record<string, SafetensorsInput> = {};
     for (const name of this.paramNames) tensors[name] = { dtype: 'F32', shape: this.paramShape(name), data: params[name] };
-    await saveSafetensors(path, tensors, this.#metadata());
+    await host().saveSafetensors(path, tensors, this.#metadata());
   }
 
   /**
@@ -271,7 +272,7 @@ export class SeqModel<Sizes extends string = string, Params extends string = str
    * parameter of the cell must be there as F32 with its shape; nothing else may be.
    */
   async load(file: string | Uint8Array): Promise<void> {
-    const { tensors } = typeof file === 'string' ? await loadSafetensors(file) : decodeSafetensors(file);
+    const { tensors } = typeof file === 'string' ? await host().loadSafetensors(file) : decodeSafetensors(file);
     const where = typeof file === 'string' ? file : 'the given bytes';
     const known = new Set<string>(this.paramNames);
     const extra = Object.keys(tensors).filter((name) => !known.has(name));

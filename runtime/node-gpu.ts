@@ -1,8 +1,8 @@
 /**
  * WebGPU in Node through Dawn (npm `webgpu`): the only file that imports the native
- * module, so browser bundles never pull it in.
+ * module; only the Node entry reaches it (through node-host.ts), so browser bundles never do.
  */
-import { NoAdapterError } from './device.js';
+import { NoAdapterError } from './host.js';
 
 // Dawn crashes if the object from create() is collected while a device from it is alive.
 let held: GPU | undefined;

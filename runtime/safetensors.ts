@@ -8,10 +8,10 @@
  * object of strings. Tensors must tile the data buffer exactly: contiguous, no overlap,
  * no gap, nothing left over. All values are little-endian.
  *
- * `encodeSafetensors` / `decodeSafetensors` are browser-safe; `saveSafetensors` /
- * `loadSafetensors` import `node:fs` lazily. F16 and BF16 tensors decode to `Float32Array`
- * (exact conversion; NaN payloads are kept bit for bit) and encode from either a
- * `Float32Array` (rounded to nearest even) or a `Uint16Array` of raw bits.
+ * Browser-safe: files are read and written by `safetensors-file.ts` (Node only). F16 and
+ * BF16 tensors decode to `Float32Array` (exact conversion; NaN payloads are kept bit for
+ * bit) and encode from either a `Float32Array` (rounded to nearest even) or a `Uint16Array`
+ * of raw bits.
  *
  * @module
  */
@@ -127,10 +127,10 @@ function f32ToBf16Bits(x: number): number {
 const byName = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0);
 const show = (v: unknown): string => { try { return JSON.stringify(v) ?? String(v); } catch { return String(v); } };
 
-interface Plan { header: Uint8Array; names: string[]; counts: number[]; dataBytes: number }
+export interface EncodingPlan { header: Uint8Array; names: string[]; counts: number[]; dataBytes: number }
 
 /** Validates names, dtypes, shapes and metadata and lays out the header; reads no `data`. */
-function plan(tensors: Record<string, SafetensorsInput>, metadata: Record<string, string> | undefined, source: string): Plan {
+export function encodingPlan(tensors: Record<string, SafetensorsInput>, metadata: Record<string, string> | undefined, source: string): EncodingPlan {
   const fail = (msg: string): never => { throw new SafetensorsError(`${source}: ${msg}`); };
   const parts: string[] = [];
   const metaKeys = Object.keys(metadata ?? {}).sort(byName);
@@ -167,7 +167,7 @@ function plan(tensors: Record<string, SafetensorsInput>, metadata: Record<string
 }
 
 /** The little-endian bytes of one tensor's data; the only place `data` is read. */
-function tensorBytes(name: string, t: SafetensorsInput, count: number, source: string): Uint8Array {
+export function tensorBytes(name: string, t: SafetensorsInput, count: number, source: string): Uint8Array {
   const data: unknown = t.data;
   const tag = ArrayBuffer.isView(data) ? (data as SafetensorsArray)[Symbol.toStringTag] : typeof data;
   const what = `${source}: tensor ${JSON.stringify(name)}`;
@@ -194,7 +194,7 @@ function tensorBytes(name: string, t: SafetensorsInput, count: number, source: s
  * depends only on the names, dtypes, shapes, values and metadata, never on insertion order.
  */
 export function encodeSafetensors(tensors: Record<string, SafetensorsInput>, metadata?: Record<string, string>): Uint8Array {
-  const p = plan(tensors, metadata, '<encode>');
+  const p = encodingPlan(tensors, metadata, '<encode>');
   const out = new Uint8Array(p.header.length + p.dataBytes);
   out.set(p.header, 0);
   let at = p.header.length;
@@ -283,48 +283,4 @@ export function decodeSafetensors(input: Uint8Array, source = '<buffer>'): Safet
   }
   if (covered !== buffer.length) fail(`tensors cover ${covered} bytes but the data buffer has ${buffer.length}: ${buffer.length - covered} trailing bytes belong to no tensor`);
   return { tensors, metadata };
-}
-
-// ---- files (Node only) ------------------------------------------------------------------
-
-/**
- * Writes a safetensors file atomically: into a temporary file beside `path`, fsynced, then
- * renamed over `path`. On any error the temporary file is removed and `path` is untouched.
- */
-export async function saveSafetensors(path: string, tensors: Record<string, SafetensorsInput>, metadata?: Record<string, string>): Promise<void> {
-  const fs = await import('node:fs/promises');
-  const { basename, dirname, join } = await import('node:path');
-  const p = plan(tensors, metadata, path);
-  const dir = dirname(path);
-  const tmp = join(dir, `.${basename(path)}.${process.pid}.${Math.random().toString(36).slice(2, 10)}.tmp`);
-  let handle: Awaited<ReturnType<typeof fs.open>> | undefined = await fs.open(tmp, 'wx');
-  const writeAll = async (bytes: Uint8Array): Promise<void> => {
-    for (let at = 0; at < bytes.length;) {
-      const { bytesWritten } = await handle!.write(bytes, at, Math.min(bytes.length - at, 1 << 30));
-      if (bytesWritten <= 0) throw new SafetensorsError(`${path}: write made no progress`);
-      at += bytesWritten;
-    }
-  };
-  try {
-    await writeAll(p.header);
-    for (let i = 0; i < p.names.length; i++) await writeAll(tensorBytes(p.names[i]!, tensors[p.names[i]!]!, p.counts[i]!, path));
-    await handle.sync();
-    await handle.close();
-    handle = undefined;
-    await fs.rename(tmp, path);
-  } catch (e) {
-    await handle?.close().catch(() => {});
-    await fs.rm(tmp, { force: true }).catch(() => {});
-    throw e;
-  }
-  try { // best effort: make the rename itself durable (not possible on every platform)
-    const d = await fs.open(dir, 'r');
-    await d.sync().finally(() => d.close());
-  } catch { /* ignore */ }
-}
-
-/** Reads and decodes a safetensors file; decoding errors name `path`. */
-export async function loadSafetensors(path: string): Promise<SafetensorsFile> {
-  const { readFile } = await import('node:fs/promises');
-  return decodeSafetensors(await readFile(path), path);
 }

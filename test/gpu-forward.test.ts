@@ -4,7 +4,7 @@
  * No adapter is a failure, never a skip.
  */
 import { afterAll, describe, expect, it } from 'vitest';
-import { releaseDevice } from '../runtime/device.js';
+import { releaseDevice } from '../runtime/index.js';
 import { gpuVersusReference, loadExample } from './gpu-helpers.js';
 
 const EXAMPLES = ['rnn', 'rnn-relu', 'gru', 'gru-reset-after', 'gru-simple', 'lstm', 'lstm-simple', 'lstm-peephole', 'mingru'];

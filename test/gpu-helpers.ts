@@ -3,10 +3,10 @@ import { readFileSync } from 'node:fs';
 import { lowerSource } from '../compiler/frontend.js';
 import type { CellProgram } from '../compiler/ir.js';
 import { buildLaunchPlan } from '../compiler/launch-plan.js';
-import { randomInputs, randomParams } from '../compiler/run.js';
+import { randomInputs, randomParams } from '../compiler/random-data.js';
 import { type Comparison, compare } from '../runtime/compare.js';
 import { Random } from '../runtime/init.js';
-import { createModel } from '../runtime/model.js';
+import { createModel } from '../runtime/index.js';
 import { referenceForward } from '../runtime/reference.js';
 
 export function loadExample(name: string): CellProgram {

@@ -5,8 +5,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { buildLaunchPlan } from '../compiler/launch-plan.js';
 import { encodeSafetensors } from '../runtime/safetensors.js';
-import { releaseDevice } from '../runtime/device.js';
-import { createModel } from '../runtime/model.js';
+import { createModel, releaseDevice } from '../runtime/index.js';
 import { loadExample } from './gpu-helpers.js';
 
 afterAll(releaseDevice);

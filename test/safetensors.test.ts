@@ -8,10 +8,9 @@ import {
   SafetensorsError,
   decodeSafetensors,
   encodeSafetensors,
-  loadSafetensors,
-  saveSafetensors,
   type SafetensorsInput,
 } from '../runtime/safetensors.js';
+import { loadSafetensors, saveSafetensors } from '../runtime/safetensors-file.js';
 
 const utf8 = (s: string): Uint8Array => new TextEncoder().encode(s);
 

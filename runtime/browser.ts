@@ -1,0 +1,17 @@
+/**
+ * The seqc runtime for browsers, and for any JavaScript host with `navigator.gpu`: what
+ * compiled modules import there. It reaches no native module and no `node:*` import; the
+ * Node entry (index.ts) is this plus Dawn and files.
+ */
+export { createModel, SeqModel, SizeError } from './model.js';
+export type { CreateOptions, ForwardOptions, ForwardResult } from './model.js';
+export { getDevice, releaseDevice, requestDeviceWithLimits, NoAdapterError } from './device.js';
+export type { DeviceInfo } from './device.js';
+export { browserHost, host, setHost } from './host.js';
+export type { Host } from './host.js';
+export type { LaunchPlan } from './plan.js';
+export { fromOnnx, fromTorch } from './weights.js';
+export { Trainer } from './trainer.js';
+export type { Gradients, TrainerOptions, TrainingBatch, TrainingPlans } from './trainer.js';
+export type { OptimizerSpec } from './optimizer.js';
+export { SafetensorsError, decodeSafetensors, encodeSafetensors } from './safetensors.js';
