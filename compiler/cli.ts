@@ -36,6 +36,7 @@ commands:
                      train a character language model (default examples/charlm.seq) on the
                      Brown corpus: progress, held-out bits/char, DIR/loss.svg, a checkpoint in
                      DIR (default runs/charlm) every 200 steps, at the end and on Ctrl-C
+                     (defaults: B=32, T=64, 10 minutes, Adam lr 0.01, clip 5)
   sample DIR [--temperature T] [--length N] [--prime TEXT] [--seed S]
                      generate text from a checkpoint
   score DIR "TEXT"   log-probability and bits/char of a text under a checkpoint
@@ -261,7 +262,7 @@ async function commandTrain(args: string[]): Promise<number> {
         steps: positiveInt('steps', values.steps, 64),
         minutes: positiveNumber('minutes', values.minutes, 10),
         maxSteps: positiveInt('max-steps', values['max-steps'], Number.MAX_SAFE_INTEGER),
-        learningRate: positiveNumber('lr', values.lr, 3e-3),
+        learningRate: positiveNumber('lr', values.lr, 1e-2),
         clip: positiveNumber('clip', values.clip, 5),
         seed: positiveInt('seed', values.seed, 1),
         write: writeFileAtomic,

@@ -141,7 +141,9 @@ class KernelWriter {
     const spec = this.schedule.buffers[buffer]!;
     const reverseState = spec.kind === 'state' && this.schedule.program.direction === 'reverse';
     const slot = reverseState ? lag : spec.lags - lag;
-    const step = this.kernel.phase !== 'step' ? `${slot}u` : slot === 0 ? 't' : slot > 0 ? `(t + ${slot}u)` : `(t - ${-slot}u)`;
+    // hoisted and after kernels index rows of all steps; step and post kernels a step t and its rows
+    const allRows = this.kernel.phase === 'hoisted' || this.kernel.phase === 'after';
+    const step = allRows ? `${slot}u` : slot === 0 ? 't' : slot > 0 ? `(t + ${slot}u)` : `(t - ${-slot}u)`;
     const first = step === '0u' ? `r${batchRow}` : `${step} * B + r${batchRow}`;
     return `${this.useBuffer(buffer, write)}[(${first}) * ${this.dim(spec.elements)} + ${this.index(index)}]`;
   }
