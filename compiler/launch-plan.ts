@@ -117,7 +117,7 @@ export function buildLaunchPlan(program: CellProgram, columnMajor?: ReadonlySet<
         widths: single.widths.map(dimTerms),
         usesParams: single.usesParams,
         buffers: single.buffers,
-        variants: variants.map((v) => ({ rows: v.tile.rows, cols: v.tile.cols, wgsl: v.wgsl })),
+        variants: variants.map((v) => ({ rows: v.tile.rows, cols: v.tile.cols, accesses: dimTerms(v.accesses), wgsl: v.wgsl })),
       };
     }),
   };

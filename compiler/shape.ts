@@ -69,6 +69,11 @@ export class Dim {
     return new Dim(terms);
   }
 
+  /** True when this is at most `other` for every positive value of the sizes. */
+  provablyAtMost(other: Dim): boolean {
+    return [...other.sub(this).#terms.values()].every((c) => c >= 0);
+  }
+
   equals(other: Dim): boolean {
     return this.toString() === other.toString();
   }

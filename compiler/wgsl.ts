@@ -37,11 +37,24 @@ interface Index {
 const ZERO = Dim.of(0);
 const shifted = (index: Index, by: Dim): Index => ({ ...index, offset: index.offset.add(by) });
 
+/** Storage reads and writes per invocation, weighted by the trip counts of their loops. */
+class AccessCount {
+  total = Dim.of(0);
+}
+
+const ACCESS = /\b(?:buf_\d+|params|grads)\[/g;
+
 /** A scope of generated statements; values computed here are reused by later statements. */
 class Block {
   readonly lines: string[] = [];
   readonly #memo = new Map<string, string>();
-  constructor(readonly indent: string, readonly parent?: Block) {}
+  constructor(
+    readonly indent: string,
+    readonly parent?: Block,
+    /** how many times the scope runs per invocation */
+    readonly trips: Dim = Dim.of(1),
+    readonly accesses: AccessCount = parent?.accesses ?? new AccessCount(),
+  ) {}
 
   lookup(key: string): string | undefined {
     return this.#memo.get(key) ?? this.parent?.lookup(key);
@@ -51,9 +64,12 @@ class Block {
   }
   line(text: string): void {
     this.lines.push(this.indent + text);
+    const accesses = text.match(ACCESS)?.length ?? 0;
+    if (accesses) this.accesses.total = this.accesses.total.add(this.trips.scale(accesses));
   }
-  child(): Block {
-    return new Block(this.indent + '  ', this);
+  /** A nested scope: a branch, or the body of a loop of `trips` iterations. */
+  child(trips?: Dim): Block {
+    return new Block(this.indent + '  ', this, trips ? this.trips.mul(trips) : this.trips);
   }
   append(child: Block): void {
     this.lines.push(...child.lines);
@@ -76,6 +92,8 @@ export interface GeneratedKernel {
   readonly tile: Tile;
   /** accumulators an invocation keeps live across its matmul loops */
   readonly accumulators: number;
+  /** storage reads and writes per invocation, loops counted by their trip counts: the runtime's cost estimate */
+  readonly accesses: Dim;
   /** post kernels over a matrix: its rows, covered by the dispatch's y */
   readonly height?: Dim;
   /** post kernels write the packed gradient buffer */
@@ -89,6 +107,27 @@ interface MatmulRequest {
   readonly batchRow: number;
 }
 
+/** k when `wide` is k times `narrow` for a whole k >= 1, whatever the sizes. */
+function multipleOf(wide: Dim, narrow: Dim): number | undefined {
+  const [monomial, coefficient] = [...narrow.terms][0] ?? [];
+  if (monomial === undefined || coefficient === undefined) return undefined;
+  const k = (wide.terms.get(monomial) ?? 0) / coefficient;
+  return Number.isInteger(k) && k >= 1 && narrow.scale(k).equals(wide) ? k : undefined;
+}
+
+/**
+ * The width a tile's lanes cover when every output's width is a whole multiple of the
+ * narrowest: an invocation then writes a wide output (an LSTM's 4*H pre-activations kept for
+ * its backward pass, next to its H-wide states) at j0 + lane + m * width for each multiple m,
+ * from matmul rows it computes anyway, instead of the dispatch covering the widest output
+ * and redoing the narrow ones' work in every extra invocation.
+ */
+function laneWidth(outputs: readonly Eqn[]): Dim | undefined {
+  const widths = outputs.filter((o) => o.type.shape.length > 0).map((o) => shapeSize(o.type.shape));
+  const narrowest = widths.find((w) => widths.every((other) => multipleOf(other, w) !== undefined));
+  return narrowest;
+}
+
 class KernelWriter {
   readonly #eqns: readonly Eqn[];
   readonly #sizeIndex: ReadonlyMap<string, number>;
@@ -100,6 +139,8 @@ class KernelWriter {
   #requests: Map<string, MatmulRequest> | undefined;
   /** emitting pass: accumulators holding the gathered matmuls */
   readonly #accumulators = new Map<string, string>();
+  /** the element indices the lanes of all tiles cover; wider outputs are written at multiples of it */
+  #laneWidth: Dim | undefined;
 
   constructor(readonly schedule: Schedule, readonly kernel: KernelSpec, readonly tile: Tile) {
     const { program } = schedule;
@@ -121,6 +162,23 @@ class KernelWriter {
     if (plus.constant !== 0) text += ` + ${this.dim(plus)}`;
     if (negative.constant !== 0) text += ` - ${this.dim(negative)}`;
     return text;
+  }
+
+  /**
+   * Whether an index lies in [start, end) for every invocation that stores its result: known
+   * when the index is a tile element j0 + lane + offset and the tiles cover a lane width W, so
+   * that the element lies in [offset, offset + W); undefined when only run time can tell.
+   * A pad or concatenation whose parts line up with the lanes (an LSTM's four gate blocks of
+   * H, and their gradients) then costs no branch, and values shared between the parts are
+   * computed once.
+   */
+  within(index: Index, start: Dim, end: Dim): boolean | undefined {
+    if (index.base !== 'j0' || !this.#laneWidth) return undefined;
+    const lo = index.offset;
+    const hi = index.offset.add(this.#laneWidth);
+    if (start.provablyAtMost(lo) && hi.provablyAtMost(end)) return true;
+    if (hi.provablyAtMost(start) || end.provablyAtMost(lo)) return false;
+    return undefined;
   }
 
   fresh(prefix: string): string {
@@ -199,7 +257,7 @@ class KernelWriter {
       const k = this.fresh('k');
       block.line(`var ${acc}: f32 = ${def.wgslIdentity};`);
       block.line(`for (var ${k}: u32 = 0u; ${k} < ${this.dim(operand.type.shape[0]!)}; ${k} = ${k} + 1u) {`);
-      const body = block.child();
+      const body = block.child(operand.type.shape[0]!);
       body.line(`${acc} = ${def.wgsl(acc, this.value(operand.id, { base: k, lane: 0, offset: ZERO }, batchRow, body))};`);
       block.append(body);
       block.line('}');
@@ -222,10 +280,14 @@ class KernelWriter {
       case 'broadcast':
         return this.value(e.args[0]!, { base: '0u', lane: 0, offset: ZERO }, batchRow, block);
       case 'pad': {
+        const start = e.attrs.start!;
+        const endDim = start.add(shapeSize(this.#eqns[e.args[0]!]!.type.shape));
+        const known = this.within(index, start, endDim);
+        if (known === true) return this.value(e.args[0]!, shifted(index, start.scale(-1)), batchRow, block);
+        if (known === false) return '0.0';
         const result = this.fresh('pad');
         const at = this.index(index);
-        const start = e.attrs.start!;
-        const end = this.dim(start.add(shapeSize(this.#eqns[e.args[0]!]!.type.shape)));
+        const end = this.dim(endDim);
         block.line(`var ${result}: f32 = 0.0;`);
         block.line(`if (${at} >= ${this.dim(start)} && ${at} < ${end}) {`);
         const inside = block.child();
@@ -248,6 +310,12 @@ class KernelWriter {
       case 'slice':
         return this.value(e.args[0]!, shifted(index, e.attrs.start!), batchRow, block);
       case 'concat': {
+        let first = Dim.of(0);
+        for (const arg of e.args) {
+          const end = first.add(shapeSize(this.#eqns[arg]!.type.shape));
+          if (this.within(index, first, end) === true) return this.value(arg, shifted(index, first.scale(-1)), batchRow, block);
+          first = end;
+        }
         const result = this.fresh('cat');
         block.line(`var ${result}: f32;`);
         let offset = Dim.of(0);
@@ -285,7 +353,7 @@ class KernelWriter {
     const k = this.fresh('k');
     block.line(`var ${acc}: f32 = 0.0;`);
     block.line(`for (var ${k}: u32 = 0u; ${k} < ${this.dim(this.#eqns[w]!.type.shape[1]!)}; ${k} = ${k} + 1u) {`);
-    const body = block.child();
+    const body = block.child(this.#eqns[w]!.type.shape[1]!);
     const weight = this.weight(w, row, k, body);
     body.line(`${acc} = fma(${weight}, ${this.value(x, { base: k, lane: 0, offset: ZERO }, batchRow, body)}, ${acc});`);
     block.append(body);
@@ -338,7 +406,8 @@ class KernelWriter {
     }
     for (const group of groups.values()) {
       const x = group[0]!.eqn.args[1]!;
-      const length = this.dim(this.#eqns[group[0]!.eqn.args[0]!]!.type.shape[1]!);
+      const lengthDim = this.#eqns[group[0]!.eqn.args[0]!]!.type.shape[1]!;
+      const length = this.dim(lengthDim);
       const names = group.map((r) => {
         const name = this.fresh('acc');
         block.line(`var ${name}: f32 = 0.0;`);
@@ -347,7 +416,7 @@ class KernelWriter {
       });
       const k = this.fresh('k');
       block.line(`for (var ${k}: u32 = 0u; ${k} < ${length}; ${k} = ${k} + 1u) {`);
-      const body = block.child();
+      const body = block.child(lengthDim);
       group.forEach((r, i) => {
         const weight = this.weight(r.eqn.args[0]!, r.row, k, body);
         const operand = this.value(x, { base: k, lane: 0, offset: ZERO }, r.batchRow, body);
@@ -363,16 +432,21 @@ class KernelWriter {
   epilogue(block: Block, outputs: readonly Eqn[]): void {
     for (const o of outputs) {
       const scalar = o.type.shape.length === 0;
-      const width = this.dim(shapeSize(o.type.shape));
+      const width = shapeSize(o.type.shape);
+      const covered = this.#laneWidth ?? width;
+      const multiples = scalar ? 1 : (multipleOf(width, covered) ?? 1);
       for (let lane = 0; lane < (scalar ? 1 : this.tile.cols); lane++) {
-        const index: Index = scalar ? { base: '0u', lane: 0, offset: ZERO } : { base: 'j0', lane, offset: ZERO };
-        for (let r = 0; r < this.tile.rows; r++) {
-          const v = this.value(o.id, index, r, block);
-          const guard = scalar ? `j0 == 0u && r${r} < rows` : `${this.index(index)} < ${width} && r${r} < rows`;
-          const kept = this.schedule.materialized.get(o.id)!;
-          kept.buffers.forEach((buffer, i) => {
-            block.line(`if (${guard}) { ${this.element(buffer, shifted(index, kept.offsets[i]!), r, 0, true)} = ${v}; }`);
-          });
+        for (let m = 0; m < multiples; m++) {
+          const index: Index = scalar ? { base: '0u', lane: 0, offset: ZERO } : { base: 'j0', lane, offset: covered.scale(m) };
+          const first: Index = { base: 'j0', lane, offset: ZERO };
+          for (let r = 0; r < this.tile.rows; r++) {
+            const v = this.value(o.id, index, r, block);
+            const guard = scalar ? `j0 == 0u && r${r} < rows` : `${this.index(first)} < ${this.dim(covered)} && r${r} < rows`;
+            const kept = this.schedule.materialized.get(o.id)!;
+            kept.buffers.forEach((buffer, i) => {
+              block.line(`if (${guard}) { ${this.element(buffer, shifted(index, kept.offsets[i]!), r, 0, true)} = ${v}; }`);
+            });
+          }
         }
       }
     }
@@ -481,6 +555,7 @@ class KernelWriter {
       ...(matrix ? { height: e.type.shape[0]! } : {}),
       tile: { rows: tileRows, cols: tileCols },
       accumulators: tileRows * tileCols,
+      accesses: main.accesses.total,
       usesGrads: true,
     };
   }
@@ -488,6 +563,7 @@ class KernelWriter {
   write(): GeneratedKernel {
     if (this.kernel.accumulation) return this.writeAccumulation();
     const outputs = this.kernel.outputs.map((id) => this.#eqns[id]!);
+    this.#laneWidth = laneWidth(outputs);
     // Pass 1 finds the matmuls the tile needs; pass 2 computes them together, then the rest.
     this.#requests = new Map();
     this.epilogue(new Block('  '), outputs);
@@ -502,6 +578,10 @@ class KernelWriter {
 
     const widths = new Map<string, Dim>();
     for (const o of outputs) widths.set(shapeSize(o.type.shape).toString(), shapeSize(o.type.shape));
+    if (this.#laneWidth) {
+      widths.clear();
+      widths.set(this.#laneWidth.toString(), this.#laneWidth);
+    }
     const header = this.header(false);
     const buffers = this.bufferList();
     const allSteps = this.kernel.phase !== 'step';
@@ -523,7 +603,7 @@ class KernelWriter {
       '}',
       '',
     ].join('\n');
-    return { wgsl, usesParams: this.#usesParams, buffers, widths: [...widths.values()], tile: this.tile, accumulators };
+    return { wgsl, usesParams: this.#usesParams, buffers, widths: [...widths.values()], tile: this.tile, accumulators, accesses: main.accesses.total };
   }
 }
 

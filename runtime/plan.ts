@@ -57,6 +57,8 @@ export interface PlanVariant {
   readonly rows: number;
   /** consecutive output elements per invocation */
   readonly cols: number;
+  /** storage reads and writes per invocation (loops by their trip counts), to compare variants */
+  readonly accesses?: DimTerms;
   readonly wgsl: string;
 }
 
