@@ -39,7 +39,38 @@ export async function requestDeviceWithLimits(adapter: GPUAdapter): Promise<GPUD
     if (typeof value === 'number') requiredLimits[name] = value;
   }
   const device = await adapter.requestDevice({ requiredLimits });
+  parallelismByDevice.set(device, parallelismFor(adapter.info));
   return device;
+}
+
+/**
+ * How a device runs invocations, for choosing tiles and workgroup sizes: a CPU adapter runs
+ * each workgroup on one thread, `simd` invocations per vector instruction; a GPU runs
+ * thousands at once.
+ */
+export interface Parallelism {
+  readonly cpu: boolean;
+  /** workgroups at once */
+  readonly threads: number;
+  /** invocations per instruction */
+  readonly simd: number;
+}
+
+const CPU_ADAPTER = /llvmpipe|lavapipe|softpipe|swiftshader|warp/i;
+const parallelismByDevice = new WeakMap<GPUDevice, Parallelism>();
+
+function parallelismFor(info: GPUAdapterInfo | undefined): Parallelism {
+  const name = [info?.vendor, info?.architecture, info?.device, info?.description].join(' ');
+  const cpu = (info as { isFallbackAdapter?: boolean } | undefined)?.isFallbackAdapter === true || CPU_ADAPTER.test(name);
+  // llvmpipe and SwiftShader vectorize 8 f32 lanes (256-bit); a GPU keeps some 16K invocations in flight
+  return cpu ? { cpu, threads: host().cpuThreads, simd: 8 } : { cpu, threads: 512, simd: 32 };
+}
+
+/** The parallelism of a device found here, or read from its adapter info. */
+export function parallelismOf(device: GPUDevice): Parallelism {
+  let known = parallelismByDevice.get(device);
+  if (!known) parallelismByDevice.set(device, (known = parallelismFor((device as GPUDevice & { adapterInfo?: GPUAdapterInfo }).adapterInfo)));
+  return known;
 }
 
 function describe(adapter: GPUAdapter, route: string): string {

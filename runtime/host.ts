@@ -20,6 +20,8 @@ export interface Host {
   findAdapter(): Promise<{ adapter: GPUAdapter; route: string }>;
   /** called after the shared device is destroyed: let go of what findAdapter holds */
   releaseAdapter(): void;
+  /** hardware threads: how many workgroups a CPU adapter (llvmpipe, SwiftShader) runs at once */
+  readonly cpuThreads: number;
   saveSafetensors(path: string, tensors: Record<string, SafetensorsInput>, metadata?: Record<string, string>): Promise<void>;
   loadSafetensors(path: string): Promise<SafetensorsFile>;
 }
@@ -43,6 +45,7 @@ export const browserHost: Host = {
     return { adapter, route: 'navigator.gpu' };
   },
   releaseAdapter() {},
+  cpuThreads: (globalThis as { navigator?: { hardwareConcurrency?: number } }).navigator?.hardwareConcurrency ?? 4,
   saveSafetensors: async (path) => noFiles(`save('${path}')`),
   loadSafetensors: async (path) => noFiles(`load('${path}')`),
 };

@@ -5,6 +5,7 @@
  */
 import type { LaunchPlan, PlanKernel, PlanVariant } from './plan.js';
 import { evaluateDim } from './plan.js';
+import { type Parallelism, parallelismOf } from './device.js';
 
 export const UNIFORM_BYTES = 16;
 
@@ -61,15 +62,33 @@ export async function pipelineFor(device: GPUDevice, kernel: PlanKernel, wgsl: s
 }
 
 /**
- * Invocations per workgroup: up to 64 but no more than the dispatch has along x (idle
- * lanes cost as much as busy ones), and small enough that there are at least 8
- * workgroups, since a CPU adapter (llvmpipe) runs each workgroup on one thread.
+ * Invocations per workgroup: up to 64 but no more than the dispatch has along x (idle lanes
+ * cost as much as busy ones), never fewer than a vector instruction's lanes, and small enough
+ * that every thread of a CPU adapter (which runs each workgroup on one thread) gets work.
  */
-function chooseWorkgroupSize(invocationsX: number, otherGroups: number, limit: number): number {
+function chooseWorkgroupSize(invocationsX: number, otherGroups: number, limit: number, parallel: Parallelism): number {
+  const floor = Math.min(parallel.simd, limit);
   let size = Math.min(64, limit);
-  while (size > 1 && size / 2 >= invocationsX) size /= 2;
-  while (size > 1 && Math.ceil(invocationsX / size) * otherGroups < 8) size /= 2;
+  while (size / 2 >= Math.max(invocationsX, floor)) size /= 2;
+  while (size / 2 >= floor && Math.ceil(invocationsX / size) * otherGroups < 2 * parallel.threads) size /= 2;
   return size;
+}
+
+/**
+ * The tile variant expected to finish first: rounds of invocations the device runs at once,
+ * times the storage accesses of one invocation. Bigger tiles reuse each load more; smaller
+ * ones give more invocations, which matters when a step has few rows (a per-step kernel).
+ */
+function chooseVariant(kernel: PlanKernel, width: number, rows: number, sizes: Readonly<Record<string, number>>, parallel: Parallelism): PlanVariant {
+  const lanes = parallel.threads * parallel.simd;
+  let best: { variant: PlanVariant; cost: number } | undefined;
+  for (const variant of kernel.variants) {
+    if (!variant.accesses) return [...kernel.variants].sort((a, b) => b.rows - a.rows).find((v) => v.rows <= rows) ?? kernel.variants[0]!;
+    const invocations = Math.ceil(width / variant.cols) * Math.ceil(rows / variant.rows);
+    const cost = Math.ceil(invocations / lanes) * evaluateDim(variant.accesses, sizes);
+    if (!best || cost < best.cost) best = { variant, cost };
+  }
+  return best!.variant;
 }
 
 /** Values of the WGSL override constants every kernel declares. */
@@ -120,6 +139,7 @@ export class PlanRunner {
     const storage = kernel.buffers.length + (kernel.usesParams ? 1 : 0) + (kernel.usesGrads ? 1 : 0);
     if (storage > limit) throw new Error(`kernel ${kernel.label} needs ${storage} storage buffers; this device allows ${limit}`);
     const width = Math.max(...kernel.widths.map((w) => evaluateDim(w, sizes)));
+    const parallel = parallelismOf(device);
     let variant: PlanVariant;
     let rowBlocks: (steps: number) => number;
     let groupsY: number;
@@ -131,12 +151,12 @@ export class PlanRunner {
       // hoisted and after kernels see the rows of all steps; plan for sequences of at least 8 steps
       const allSteps = kernel.phase !== 'step';
       const rows = allSteps ? batch * 8 : batch;
-      variant = [...kernel.variants].sort((a, b) => b.rows - a.rows).find((v) => v.rows <= rows) ?? kernel.variants[0]!;
+      variant = chooseVariant(kernel, width, rows, sizes, parallel);
       rowBlocks = (steps: number) => Math.ceil((allSteps ? steps * batch : batch) / variant.rows);
       groupsY = rowBlocks(32);
     }
     const invocationsX = Math.ceil(width / variant.cols);
-    const workgroupSize = chooseWorkgroupSize(invocationsX, groupsY, device.limits.maxComputeInvocationsPerWorkgroup);
+    const workgroupSize = chooseWorkgroupSize(invocationsX, groupsY, device.limits.maxComputeInvocationsPerWorkgroup, parallel);
     const { pipeline, layout } = await pipelineFor(device, kernel, variant.wgsl, { ...this.constants, workgroup_size: workgroupSize });
     return { kernel, variant, pipeline, layout, groupsX: Math.ceil(invocationsX / workgroupSize), groupsY, rowBlocks };
   }
