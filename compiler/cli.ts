@@ -10,6 +10,8 @@ import { emitModule } from './emit.js';
 import { lowerCells, lowerSource } from './frontend.js';
 import { type CellProgram, printProgram } from './ir.js';
 import { buildLaunchPlan } from './launch-plan.js';
+import { differentiate } from './autodiff.js';
+import { type LossKind, type LossSpec, defaultLoss, withLoss } from './loss.js';
 
 export const DEFAULT_EXAMPLE = 'examples/lstm.seq';
 
@@ -19,7 +21,9 @@ commands:
   compile FILE.seq [-o OUT.js] [--cell NAME] [--runtime SPECIFIER] [--loss KIND[:OUTPUT]]
                      write an ES module (and OUT.d.ts) that runs the cell on WebGPU;
                      with --loss (mse, sigmoid-bce, softmax-ce) it also trains (trainStep)
-  ir FILE.seq        print the IR of every cell
+  ir FILE.seq [--grad [--loss KIND[:OUTPUT]]]
+                     print the IR of every cell; with --grad, its training forward (with the
+                     loss, default as for gradcheck) and its backward pass (a reverse scan)
   wgsl FILE.seq      print the generated WGSL kernels
   check FILE.seq     check the source and report the first error
   run [FILE.seq] [--size NAME=N ...] [--steps T] [--batch B] [--repeats N] [--seed S]
@@ -112,11 +116,8 @@ async function commandCompile(args: string[]): Promise<void> {
   const plan = buildLaunchPlan(program);
   let training;
   if (values.loss !== undefined) {
-    const [kind, output = program.outputs[0]!] = values.loss.split(':') as [string, string | undefined];
-    if (!['mse', 'sigmoid-bce', 'softmax-ce'].includes(kind)) throw new UsageError(`--loss ${values.loss}: expected mse, sigmoid-bce or softmax-ce, optionally :OUTPUT`);
-    if (!program.outputs.includes(output)) throw new UsageError(`--loss ${values.loss}: cell ${program.name} outputs ${program.outputs.join(', ')}`);
     const { buildTrainingPlans } = await import('./training.js');
-    training = buildTrainingPlans(program, { kind: kind as 'mse', output });
+    training = buildTrainingPlans(program, parseLoss(values.loss, program));
   }
   const out = resolve(values.out ?? join(dirname(file), `${basename(file, extname(file))}.js`));
   const { js, dts } = emitModule(plan, { runtime: values.runtime ?? 'seqc/runtime', sourceName: basename(file) }, training);
@@ -126,10 +127,28 @@ async function commandCompile(args: string[]): Promise<void> {
   console.log(`wrote ${out} and ${dtsPath} (cell ${plan.cell}, ${plan.kernels.length} kernels)`);
 }
 
+/** `--loss KIND[:OUTPUT]`; the output defaults to the cell's first. */
+function parseLoss(value: string, program: CellProgram): LossSpec {
+  const [kind, output = program.outputs[0]!] = value.split(':') as [string, string | undefined];
+  if (!['mse', 'sigmoid-bce', 'softmax-ce'].includes(kind)) throw new UsageError(`--loss ${value}: expected mse, sigmoid-bce or softmax-ce, optionally :OUTPUT`);
+  if (!program.outputs.includes(output)) throw new UsageError(`--loss ${value}: cell ${program.name} outputs ${program.outputs.join(', ')}`);
+  return { kind: kind as LossKind, output };
+}
+
 function commandIr(args: string[]): void {
-  const { positionals } = parseArgs({ args, allowPositionals: true });
+  const { values, positionals } = parseArgs({ args, allowPositionals: true, options: { grad: { type: 'boolean' }, loss: { type: 'string' } } });
   const { source, file } = readSource(positionals[0]);
-  process.stdout.write(lowerCells(source, file).map(printProgram).join('\n'));
+  const cells = lowerCells(source, file);
+  if (!values.grad) {
+    if (values.loss !== undefined) throw new UsageError('--loss goes with --grad');
+    process.stdout.write(cells.map(printProgram).join('\n'));
+    return;
+  }
+  // the training forward (the cell, its loss, what the backward keeps) and the backward scan
+  process.stdout.write(cells.map((cell) => {
+    const { forward, backward } = differentiate(withLoss(cell, values.loss === undefined ? defaultLoss(cell) : parseLoss(values.loss, cell)));
+    return `${printProgram(forward)}\n${printProgram(backward)}`;
+  }).join('\n'));
 }
 
 function commandWgsl(args: string[]): void {
@@ -193,7 +212,7 @@ async function commandGradcheck(args: string[]): Promise<number> {
   });
   const { source, file } = readSource(positionals[0]);
   const program = lowerSource(source, file, values.cell);
-  const { defaultLoss, gradCase, gradcheck } = await import('./gradcheck.js');
+  const { gradCase, gradcheck } = await import('./gradcheck.js');
   const fallback = defaultLoss(program);
   const loss = (values.loss ?? fallback.kind) as 'mse' | 'sigmoid-bce' | 'softmax-ce';
   if (!['mse', 'sigmoid-bce', 'softmax-ce'].includes(loss)) throw new UsageError(`--loss ${loss}: expected mse, sigmoid-bce or softmax-ce`);

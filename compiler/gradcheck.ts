@@ -7,6 +7,8 @@ import { buildLaunchPlan } from './launch-plan.js';
 import { type Differentiated, differentiate } from './autodiff.js';
 import type { CellProgram } from './ir.js';
 import { LOSS, type LossKind, TARGET, WEIGHT, withLoss } from './loss.js';
+
+export { defaultLoss } from './loss.js';
 import { randomInputs, randomParams } from './random-data.js';
 import { buildTrainingPlans } from './training.js';
 import { Random } from '../runtime/init.js';
@@ -24,12 +26,6 @@ export interface GradCase {
   readonly params: Record<string, Float64Array>;
   readonly inputs: Record<string, Float64Array>;
   readonly initialState: Record<string, Float64Array>;
-}
-
-/** The loss a cell is checked with by default: softmax-ce on a readout, else mse on its first output. */
-export function defaultLoss(cell: CellProgram): { kind: LossKind; output: string } {
-  const readout = cell.readouts.find((r) => cell.outputs.includes(r.name));
-  return readout ? { kind: 'softmax-ce', output: readout.name } : { kind: 'mse', output: cell.outputs[0]! };
 }
 
 /** Fresh random weights, inputs, targets and weights (the last two steps of one sequence are padding). */

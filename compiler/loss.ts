@@ -15,6 +15,12 @@ export interface LossSpec {
   readonly output: string;
 }
 
+/** The loss a cell trains and is checked with by default: softmax-ce on a readout, else mse on its first output. */
+export function defaultLoss(cell: CellProgram): LossSpec {
+  const readout = cell.readouts.find((r) => cell.outputs.includes(r.name));
+  return readout ? { kind: 'softmax-ce', output: readout.name } : { kind: 'mse', output: cell.outputs[0]! };
+}
+
 /** Names the training program adds; user names cannot start with two underscores. */
 export const TARGET = '__target';
 export const WEIGHT = '__weight';
