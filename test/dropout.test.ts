@@ -68,6 +68,16 @@ function masks(seed: number, T: number, B: number, N: number): Record<string, Fl
 const differing = (a: ArrayLike<number>, b: ArrayLike<number>) => Array.from(a).filter((v, i) => v !== b[i]).length;
 
 describe('dropout masks (CPU reference)', () => {
+  // Pinned (and computed independently, in Python, from the same definition): a change to
+  // the hash would silently change every user's masks for a given seed.
+  it('the hash is lowbias32 chained over (seed, stream, t, b, j), as pinned', () => {
+    expect(random24(0, 0, 0, 0, 0)).toBe(961141);
+    expect(random24(1, 2, 3, 4, 5)).toBe(11328525);
+    expect(random24(0xffffffff, 0xffffffff, 0xffffffff, 0xffffffff, 0xffffffff)).toBe(9223964);
+    expect(stepSeed(0, 0)).toBe(2926543089);
+    expect(stepSeed(42, 7)).toBe(3398028609);
+  });
+
   const [T, B, N] = [20, 8, 64];
 
   it('are reproducible from the seed and differ for another seed', () => {
