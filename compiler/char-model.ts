@@ -51,7 +51,8 @@ export function createCharModel(program: CellProgram, vocabularySize: number, op
       sizes: charModelSizes(program, vocabularySize, options.sizes),
       batch: options.batch,
       seed: options.seed ?? 0,
-      training: { optimizer: { kind: 'adam', learningRate: options.learningRate }, clipNorm: options.clip, stateful: true },
+      // the same seed fixes the initial weights and the dropout masks of every step
+      training: { optimizer: { kind: 'adam', learningRate: options.learningRate }, clipNorm: options.clip, stateful: true, seed: options.seed ?? 0 },
     },
     training,
   );

@@ -13,6 +13,7 @@ import { randomInputs, randomParams } from './random-data.js';
 import { buildTrainingPlans } from './training.js';
 import { Random } from '../runtime/init.js';
 import { createModel } from '../runtime/index.js';
+import { stepSeed } from '../runtime/random.js';
 import { referenceForward } from '../runtime/reference.js';
 import { Trainer } from '../runtime/trainer.js';
 
@@ -26,6 +27,8 @@ export interface GradCase {
   readonly params: Record<string, Float64Array>;
   readonly inputs: Record<string, Float64Array>;
   readonly initialState: Record<string, Float64Array>;
+  /** the dropout seed: what a trainer with the default seed draws for its first gradients */
+  readonly seed: number;
 }
 
 /** Fresh random weights, inputs, targets and weights (the last two steps of one sequence are padding). */
@@ -53,11 +56,12 @@ export function gradCase(cell: CellProgram, loss: LossKind, output: string, dims
     const size = s.shape.reduce((a, d) => a * d.evaluate(sizes), 1);
     initialState[s.name] = Float64Array.from({ length: s.maxLag * B * size }, () => random.uniform() - 0.5);
   }
-  return { program, loss, output, sizes, T, B, params, inputs, initialState };
+  return { program, loss, output, sizes, T, B, params, inputs, initialState, seed: stepSeed(0, 0) };
 }
 
 export function lossOf(c: GradCase, params = c.params, inputs = c.inputs, initialState = c.initialState): number {
-  const r = referenceForward(c.program.forward, { params, inputs, sizes: c.sizes, T: c.T, B: c.B, initialState });
+  // the masks are fixed by the seed, so the loss is a smooth function of what is perturbed
+  const r = referenceForward(c.program.forward, { params, inputs, sizes: c.sizes, T: c.T, B: c.B, initialState, seed: c.seed });
   const losses = r.results[LOSS]!;
   const weight = inputs[WEIGHT]!;
   let total = 0;

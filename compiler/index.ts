@@ -2,7 +2,8 @@
 export { lowerCells, lowerSource } from './frontend.js';
 export { printProgram } from './ir.js';
 export type { CellProgram } from './ir.js';
-export { buildLaunchPlan } from './launch-plan.js';
+export { buildLaunchPlan, buildPlan } from './launch-plan.js';
+export { withoutDropout } from './inference.js';
 export { buildTrainingPlans } from './training.js';
 export { emitModule } from './emit.js';
 export { SeqError } from '../dsl/diagnostics.js';

@@ -124,6 +124,8 @@ function formatAttrs(e: Eqn): string {
       return ` {start: ${start}, size: ${size}}`;
     case 'broadcast':
       return ` {size: ${size}}`;
+    case 'dropout_mask':
+      return ` {p: ${e.attrs.p}, stream: ${e.attrs.stream}, ${e.attrs.perStep ? 'per step' : 'per sequence'}}`;
     default:
       return '';
   }

@@ -1,5 +1,6 @@
 /** Scheduled kernels to the launch plan the runtime executes (plain JSON, embeddable). */
 import type { DimTerms, LaunchPlan, PlanTensor } from '../runtime/plan.js';
+import { withoutDropout } from './inference.js';
 import type { CellProgram } from './ir.js';
 import { type KernelSpec, type Schedule, schedule as scheduleCell } from './schedule.js';
 import { type Dim, type Shape, formatShape } from './shape.js';
@@ -77,7 +78,13 @@ function fitToBudget(scheduled: Schedule, kernel: KernelSpec): KernelSpec[] {
   return groups.map((outputs) => ({ ...kernel, outputs }));
 }
 
+/** The inference plan of a cell (model.forward, seqc run): dropout is the identity there. */
 export function buildLaunchPlan(program: CellProgram, columnMajor?: ReadonlySet<string>, maxKernelChars = MAX_KERNEL_CHARS): LaunchPlan {
+  return buildPlan(withoutDropout(program), columnMajor, maxKernelChars);
+}
+
+/** The plan of a program as it is, dropout masks included: what the training passes run. */
+export function buildPlan(program: CellProgram, columnMajor?: ReadonlySet<string>, maxKernelChars = MAX_KERNEL_CHARS): LaunchPlan {
   const scheduled = scheduleCell(program, columnMajor);
   const kernels = scheduled.kernels.flatMap((k) => fitToBudget(scheduled, k));
   const results = new Map([...program.updates, ...program.readouts].map((r) => [r.name, r.value]));

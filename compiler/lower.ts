@@ -5,7 +5,7 @@
  * into primitives here.
  */
 import type { Expr } from '../dsl/ast.js';
-import type { CheckedCell } from '../dsl/check.js';
+import { type CheckedCell, dropoutProbability } from '../dsl/check.js';
 import { SeqError } from '../dsl/diagnostics.js';
 import type { Span } from '../dsl/span.js';
 import type { Binding, CellProgram } from './ir.js';
@@ -29,6 +29,8 @@ class Lowering {
   readonly graph = new GraphBuilder();
   /** value ids of let names and of values assigned at the current step */
   readonly bound = new Map<string, number>();
+  /** the next dropout call site's stream number */
+  streams = 0;
 
   constructor(readonly cell: CheckedCell, readonly source: string) {}
 
@@ -149,6 +151,7 @@ class Lowering {
     if (e.callee === 'split') {
       throw new SeqError(e.span, 'split gives several values; bind them with let', 'write let a, b = split(z, 2)');
     }
+    if (e.callee === 'dropout' || e.callee === 'recurrent_dropout') return this.dropout(e);
     const args = e.args.map((a) => this.expr(a));
     const unary = UNARY_FUNCTIONS[e.callee];
     if (unary) return this.apply(unary, args, e.span, () => e.callee);
@@ -168,6 +171,18 @@ class Lowering {
     const shifted = this.apply('exp', [this.apply('sub', [x, max], e.span, () => 'softmax')], e.span, () => 'softmax');
     const total = this.apply('reduce_sum', [shifted], e.span, () => 'softmax');
     return this.apply('div', [shifted, total], e.span, () => 'softmax');
+  }
+
+  /** Inverted dropout: the operand times a mask of 0 and 1/(1-p), drawn for this call site alone. */
+  dropout(e: Expr & { kind: 'call' }): number {
+    const x = this.expr(e.args[0]!);
+    const t = this.graph.type(x);
+    if (t.shape.length !== 1) {
+      throw new SeqError(e.args[0]!.span, `${e.callee} expects a vector, got ${t.shape.length ? formatShape(t.shape) : 'a number'}`, `apply ${e.callee} to a vector such as x[t] or h[t-1]`);
+    }
+    const attrs = { p: dropoutProbability(e), stream: this.streams++, perStep: e.callee === 'dropout', size: t.shape[0]! };
+    const mask = this.graph.emitTyped('dropout_mask', [], attrs, { shape: [attrs.size], batched: true }, e.span);
+    return this.apply('mul', [x, mask], e.span, () => e.callee);
   }
 }
 

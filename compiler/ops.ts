@@ -4,6 +4,7 @@
  * fusion and codegen cannot disagree. Composites (softmax, the cells themselves) are
  * written in terms of these.
  */
+import { EVERY_STEP, keepThreshold, random24 } from '../runtime/random.js';
 import { Dim, type Shape, formatShape, shapeEquals } from './shape.js';
 
 export type UnaryOp = 'neg' | 'exp' | 'log' | 'tanh' | 'sigmoid' | 'relu' | 'sqrt' | 'abs' | 'step' | 'sign';
@@ -13,7 +14,12 @@ export type ReduceOp = 'reduce_sum' | 'reduce_max';
 export type LeafOp = 'input' | 'state' | 'param' | 'const' | 'load';
 /** pad is slice's transpose, broadcast reduce_sum's, outer the weight side of matmul's. */
 export type StructuralOp = 'matmul' | 'concat' | 'slice' | 'pad' | 'broadcast' | 'outer' | 'transpose';
-export type OpName = UnaryOp | BinaryOp | ReduceOp | LeafOp | StructuralOp;
+/**
+ * A leaf drawn from the counter-based RNG (runtime/random.ts): its value depends on the
+ * launch seed, the step, the batch row and the element, and on nothing it reads.
+ */
+export type RandomOp = 'dropout_mask';
+export type OpName = UnaryOp | BinaryOp | ReduceOp | LeafOp | StructuralOp | RandomOp;
 
 /** The type of a step value. `batched` values carry an implicit leading batch dimension. */
 export interface Type {
@@ -30,8 +36,14 @@ export interface Attrs {
   readonly value?: number;
   /** slice: first element and length along the last axis; pad: where the operand goes */
   readonly start?: Dim;
-  /** slice: elements kept; pad and broadcast: the length of the result */
+  /** slice: elements kept; pad, broadcast and dropout_mask: the length of the result */
   readonly size?: Dim;
+  /** dropout_mask: the probability of dropping an element */
+  readonly p?: number;
+  /** dropout_mask: the call site's stream number, so two sites never share a mask */
+  readonly stream?: number;
+  /** dropout_mask: a fresh mask at every step (dropout), or one for the whole sequence (recurrent_dropout) */
+  readonly perStep?: boolean;
 }
 
 /** A shape rule answers the result type or a message saying what was expected. */
@@ -180,6 +192,30 @@ export const SHAPE_RULES: Readonly<Record<OpName, ShapeRule>> = {
       ? { shape: [a!.shape[0]!, b!.shape[0]!], batched: a!.batched || b!.batched }
       : `two vectors, got ${show(a!)} and ${show(b!)}`,
   transpose: ([a]) => (a!.shape.length === 2 ? { shape: [a!.shape[1]!, a!.shape[0]!], batched: a!.batched } : `a matrix, got ${show(a!)}`),
+  dropout_mask: (args, { size }) => (args.length === 0 ? { shape: [size!], batched: true } : 'no operands'),
+};
+
+/**
+ * The inverted-dropout mask at (step t, batch row b, element j): 1/(1-p) where the draw u
+ * is >= p, else 0. The CPU and WGSL forms test the same 24 bits against the same integer
+ * threshold, so they agree bit for bit on which elements are kept.
+ */
+export const DROPOUT_MASK = {
+  /** the mask of one batch row at one step, in float64 */
+  cpu(attrs: Attrs, length: number, seed: number, t: number, b: number): Float64Array {
+    const threshold = keepThreshold(attrs.p!);
+    const scale = 1 / (1 - attrs.p!);
+    const step = attrs.perStep ? t : EVERY_STEP;
+    const out = new Float64Array(length);
+    for (let j = 0; j < length; j++) out[j] = random24(seed, attrs.stream!, step, b, j) >= threshold ? scale : 0;
+    return out;
+  },
+  /** the mask element as a WGSL f32 expression; `t`, `b` and `j` are u32 expressions */
+  wgsl(attrs: Attrs, at: { readonly seed: string; readonly t: string; readonly b: string; readonly j: string }, literal: (v: number) => string): string {
+    const step = attrs.perStep ? at.t : `${EVERY_STEP}u`;
+    const bits = `seqc_random24(${at.seed}, ${attrs.stream!}u, ${step}, ${at.b}, ${at.j})`;
+    return `select(0.0, ${literal(1 / (1 - attrs.p!))}, ${bits} >= ${keepThreshold(attrs.p!)}u)`;
+  },
 };
 
 /** Float64 meaning of one op on already-evaluated operands (one batch element at a time). */

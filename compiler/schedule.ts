@@ -64,7 +64,7 @@ export interface Schedule {
   readonly columnMajor: ReadonlySet<string>;
 }
 
-const LEAVES = new Set(['input', 'param', 'const', 'load', 'state']);
+const LEAVES = new Set(['input', 'param', 'const', 'load', 'state', 'dropout_mask']);
 
 /** The operand a contraction reads at every index (a matmul's vector, a reduction's input). */
 function wholeOperand(op: string, args: readonly number[]): number | undefined {

@@ -2,13 +2,14 @@
 import type { TrainingPlans } from '../runtime/trainer.js';
 import { differentiate } from './autodiff.js';
 import type { CellProgram } from './ir.js';
-import { MAX_KERNEL_CHARS, buildLaunchPlan } from './launch-plan.js';
+import { MAX_KERNEL_CHARS, buildPlan } from './launch-plan.js';
 import { type LossSpec, withLoss } from './loss.js';
 import { matmulWeights } from './schedule.js';
 
 export function buildTrainingPlans(cell: CellProgram, loss: LossSpec, maxKernelChars = MAX_KERNEL_CHARS): TrainingPlans {
   const { forward, backward } = differentiate(withLoss(cell, loss));
-  // both passes read one parameter buffer, laid out as the inference plan lays it out
+  // Both passes keep their dropout masks (the backward redraws the forward's) and read one
+  // parameter buffer, laid out as the inference plan lays it out.
   const layout = matmulWeights(cell);
-  return { loss, forward: buildLaunchPlan(forward, layout, maxKernelChars), backward: buildLaunchPlan(backward, layout, maxKernelChars) };
+  return { loss, forward: buildPlan(forward, layout, maxKernelChars), backward: buildPlan(backward, layout, maxKernelChars) };
 }

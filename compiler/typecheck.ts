@@ -23,6 +23,7 @@ export function typecheck(program: CellProgram, pass = 'program'): void {
   const params = new Map(program.params.map((p) => [p.name, p]));
   const states = new Map(program.states.map((s) => [s.name, s]));
   const loads = new Map((program.loads ?? []).map((l) => [l.name, l]));
+  const streams = new Set<number>();
   for (const e of program.eqns) {
     if (types.has(e.id)) fail(`%${e.id} is defined twice`);
     const argTypes = e.args.map((a) => types.get(a) ?? fail(`%${e.id} uses %${a} before its definition`));
@@ -49,6 +50,16 @@ export function typecheck(program: CellProgram, pass = 'program'): void {
         const lag = e.attrs.lag ?? 0;
         if (!Number.isInteger(lag) || lag < 1 || lag > decl.maxLag) fail(`%${e.id} reads ${decl.name} at lag ${lag}`);
         expected = { shape: decl.shape, batched: true };
+        break;
+      }
+      case 'dropout_mask': {
+        const { p, stream, size } = e.attrs;
+        if (p === undefined || !(p >= 0 && Math.fround(p) < 1)) fail(`%${e.id} = dropout_mask drops with probability ${p}, not in [0, 1)`);
+        if (!Number.isInteger(stream) || stream! < 0) fail(`%${e.id} = dropout_mask has stream ${stream}`);
+        if (e.args.length || !size) fail(`%${e.id} = dropout_mask needs a size and no operands`);
+        if (streams.has(stream!)) fail(`%${e.id} = dropout_mask reuses stream ${stream}: two call sites would share a mask`);
+        streams.add(stream!);
+        expected = { shape: [size!], batched: true };
         break;
       }
       default: {

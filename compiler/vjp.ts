@@ -41,6 +41,8 @@ export const VJP: Readonly<Record<OpName, VjpRule>> = {
   param: none,
   const: none,
   load: none,
+  // a mask is a constant of the step: the gradient flows through the mul that applies it
+  dropout_mask: none,
   step: none,
   sign: none,
   ge: none,

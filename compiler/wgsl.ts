@@ -12,7 +12,8 @@
  * No user identifier reaches WGSL: names are indices.
  */
 import type { Eqn } from './ir.js';
-import { BINARY, REDUCE, UNARY, isBinary, isReduce, isUnary } from './ops.js';
+import { RANDOM_WGSL } from '../runtime/random.js';
+import { BINARY, DROPOUT_MASK, REDUCE, UNARY, isBinary, isReduce, isUnary } from './ops.js';
 import type { KernelSpec, Schedule } from './schedule.js';
 import { gradientName } from './autodiff.js';
 import { Dim, shapeSize } from './shape.js';
@@ -134,6 +135,8 @@ class KernelWriter {
   readonly #paramIndex: ReadonlyMap<string, number>;
   readonly #bufferUse = new Map<number, boolean>();
   #usesParams = false;
+  /** the kernel draws dropout masks: it needs the RNG's functions */
+  #usesRandom = false;
   #counter = 0;
   /** gathering pass: matmuls are recorded, not computed */
   #requests: Map<string, MatmulRequest> | undefined;
@@ -334,6 +337,14 @@ class KernelWriter {
       }
       case 'matmul':
         return this.matmul(e, index, batchRow, block);
+      case 'dropout_mask': {
+        this.#usesRandom = true;
+        // hoisted and after kernels index rows of all steps (row = t * B + b); step and post kernels have t and the row
+        const row = `r${batchRow}`;
+        const allRows = this.kernel.phase === 'hoisted' || this.kernel.phase === 'after';
+        const at = { seed: 'launch.seed', t: allRows ? `(${row} / B)` : 't', b: allRows ? `(${row} % B)` : row, j: this.index(index) };
+        return DROPOUT_MASK.wgsl(e.attrs, at, f32Literal);
+      }
       default:
         throw new Error(`no WGSL for ${e.op}`);
     }
@@ -460,8 +471,9 @@ class KernelWriter {
       ...program.params.map((p, i) => `override param_${i}: u32; // offset of ${p.name}`),
       'override loss_slot: u32 = 0u;',
       'override workgroup_size: u32 = 64u;',
-      'struct Launch { t: u32, steps: u32, batch: u32, pad: u32 }',
+      'struct Launch { t: u32, steps: u32, batch: u32, seed: u32 }',
       '@group(0) @binding(0) var<uniform> launch: Launch;',
+      ...(this.#usesRandom ? [RANDOM_WGSL] : []),
     ];
     let binding = 1;
     if (this.#usesParams) header.push(`@group(0) @binding(${binding++}) var<storage, read> params: array<f32>;`);
@@ -572,6 +584,7 @@ class KernelWriter {
     this.#counter = 0;
     this.#bufferUse.clear();
     this.#usesParams = false;
+    this.#usesRandom = false;
     const main = new Block('  ');
     const accumulators = this.emitMatmuls(requests, main);
     this.epilogue(main, outputs);

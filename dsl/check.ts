@@ -33,10 +33,29 @@ export interface CheckedCell {
 
 export const FUNCTIONS: Readonly<Record<string, number>> = {
   sigmoid: 1, tanh: 1, relu: 1, exp: 1, log: 1, sqrt: 1, abs: 1, softmax: 1, sum: 1,
-  max: 2, min: 2, pow: 2, split: 2,
+  max: 2, min: 2, pow: 2, split: 2, dropout: 2, recurrent_dropout: 2,
 };
 
-const USAGE: Readonly<Record<string, string>> = { max: 'max(a, b)', min: 'min(a, b)', pow: 'pow(a, b)', split: 'let a, b = split(v, 2)' };
+/**
+ * The probability of a dropout call: a number written in place, 0 <= p < 1 (in f32, as the
+ * device compares it), since the mask and its 1/(1-p) scale are fixed when compiling.
+ */
+export function dropoutProbability(call: Expr & { kind: 'call' }): number {
+  const arg = call.args[1]!;
+  const value = arg.kind === 'number' ? arg.value : arg.kind === 'neg' && arg.operand.kind === 'number' ? -arg.operand.value : undefined;
+  if (value === undefined) {
+    throw new SeqError(arg.span, `the probability of ${call.callee} must be a number written in place`, `write e.g. ${USAGE[call.callee]}`);
+  }
+  if (!(value >= 0 && Math.fround(value) < 1)) {
+    throw new SeqError(arg.span, `${call.callee} drops each element with probability p, 0 <= p < 1; got ${value}`, Math.fround(value) >= 1 ? `p = 1 would drop everything${value < 1 ? ` (${value} is 1 in 32-bit floats)` : ''}; write e.g. 0.5` : `write e.g. ${USAGE[call.callee]}`);
+  }
+  return value;
+}
+
+const USAGE: Readonly<Record<string, string>> = {
+  max: 'max(a, b)', min: 'min(a, b)', pow: 'pow(a, b)', split: 'let a, b = split(v, 2)',
+  dropout: 'dropout(v, 0.25)', recurrent_dropout: 'recurrent_dropout(h[t-1], 0.25)',
+};
 
 /** The largest dimension a shape may name: buffer sizes and indices are 32-bit in WGSL. */
 const MAX_DIM = 2 ** 31 - 1;
@@ -355,6 +374,11 @@ class CellChecker {
           if (parts.kind !== 'number' || !Number.isInteger(parts.value) || parts.value < 1) {
             throw new SeqError(parts.span, 'split takes a whole number of parts', 'write e.g. split(z, 4)');
           }
+          this.resolve(expr.args[0]!);
+          return;
+        }
+        if (expr.callee === 'dropout' || expr.callee === 'recurrent_dropout') {
+          dropoutProbability(expr);
           this.resolve(expr.args[0]!);
           return;
         }

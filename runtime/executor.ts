@@ -4,7 +4,7 @@
  * at the end. Device buffers for a (steps, batch) shape are kept and reused until the
  * shape changes.
  */
-import { type PlanBindings, PlanRunner, launchUniforms } from './plan-runner.js';
+import { type PlanBindings, PlanRunner, launchUniforms, writeLaunchSeed } from './plan-runner.js';
 import type { LaunchPlan } from './plan.js';
 
 export interface RunRequest {
@@ -16,6 +16,8 @@ export interface RunRequest {
   readonly initialSlots: ReadonlyMap<number, Float32Array>;
   /** regions to read back after the run: buffer index, first element, element count */
   readonly reads: readonly { readonly buffer: number; readonly offset: number; readonly length: number }[];
+  /** the seed of the plan's dropout masks (default 0); inference plans have none */
+  readonly seed?: number;
 }
 
 /** Device buffers for one (steps, batch) shape. */
@@ -25,6 +27,8 @@ export interface Workspace {
   readonly buffers: GPUBuffer[];
   readonly uniforms: GPUBuffer;
   readonly stride: number;
+  /** the host copy of the launch uniform (see writeLaunchSeed) */
+  readonly launch: Uint32Array<ArrayBuffer>;
 }
 
 /** Allocates a plan's sequence buffers; `shared` supplies some of them (a backward pass reads the forward's). */
@@ -39,8 +43,13 @@ export function allocateWorkspace(runner: PlanRunner, steps: number, batch: numb
     if (size > maxBinding) throw new Error(`${spec.kind} ${spec.name} needs ${size} bytes for ${steps} steps x batch ${batch}; this device binds at most ${maxBinding}: use fewer steps per call`);
     return device.createBuffer({ size: Math.max(4, size), usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST | GPUBufferUsage.COPY_SRC, label: `${plan.cell}/${spec.kind}/${spec.name}` });
   });
-  const { buffer: uniforms, stride } = launchUniforms(device, steps, batch, `${plan.cell}/launch`);
-  return { steps, batch, buffers, uniforms, stride };
+  const { buffer: uniforms, stride, data: launch } = launchUniforms(device, steps, batch, `${plan.cell}/launch`);
+  return { steps, batch, buffers, uniforms, stride, launch };
+}
+
+/** Sets the dropout seed a workspace's kernels read (queued; nothing when unchanged). */
+export function setSeed(device: GPUDevice, ws: Workspace, seed: number): void {
+  writeLaunchSeed(device, { buffer: ws.uniforms, stride: ws.stride, data: ws.launch }, seed);
 }
 
 /** Destroys what allocateWorkspace created (not the shared buffers). */
@@ -124,6 +133,7 @@ export class PlanExecutor {
       ws = { ...fresh, staging, groups: new Map([[batch, runner.bindGroups(kernels, bindings)]]) };
       this.#workspace = ws;
     }
+    setSeed(device, ws, request.seed ?? 0);
     for (const [index, data] of request.inputs) device.queue.writeBuffer(ws.buffers[index]!, 0, data.buffer, data.byteOffset, data.byteLength);
     for (const [index, data] of request.initialSlots) device.queue.writeBuffer(ws.buffers[index]!, 0, data.buffer, data.byteOffset, data.byteLength);
     const encoder = device.createCommandEncoder({ label: `${runner.plan.cell}/forward` });

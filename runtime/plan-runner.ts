@@ -211,12 +211,26 @@ export class PlanRunner {
   }
 }
 
-/** The launch uniform: one 16-byte entry per step at the adapter's dynamic-offset alignment. */
-export function launchUniforms(device: GPUDevice, steps: number, batch: number, label: string): { buffer: GPUBuffer; stride: number } {
+/**
+ * The launch uniform: one 16-byte entry per step at the adapter's dynamic-offset alignment,
+ * `{ t, steps, batch, seed }`. `data` is its host copy, kept to rewrite the seed.
+ */
+export function launchUniforms(device: GPUDevice, steps: number, batch: number, label: string, seed = 0): { buffer: GPUBuffer; stride: number; data: Uint32Array<ArrayBuffer> } {
   const stride = Math.max(UNIFORM_BYTES, device.limits.minUniformBufferOffsetAlignment);
   const buffer = device.createBuffer({ size: stride * steps, usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST, label });
-  const launch = new Uint32Array((stride * steps) / 4);
-  for (let t = 0; t < steps; t++) launch.set([t, steps, batch, 0], (t * stride) / 4);
-  device.queue.writeBuffer(buffer, 0, launch);
-  return { buffer, stride };
+  const data = new Uint32Array((stride * steps) / 4);
+  for (let t = 0; t < steps; t++) data.set([t, steps, batch, seed >>> 0], (t * stride) / 4);
+  device.queue.writeBuffer(buffer, 0, data);
+  return { buffer, stride, data };
+}
+
+/**
+ * Sets the seed dropout masks are drawn from in every step's entry: one queued write, before
+ * the submit that reads it, and none when the seed is unchanged.
+ */
+export function writeLaunchSeed(device: GPUDevice, uniforms: { buffer: GPUBuffer; stride: number; data: Uint32Array<ArrayBuffer> }, seed: number): void {
+  const words = uniforms.stride / 4;
+  if (uniforms.data[3] === seed >>> 0) return;
+  for (let at = 3; at < uniforms.data.length; at += words) uniforms.data[at] = seed >>> 0;
+  device.queue.writeBuffer(uniforms.buffer, 0, uniforms.data);
 }

@@ -5,7 +5,7 @@
  * 0, their state leaves reading t + lag; `load` leaves read another program's sequences.
  */
 import type { CellProgram } from '../compiler/ir.js';
-import { evaluateOp } from '../compiler/ops.js';
+import { DROPOUT_MASK, evaluateOp } from '../compiler/ops.js';
 import { type Shape, evaluateShape, shapeSize } from '../compiler/shape.js';
 
 type Tensor = Float32Array | Float64Array | readonly number[];
@@ -21,6 +21,8 @@ export interface ReferenceRun {
   readonly initialState?: Readonly<Record<string, Tensor>>;
   /** sequences another program produced, [lags + T, B, ...shape] (see `stateSequences`) */
   readonly loads?: Readonly<Record<string, Tensor>>;
+  /** the seed dropout masks are drawn from, as the launch uniform gives it to the device (default 0) */
+  readonly seed?: number;
 }
 
 export interface ReferenceResult {
@@ -122,6 +124,9 @@ export function referenceForward(program: CellProgram, run: ReferenceRun): Refer
           }
           case 'state':
             values[e.id] = history.get(e.attrs.name!)![e.attrs.lag! - 1]![b]!;
+            break;
+          case 'dropout_mask':
+            values[e.id] = DROPOUT_MASK.cpu(e.attrs, e.attrs.size!.evaluate(sizes), (run.seed ?? 0) >>> 0, t, b);
             break;
           default: {
             const sizesOfArgs = e.op === 'matmul' && program.eqns[e.args[0]!]!.op === 'param' ? [paramSizes.get(program.eqns[e.args[0]!]!.attrs.name!)!] : argSizes[e.id]!;

@@ -4,12 +4,13 @@
  * clipping and the optimizer step, encoded into one command buffer and one submit. Only
  * the loss and the gradient norm are read back.
  */
-import { type Workspace, allocateWorkspace, readBack, releaseWorkspace } from './executor.js';
+import { type Workspace, allocateWorkspace, readBack, releaseWorkspace, setSeed } from './executor.js';
 import type { SeqModel } from './model.js';
 import { Optimizer, type OptimizerSpec } from './optimizer.js';
 import { type PlanBindings, PlanRunner, planConstants } from './plan-runner.js';
 import type { LaunchPlan } from './plan.js';
 import { evaluateDim, tensorElements, transpose } from './plan.js';
+import { stepSeed } from './random.js';
 
 /** What `seqc compile --loss` embeds: the plans for one loss on one output. */
 export interface TrainingPlans {
@@ -24,6 +25,11 @@ export interface TrainerOptions {
   readonly clipNorm?: number;
   /** carry the final states into the next step (truncated BPTT over consecutive windows) */
   readonly stateful?: boolean;
+  /**
+   * seed of the dropout masks (default 0): step k draws its masks from a seed derived from
+   * (seed, k), so every step has fresh masks and a run is reproducible from the seed
+   */
+  readonly seed?: number;
 }
 
 export interface TrainingBatch {
@@ -75,6 +81,9 @@ export class Trainer {
   readonly #backward: PlanRunner;
   readonly #optimizer: Optimizer;
   readonly #stateful: boolean;
+  readonly #seed: number;
+  /** optimizer steps taken: the counter the next step's dropout seed derives from */
+  #steps = 0;
   #session: Session | undefined;
   #carried = false;
   #disposed = false;
@@ -82,7 +91,7 @@ export class Trainer {
   lastLoss = Number.NaN;
   lastGradientNorm = Number.NaN;
 
-  private constructor(model: SeqModel, plans: TrainingPlans, forward: PlanRunner, backward: PlanRunner, grads: GPUBuffer, optimizer: Optimizer, stateful: boolean) {
+  private constructor(model: SeqModel, plans: TrainingPlans, forward: PlanRunner, backward: PlanRunner, grads: GPUBuffer, optimizer: Optimizer, stateful: boolean, seed: number) {
     this.model = model;
     this.plans = plans;
     this.#forward = forward;
@@ -90,6 +99,7 @@ export class Trainer {
     this.grads = grads;
     this.#optimizer = optimizer;
     this.#stateful = stateful;
+    this.#seed = seed >>> 0;
   }
 
   static async create(model: SeqModel, plans: TrainingPlans, options: TrainerOptions = {}): Promise<Trainer> {
@@ -100,7 +110,15 @@ export class Trainer {
     await Promise.all([forward.kernelsFor(model.batch), backward.kernelsFor(model.batch)]);
     const grads = device.createBuffer({ size: (paramCount + 1) * 4, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST, label: `${plans.forward.cell}/gradients` });
     const optimizer = await Optimizer.create(device, model.paramBuffer, grads, paramCount, options.optimizer ?? { kind: 'adam', learningRate: 1e-3 }, options.clipNorm ?? 0);
-    return new Trainer(model, plans, forward, backward, grads, optimizer, options.stateful ?? false);
+    return new Trainer(model, plans, forward, backward, grads, optimizer, options.stateful ?? false, options.seed ?? 0);
+  }
+
+  /**
+   * The seed the next step's dropout masks are drawn from (the launch uniform's `seed`);
+   * `gradients` uses it too without advancing, so it shows the gradient the next step applies.
+   */
+  get nextStepSeed(): number {
+    return stepSeed(this.#seed, this.#steps);
   }
 
   /** Forget carried states: the next step starts from the given or declared initial states. */
@@ -112,6 +130,7 @@ export class Trainer {
   step(batch: TrainingBatch): Promise<number> {
     return this.model.queue.run(async () => {
       const { session, steps } = await this.#prepare(batch);
+      this.#steps++;
       const encoder = this.model.device.createCommandEncoder({ label: `${this.plans.forward.cell}/train` });
       const pass = encoder.beginComputePass();
       this.#encodeGradients(pass, session, steps);
@@ -254,6 +273,9 @@ export class Trainer {
       this.#carried = false;
     }
     const device = model.device;
+    // the forward draws the masks and the backward redraws them: one seed for both
+    setSeed(device, session.forward, this.nextStepSeed);
+    setSeed(device, session.backward, this.nextStepSeed);
     plan.inputs.forEach((input) => {
       const data = given[input.name];
       const index = plan.buffers.findIndex((b) => b.kind === 'input' && b.name === input.name);

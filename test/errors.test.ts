@@ -147,6 +147,14 @@ const CASES: readonly Case[] = [
   { name: 'cycle between lets', source: rnn('  let a = c\n  let c = a\n  h[t] = a + W @ x[t]'), line: 6, col: 3, message: 'a depends on itself within one step: a -> c -> a', hint: 'make it a state' },
   { name: 'cycle between states at t', source: rnn('  state c: [H] = 0\n  c[t] = h[t] + W @ x[t]\n  h[t] = tanh(c[t])'), line: 7, col: 3, message: 'c[t] depends on itself within one step: c[t] -> h[t] -> c[t]', hint: 'c[t-1]' },
   { name: 'state reads itself at t', source: rnn('  h[t] = tanh(W @ x[t] + h[t])'), line: 6, col: 3, message: 'h[t] depends on itself within one step: h[t] -> h[t]', hint: 'h[t-1]' },
+
+  // ---- dropout ------------------------------------------------------------------------
+  { name: 'dropout probability is a name', source: rnn('  h[t] = tanh(W @ dropout(x[t], q) + U @ h[t-1] + b)'), line: 6, col: 33, message: 'the probability of dropout must be a number written in place', hint: 'dropout(v, 0.25)' },
+  { name: 'dropout probability of 1', source: rnn('  h[t] = tanh(W @ dropout(x[t], 1) + b)'), line: 6, col: 33, message: 'dropout drops each element with probability p, 0 <= p < 1; got 1', hint: 'would drop everything' },
+  { name: 'dropout probability that rounds to 1 in f32', source: rnn('  h[t] = tanh(W @ dropout(x[t], 0.99999999) + b)'), line: 6, col: 33, message: 'got 0.99999999', hint: 'would drop everything' },
+  { name: 'recurrent dropout probability negative', source: rnn('  h[t] = tanh(W @ x[t] + U @ recurrent_dropout(h[t-1], -0.1) + b)'), line: 6, col: 56, message: 'recurrent_dropout drops each element with probability p, 0 <= p < 1; got -0.1', hint: 'recurrent_dropout(h[t-1], 0.25)' },
+  { name: 'dropout of a matrix', source: rnn('  h[t] = tanh(W @ x[t] + dropout(U, 0.5) @ h[t-1] + b)'), line: 6, col: 34, message: 'dropout expects a vector, got [H, H]', hint: 'apply dropout to a vector' },
+  { name: 'dropout without a probability', source: rnn('  h[t] = tanh(W @ dropout(x[t]) + b)'), line: 6, col: 19, message: 'dropout takes 2 arguments, got 1', hint: 'write dropout(v, 0.25)' },
 ];
 
 function report(source: string): SeqError {

@@ -3,6 +3,7 @@
  * and compares every output with the float64 reference interpreter, both in this page —
  * what `seqc run` does in Node.
  */
+import { withoutDropout } from '../../../compiler/inference.js';
 import { randomInputs, randomParams } from '../../../compiler/random-data.js';
 import { compare } from '../../../runtime/compare.js';
 import { Random } from '../../../runtime/init.js';
@@ -75,7 +76,8 @@ export class ForwardCheckView implements View {
         const gpu = await model.forward(inputs);
         const gpuMs = performance.now() - started;
         const refStarted = performance.now();
-        const reference = referenceForward(program, { params, inputs, sizes, T, B });
+        // the plan is the inference forward, where dropout is the identity
+        const reference = referenceForward(withoutDropout(program), { params, inputs, sizes, T, B });
         const refMs = performance.now() - refStarted;
         const rows = [
           ...Object.entries(reference.outputs).map(([name, expected]) => [`output ${name} [T, B, N]`, compare(gpu.outputs[name]!, expected)] as const),
