@@ -73,11 +73,14 @@ function wholeOperand(op: string, args: readonly number[]): number | undefined {
   return undefined;
 }
 
-/** Parameters that some matmul uses directly as its weight. */
+/**
+ * Parameters that some matmul or gather uses directly as its weight: a gather reads a column,
+ * which column-major storage makes contiguous.
+ */
 export function matmulWeights(program: CellProgram): Set<string> {
   const names = new Set<string>();
   for (const e of program.eqns) {
-    const weight = e.op === 'matmul' ? program.eqns[e.args[0]!]! : undefined;
+    const weight = e.op === 'matmul' || e.op === 'gather' ? program.eqns[e.args[0]!]! : undefined;
     if (weight?.op === 'param') names.add(weight.attrs.name!);
   }
   return names;
@@ -113,7 +116,7 @@ export function schedule(program: CellProgram, columnMajor: ReadonlySet<string> 
       materialize.add(id);
       return;
     }
-    if (e.op === 'outer') {
+    if (e.op === 'outer' || e.op === 'scatter') {
       for (const a of e.args) if (!LEAVES.has(eqns[a]!.op)) materialize.add(a);
     }
     e.args.forEach((a) => visit(a, seen));
@@ -169,7 +172,8 @@ export function schedule(program: CellProgram, columnMajor: ReadonlySet<string> 
   const loadBuffers = new Map<string, number>();
   for (const input of program.inputs) {
     inputBuffers.set(input.name, buffers.length);
-    buffers.push({ kind: 'input', name: input.name, elements: shapeSize(input.shape), lags: 0 });
+    // a one-hot input is stored as its id: one element per step and row
+    buffers.push({ kind: 'input', name: input.name, elements: input.onehot ? Dim.of(1) : shapeSize(input.shape), lags: 0 });
   }
   for (const state of program.states) {
     stateBuffers.set(state.name, buffers.length);
