@@ -11,7 +11,8 @@
  *   sequential part is only the recurrence itself.
  * - Accumulate: values summed over every step and row (parameter gradients) run after the
  *   loop, one kernel each; what they read is kept per step (their contractions, and the
- *   vectors of their outer products), so the sum is a GEMM over all steps.
+ *   vectors of their outer products, and of their scatters), so the sum is a GEMM over all
+ *   steps, or for an embedding's gradient a scatter-add (compiler/wgsl.ts).
  * - Level: within a phase, a kernel may only read buffers written by earlier kernels; values
  *   of one level share a kernel.
  * Nothing here is specific to any cell.
