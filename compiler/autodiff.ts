@@ -11,7 +11,8 @@
  * Its carried states are the adjoint contributions `__d_<s>_<k>`: what step t sends back to
  * state s at t-k. The adjoint of s at step t is the sum of those sent by steps t+k, read in
  * the reverse scan as state leaves at lag k. Parameter gradients are accumulations summed
- * over every step and example after the loop; input gradients are per-step readouts.
+ * over every step and example after the loop; input gradients are per-step readouts (none
+ * for one-hot inputs, whose ids have no gradient).
  */
 import { GraphBuilder } from './graph.js';
 import type { Binding, CellProgram, LoadDecl, StateDecl } from './ir.js';
@@ -143,8 +144,9 @@ export function differentiate(program: CellProgram): Differentiated {
 
   const zeros = (decl: { shape: StateDecl['shape'] }) => graph.emit('broadcast', [graph.constant(0)], { size: decl.shape[0]! });
   const updates: Binding[] = adjointStates.map((s) => ({ name: s.name, value: stateAdjoints.get(s.name) ?? zeros(s) }));
+  // an id input has no gradient: its one-hot vector cannot move off the ids
   const readouts: Binding[] = program.inputs
-    .filter((i) => inputAdjoints.has(i.name))
+    .filter((i) => inputAdjoints.has(i.name) && !i.onehot)
     .map((i) => ({ name: gradientName(i.name), value: inputAdjoints.get(i.name)! }));
   const lossValue = graph.emit('mul', [
     graph.emitTyped('load', [], { name: LOSS, lag: 0 }, { shape: [], batched: true }),

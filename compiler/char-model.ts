@@ -1,25 +1,31 @@
 /**
- * A character language model from any cell that reads one-hot characters `x: [V]` and
- * returns next-character logits: building it for training (softmax cross-entropy), scoring
- * and sampling. Browser-safe: `seqc train` / `sample` / `score` (language-model.ts) and the
- * web demo share it.
+ * A character language model from any cell that reads characters, as ids `x: onehot[V]`
+ * (examples/charlm.seq) or as dense one-hot vectors `x: [V]`, and returns next-character
+ * logits: building it for training (softmax cross-entropy), scoring and sampling.
+ * Browser-safe: `seqc train` / `sample` / `score` (language-model.ts) and the web demo share it.
  */
 import { Random } from '../runtime/init.js';
 import { type SeqModel, createModel } from '../runtime/model.js';
+import type { InputData } from '../runtime/plan.js';
 import { PAD_ID, UNK_ID, type Vocabulary } from '../runtime/text/vocab.js';
 import type { TrainingPlans } from '../runtime/trainer.js';
 import type { CellProgram } from './ir.js';
 import { buildLaunchPlan } from './launch-plan.js';
 import { buildTrainingPlans } from './training.js';
 
-/** The cell's one input must be one-hot characters and its first output the logits. */
+/** The cell's one input must be characters, x: onehot[V] or x: [V], and its first output the logits. */
 export function languageCell(program: CellProgram): { input: string; output: string } {
   const input = program.inputs[0];
   if (!input || program.inputs.length !== 1 || input.shape.length !== 1 || input.shape[0]!.toString() !== 'V') {
-    throw new Error(`cell ${program.name} must take one input x: [V] (one-hot characters) to be a language model`);
+    throw new Error(`cell ${program.name} must take one input x: onehot[V] (character ids) or x: [V] (one-hot characters) to be a language model`);
   }
   const output = program.outputs[0]!;
   return { input: input.name, output };
+}
+
+/** Characters as the model's input takes them: the ids themselves for onehot[V], else one-hot rows. */
+export function characterInput(model: SeqModel, ids: Int32Array): InputData {
+  return model.plan.inputs[0]!.onehot ? ids : oneHot(ids, model.sizes['V']!);
 }
 
 export interface CharModelOptions {
@@ -108,7 +114,7 @@ export async function sampleText(model: SeqModel, vocabulary: Vocabulary, option
   let state: Record<string, Float32Array> | undefined;
   let logits: Float32Array | undefined;
   const step = async (id: number) => {
-    const r = await model.forward(oneHot(Int32Array.of(id), V), state, { batch: 1 });
+    const r = await model.forward(characterInput(model, Int32Array.of(id)), state, { batch: 1 });
     state = r.states as Record<string, Float32Array>;
     logits = Object.values(r.outputs)[0] as Float32Array;
   };

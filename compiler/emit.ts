@@ -52,6 +52,7 @@ export function emitModule(plan: LaunchPlan, options: EmitOptions, training?: Tr
     `export type ${cell}Sizes = ${names(plan.sizes)};`,
     `/** Parameters: ${plan.params.map((p) => `${p.name} ${p.shapeText}`).join(', ')}. */`,
     `export type ${cell}Params = ${names(plan.params)};`,
+    `/** Inputs: ${plan.inputs.map((i) => (i.onehot ? `${i.name} onehot${i.shapeText} (ids: [T, B] whole numbers in [0, ${i.shapeText.slice(1, -1)}), as an Int32Array, Uint32Array or Float32Array; no gradient)` : `${i.name} ${i.shapeText} (Float32Array [T, B, ${i.shapeText.slice(1, -1)}])`)).join(', ')}. */`,
     `export type ${cell}Inputs = ${names(plan.inputs)};`,
     `/** Per-step outputs: ${plan.outputs.map((o) => `${o.name} ${o.shapeText}`).join(', ')}. */`,
     `export type ${cell}Outputs = ${names(plan.outputs)};`,

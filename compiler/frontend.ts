@@ -1,7 +1,8 @@
-/** Source text to a type-checked IR program: parse, check, lower, simplify. */
+/** Source text to a type-checked IR program: parse, check, lower, simplify, gather. */
 import { check } from '../dsl/check.js';
 import { SeqError } from '../dsl/diagnostics.js';
 import { parse } from '../dsl/parse.js';
+import { gathers } from './gather.js';
 import type { CellProgram } from './ir.js';
 import { lowerCell } from './lower.js';
 import { simplify } from './simplify.js';
@@ -15,7 +16,9 @@ export function lowerCells(source: string, file: string): CellProgram[] {
     typecheck(lowered, 'lower');
     const simplified = simplify(lowered);
     typecheck(simplified, 'simplify');
-    return simplified;
+    const gathered = gathers(simplified);
+    typecheck(gathered, 'gather');
+    return gathered;
   });
 }
 

@@ -29,6 +29,11 @@ export interface SizeDecl {
 export interface InputDecl {
   readonly name: string;
   readonly shape: Shape;
+  /**
+   * An id input (`x: onehot[V]`): the device and the caller hold one id in [0, V) per step
+   * and example; its value, as any leaf's, is the vector of `shape` with element j = (id == j).
+   */
+  readonly onehot?: boolean;
 }
 export interface ParamDecl {
   readonly name: string;
@@ -137,7 +142,7 @@ export function printProgram(program: CellProgram): string {
   const sizes = program.sizes.map((s) => (s.default === undefined ? s.name : `${s.name}=${s.default}`));
   const reverse = program.direction === 'reverse' ? ' reverse' : '';
   lines.push(`cell ${program.name}${reverse} sizes(${sizes.join(', ')}) -> (${program.outputs.join(', ')})`);
-  for (const i of program.inputs) lines.push(`  input ${i.name}: ${formatType({ shape: i.shape, batched: true })}`);
+  for (const i of program.inputs) lines.push(`  input ${i.name}: ${formatType({ shape: i.shape, batched: true })}${i.onehot ? ' onehot' : ''}`);
   for (const p of program.params) {
     lines.push(`  param ${p.name}: ${formatType({ shape: p.shape, batched: false })} = ${formatInit(p.init)}`);
   }

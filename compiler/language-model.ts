@@ -1,7 +1,7 @@
 /**
  * `seqc train`, `seqc sample`, `seqc score`: a character language model on the Brown
- * corpus. The cell (default examples/charlm.seq) reads one-hot characters `x: [V]` and
- * returns next-character logits; V is bound from the vocabulary. Training is stateful
+ * corpus. The cell (default examples/charlm.seq) reads characters (ids `x: onehot[V]`, or
+ * one-hot vectors `x: [V]`) and returns next-character logits; V is bound from the vocabulary. Training is stateful
  * (truncated BPTT over consecutive windows of B parallel streams) with Adam and clipping.
  * A run directory holds the checkpoint (parameters as safetensors, and checkpoint.json with
  * the cell source, sizes and vocabulary) and the loss curve as SVG.
@@ -16,7 +16,7 @@ import { Vocabulary, batchCount, batchify } from '../runtime/text/vocab.js';
 import type { CellProgram } from './ir.js';
 import { lowerSource } from './frontend.js';
 import { buildLaunchPlan } from './launch-plan.js';
-import { charModelSizes, createCharModel, crossEntropy, languageCell, oneHot, sampleText } from './char-model.js';
+import { characterInput, charModelSizes, createCharModel, crossEntropy, languageCell, oneHot, sampleText } from './char-model.js';
 
 export interface TrainOptions {
   readonly file: string;
@@ -51,7 +51,7 @@ async function heldOutBitsPerChar(model: SeqModel, ids: Int32Array, size: number
   let windows = 0;
   for (const w of batchify(ids, batch, steps, { dropLast: true })) {
     if (windows++ >= maxWindows) break;
-    const result = await model.forward(oneHot(w.x, size), state);
+    const result = await model.forward(characterInput(model, w.x), state);
     state = result.states as Record<string, Float32Array>;
     const logits = Object.values(result.outputs)[0] as Float32Array;
     nats += crossEntropy(logits, w.y, size) * w.y.length;
@@ -100,7 +100,7 @@ export async function train(options: TrainOptions): Promise<string> {
       model.resetState();
       for (const w of batchify(trainIds, B, T, { dropLast: true })) {
         if (stop || step >= options.maxSteps || performance.now() - started > options.minutes * 60_000) break outer;
-        const loss = await model.trainStep({ x: oneHot(w.x, V), target: oneHot(w.y, V) });
+        const loss = await model.trainStep({ x: characterInput(model, w.x), target: oneHot(w.y, V) });
         step++;
         const bpc = loss / Math.LN2;
         smoothed = Number.isNaN(smoothed) ? bpc : 0.95 * smoothed + 0.05 * bpc;
@@ -157,7 +157,7 @@ export async function score(directory: string, sentence: string): Promise<string
   try {
     const ids = vocabulary.encode(sentence);
     if (ids.length < 2) throw new Error('give a sentence of at least two characters');
-    const r = await model.forward(oneHot(ids.subarray(0, ids.length - 1), vocabulary.size));
+    const r = await model.forward(characterInput(model, ids.subarray(0, ids.length - 1)));
     const logits = Object.values(r.outputs)[0] as Float32Array;
     const nats = crossEntropy(logits, ids.subarray(1), vocabulary.size) * (ids.length - 1);
     return `log p = ${(-nats).toFixed(3)} nats (${(-nats / Math.LN2).toFixed(2)} bits) for the ${ids.length - 1} characters after the first; ${(nats / (ids.length - 1) / Math.LN2).toFixed(3)} bits/char`;

@@ -94,7 +94,7 @@ export function buildPlan(program: CellProgram, columnMajor?: ReadonlySet<string
     cell: program.name,
     direction: program.direction ?? 'forward',
     sizes: program.sizes.map((s) => (s.default === undefined ? { name: s.name } : { name: s.name, default: s.default })),
-    inputs: program.inputs.map((i) => tensor(i.name, i.shape)),
+    inputs: program.inputs.map((i) => ({ ...tensor(i.name, i.shape), ...(i.onehot ? { onehot: true } : {}) })),
     params: program.params.map((p) => ({ ...tensor(p.name, p.shape), init: p.init, columnMajor: scheduled.columnMajor.has(p.name) })),
     states: program.states.map((s) => ({ ...tensor(s.name, s.shape), initial: s.initial, lags: s.maxLag })),
     outputs: program.outputs.map((name) => ({

@@ -71,7 +71,7 @@ class Lowering {
     return {
       name: this.cell.node.name.name,
       sizes: this.cell.sizes.map((s) => ({ name: s.name, ...(s.default === undefined ? {} : { default: s.default }), span: s.span })),
-      inputs: [...this.cell.inputs.values()].map((i) => ({ name: i.name, shape: i.value })),
+      inputs: [...this.cell.inputs.values()].map((i) => ({ name: i.name, shape: i.value, ...(this.cell.onehot.has(i.name) ? { onehot: true } : {}) })),
       params: [...this.cell.params.values()].map((p) => ({ name: p.name, shape: p.value.shape, init: p.value.init })),
       states: [...this.cell.states.values()].map((s) => ({ name: s.name, shape: s.value.shape, initial: s.value.initial, maxLag: Math.max(1, s.value.maxLag) })),
       eqns: this.graph.eqns,

@@ -19,7 +19,15 @@ export type StructuralOp = 'matmul' | 'concat' | 'slice' | 'pad' | 'broadcast' |
  * launch seed, the step, the batch row and the element, and on nothing it reads.
  */
 export type RandomOp = 'dropout_mask';
-export type OpName = UnaryOp | BinaryOp | ReduceOp | LeafOp | StructuralOp | RandomOp;
+
+/**
+ * Ops whose vector operand is a one-hot input (`x: onehot[V]`), read by its id: gather is
+ * `W @ x` as column id of W (one load instead of a V-long dot product), scatter `outer(g, x)`
+ * as g in column id and zeros elsewhere; summed over steps (an accumulation) it is a
+ * scatter-add, the gradient of an embedding.
+ */
+export type IndexOp = 'gather' | 'scatter';
+export type OpName = UnaryOp | BinaryOp | ReduceOp | LeafOp | StructuralOp | RandomOp | IndexOp;
 
 /** The type of a step value. `batched` values carry an implicit leading batch dimension. */
 export interface Type {
@@ -136,6 +144,24 @@ export function isContraction(op: OpName): boolean {
 
 const show = (t: Type): string => formatShape(t.shape);
 
+/**
+ * The WGSL of a one-hot input, read by id. The device stores an id as an f32 holding a whole
+ * number (exact below 2^24, checked on the host), like every other buffer element.
+ */
+export const ONE_HOT_WGSL = {
+  /** the id as a u32, from the stored element */
+  id: (stored: string): string => `u32(${stored})`,
+  /** element j (a u32 expression) of the one-hot vector of `id` */
+  element: (id: string, j: string): string => `select(0.0, 1.0, ${id} == ${j})`,
+};
+
+/** The id a one-hot vector encodes: the index of its one nonzero element. */
+function idOf(onehot: Float64Array): number {
+  const id = onehot.indexOf(1);
+  if (id < 0 || onehot.some((v, i) => v !== (i === id ? 1 : 0))) throw new Error('internal: gather and scatter read a one-hot vector');
+  return id;
+}
+
 function elementwiseShape(args: readonly Type[]): Type | string {
   const [a, b] = args as [Type, Type];
   const batched = a.batched || b.batched;
@@ -193,6 +219,9 @@ export const SHAPE_RULES: Readonly<Record<OpName, ShapeRule>> = {
       : `two vectors, got ${show(a!)} and ${show(b!)}`,
   transpose: ([a]) => (a!.shape.length === 2 ? { shape: [a!.shape[1]!, a!.shape[0]!], batched: a!.batched } : `a matrix, got ${show(a!)}`),
   dropout_mask: (args, { size }) => (args.length === 0 ? { shape: [size!], batched: true } : 'no operands'),
+  // the types of the ops they replace; that the vector is a one-hot input is typecheck's to say
+  gather: (args, attrs) => SHAPE_RULES.matmul(args, attrs),
+  scatter: (args, attrs) => SHAPE_RULES.outer(args, attrs),
 };
 
 /**
@@ -279,6 +308,21 @@ export function evaluateOp(
       const [a, b] = args as [Float64Array, Float64Array];
       const out = new Float64Array(a.length * b.length);
       for (let i = 0; i < a.length; i++) for (let j = 0; j < b.length; j++) out[i * b.length + j] = a[i]! * b[j]!;
+      return out;
+    }
+    case 'gather': {
+      const [w, x] = args as [Float64Array, Float64Array];
+      const [rows, cols] = argSizes[0] as [number, number];
+      const id = idOf(x);
+      const out = new Float64Array(rows);
+      for (let r = 0; r < rows; r++) out[r] = w[r * cols + id]!;
+      return out;
+    }
+    case 'scatter': {
+      const [g, x] = args as [Float64Array, Float64Array];
+      const id = idOf(x);
+      const out = new Float64Array(g.length * x.length);
+      for (let r = 0; r < g.length; r++) out[r * x.length + id] = g[r]!;
       return out;
     }
     case 'transpose': {

@@ -17,7 +17,10 @@ export function randomInputs(program: CellProgram, sizes: Readonly<Record<string
   const inputs: Record<string, Float32Array> = {};
   for (const i of program.inputs) {
     const n = i.shape.reduce((a, d) => a * d.evaluate(sizes), 1);
-    inputs[i.name] = Float32Array.from({ length: steps * batch * n }, () => 2 * random.uniform() - 1);
+    // a onehot input takes ids: one whole number in [0, n) per step and example
+    inputs[i.name] = i.onehot
+      ? Float32Array.from({ length: steps * batch }, () => Math.min(n - 1, Math.floor(random.uniform() * n)))
+      : Float32Array.from({ length: steps * batch * n }, () => 2 * random.uniform() - 1);
   }
   return inputs;
 }

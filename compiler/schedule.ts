@@ -11,7 +11,8 @@
  *   sequential part is only the recurrence itself.
  * - Accumulate: values summed over every step and row (parameter gradients) run after the
  *   loop, one kernel each; what they read is kept per step (their contractions, and the
- *   vectors of their outer products), so the sum is a GEMM over all steps.
+ *   vectors of their outer products, and of their scatters), so the sum is a GEMM over all
+ *   steps, or for an embedding's gradient a scatter-add (compiler/wgsl.ts).
  * - Level: within a phase, a kernel may only read buffers written by earlier kernels; values
  *   of one level share a kernel.
  * Nothing here is specific to any cell.
@@ -73,11 +74,14 @@ function wholeOperand(op: string, args: readonly number[]): number | undefined {
   return undefined;
 }
 
-/** Parameters that some matmul uses directly as its weight. */
+/**
+ * Parameters that some matmul or gather uses directly as its weight: a gather reads a column,
+ * which column-major storage makes contiguous.
+ */
 export function matmulWeights(program: CellProgram): Set<string> {
   const names = new Set<string>();
   for (const e of program.eqns) {
-    const weight = e.op === 'matmul' ? program.eqns[e.args[0]!]! : undefined;
+    const weight = e.op === 'matmul' || e.op === 'gather' ? program.eqns[e.args[0]!]! : undefined;
     if (weight?.op === 'param') names.add(weight.attrs.name!);
   }
   return names;
@@ -113,7 +117,7 @@ export function schedule(program: CellProgram, columnMajor: ReadonlySet<string> 
       materialize.add(id);
       return;
     }
-    if (e.op === 'outer') {
+    if (e.op === 'outer' || e.op === 'scatter') {
       for (const a of e.args) if (!LEAVES.has(eqns[a]!.op)) materialize.add(a);
     }
     e.args.forEach((a) => visit(a, seen));
@@ -169,7 +173,8 @@ export function schedule(program: CellProgram, columnMajor: ReadonlySet<string> 
   const loadBuffers = new Map<string, number>();
   for (const input of program.inputs) {
     inputBuffers.set(input.name, buffers.length);
-    buffers.push({ kind: 'input', name: input.name, elements: shapeSize(input.shape), lags: 0 });
+    // a one-hot input is stored as its id: one element per step and row
+    buffers.push({ kind: 'input', name: input.name, elements: input.onehot ? Dim.of(1) : shapeSize(input.shape), lags: 0 });
   }
   for (const state of program.states) {
     stateBuffers.set(state.name, buffers.length);

@@ -1,7 +1,8 @@
 /**
  * The IR type check, run after every pass: equations come in topological order, each
- * equation's type is the one its op's shape rule gives, leaves name declared things, and
- * every state is updated exactly once with a value of its own type.
+ * equation's type is the one its op's shape rule gives, leaves name declared things, gather
+ * and scatter read a one-hot input, and every state is updated exactly once with a value of
+ * its own type.
  */
 import type { CellProgram } from './ir.js';
 import { formatType } from './ir.js';
@@ -63,6 +64,10 @@ export function typecheck(program: CellProgram, pass = 'program'): void {
         break;
       }
       default: {
+        if (e.op === 'gather' || e.op === 'scatter') {
+          const x = program.eqns.find((d) => d.id === e.args[1]);
+          if (x?.op !== 'input' || !inputs.get(x.attrs.name!)?.onehot) fail(`%${e.id} = ${e.op} reads %${e.args[1]}, which is not a one-hot input`);
+        }
         const rule = SHAPE_RULES[e.op](argTypes, e.attrs);
         if (typeof rule === 'string') fail(`%${e.id} = ${e.op}: expected ${rule}`);
         expected = rule as Type;

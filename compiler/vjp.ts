@@ -94,6 +94,8 @@ export const VJP: Readonly<Record<OpName, VjpRule>> = {
     const [w, x] = args as [number, number];
     return [graph.emit('outer', [g, x]), graph.emit('matmul', [graph.emit('transpose', [w]), g])];
   },
+  // W's adjoint is g in column id (summed over steps: a scatter-add); an id has no gradient
+  gather: ({ graph, g, args }) => [graph.emit('scatter', [g, args[1]!]), undefined],
   concat: ({ graph, g, args }) => {
     let offset = Dim.of(0);
     return args.map((a) => {
@@ -108,6 +110,9 @@ export const VJP: Readonly<Record<OpName, VjpRule>> = {
   broadcast: ({ graph, g }) => [graph.emit('reduce_sum', [g])],
   transpose: ({ graph, g }) => [graph.emit('transpose', [g])],
   outer: () => {
+    throw new Error('second derivatives (the gradient of a parameter gradient) are not supported');
+  },
+  scatter: () => {
     throw new Error('second derivatives (the gradient of a parameter gradient) are not supported');
   },
 };

@@ -13,7 +13,7 @@
  */
 import type { Eqn } from './ir.js';
 import { RANDOM_WGSL } from '../runtime/random.js';
-import { BINARY, DROPOUT_MASK, REDUCE, UNARY, isBinary, isReduce, isUnary } from './ops.js';
+import { BINARY, DROPOUT_MASK, ONE_HOT_WGSL, REDUCE, UNARY, isBinary, isReduce, isUnary } from './ops.js';
 import type { KernelSpec, Schedule } from './schedule.js';
 import { gradientName } from './autodiff.js';
 import { Dim, shapeSize } from './shape.js';
@@ -133,6 +133,7 @@ class KernelWriter {
   readonly #eqns: readonly Eqn[];
   readonly #sizeIndex: ReadonlyMap<string, number>;
   readonly #paramIndex: ReadonlyMap<string, number>;
+  readonly #onehot: ReadonlySet<string>;
   readonly #bufferUse = new Map<number, boolean>();
   #usesParams = false;
   /** the kernel draws dropout masks: it needs the RNG's functions */
@@ -150,6 +151,7 @@ class KernelWriter {
     this.#eqns = program.eqns;
     this.#sizeIndex = new Map(program.sizes.map((s, i) => [s.name, i]));
     this.#paramIndex = new Map(program.params.map((p, i) => [p.name, i]));
+    this.#onehot = new Set(program.inputs.filter((i) => i.onehot).map((i) => i.name));
   }
 
   dim(d: Dim): string {
@@ -211,6 +213,16 @@ class KernelWriter {
 
   key(e: Eqn, index: Index, batchRow: number): string {
     return `${e.id}@${this.index(index)}#${e.type.batched ? batchRow : '*'}`;
+  }
+
+  /** The id (a u32) that one-hot input leaf `input` holds at batch row `batchRow`. */
+  id(input: number, batchRow: number, block: Block): string {
+    const e = this.#eqns[input]!;
+    const key = `${input}@id#${batchRow}`;
+    const known = block.lookup(key);
+    if (known) return known;
+    const stored = this.element(this.schedule.inputBuffers.get(e.attrs.name!)!, { base: '0u', lane: 0, offset: ZERO }, batchRow);
+    return this.bind(block, key, ONE_HOT_WGSL.id(stored), 'id');
   }
 
   /** The WGSL expression for value `id` at `index` of batch row `batchRow`, emitting into `block`. */
@@ -277,7 +289,11 @@ class KernelWriter {
         return this.paramElement(e.attrs.name!, e.type.shape, `(${flat}) / ${cols}`, `(${flat}) % ${cols}`);
       }
       case 'input':
+        if (this.#onehot.has(e.attrs.name!)) return ONE_HOT_WGSL.element(this.id(e.id, batchRow, block), this.index(index));
         return this.element(this.schedule.inputBuffers.get(e.attrs.name!)!, index, batchRow);
+      case 'gather':
+        // column id of the weight: one load
+        return this.value2d(e.args[0]!, index, { base: this.id(e.args[1]!, batchRow, block), lane: 0, offset: ZERO }, batchRow, block);
       case 'load':
         return this.element(this.schedule.loadBuffers.get(e.attrs.name!)!, index, batchRow, e.attrs.lag ?? 0);
       case 'broadcast':
@@ -300,6 +316,7 @@ class KernelWriter {
         return result;
       }
       case 'outer':
+      case 'scatter':
       case 'transpose': {
         // a matrix read at a flat (row-major) index: split it into row and column
         const cols = this.dim(e.type.shape[1]!);
@@ -395,7 +412,8 @@ class KernelWriter {
     let text: string;
     if (e.op === 'param') text = this.paramElement(e.attrs.name!, e.type.shape, this.index(row), this.index(col));
     else if (e.op === 'transpose') text = this.value2d(e.args[0]!, col, row, batchRow, block);
-    else if (e.op === 'outer') text = `(${this.value(e.args[0]!, row, batchRow, block)} * ${this.value(e.args[1]!, col, batchRow, block)})`;
+    // a scatter read densely (summed with other terms) is the outer product with the one-hot vector
+    else if (e.op === 'outer' || e.op === 'scatter') text = `(${this.value(e.args[0]!, row, batchRow, block)} * ${this.value(e.args[1]!, col, batchRow, block)})`;
     else if (e.op === 'const') text = f32Literal(e.attrs.value!);
     else if (isUnary(e.op)) text = UNARY[e.op].wgsl(this.value2d(e.args[0]!, row, col, batchRow, block));
     else if (isBinary(e.op)) {
@@ -463,10 +481,10 @@ class KernelWriter {
     }
   }
 
-  header(usesGrads: boolean): string[] {
+  header(usesGrads: boolean, tile: Tile = this.tile): string[] {
     const { program } = this.schedule;
     const header: string[] = [
-      `// seqc: cell ${program.name}, ${this.kernel.phase} kernel, level ${this.kernel.level}, tile ${this.tile.rows}x${this.tile.cols}`,
+      `// seqc: cell ${program.name}, ${this.kernel.phase} kernel, level ${this.kernel.level}, tile ${tile.rows}x${tile.cols}`,
       ...program.sizes.map((s, i) => `override size_${i}: u32; // ${s.name}`),
       ...program.params.map((p, i) => `override param_${i}: u32; // offset of ${p.name}`),
       'override loss_slot: u32 = 0u;',
@@ -497,6 +515,8 @@ class KernelWriter {
   writeAccumulation(): GeneratedKernel {
     const acc = this.kernel.accumulation!;
     const e = this.#eqns[acc.value]!;
+    const scatters = this.scatterTerms(e.id);
+    if (scatters) return this.writeScatterAdd(scatters);
     const { program } = this.schedule;
     const param = program.params.findIndex((p) => gradientName(p.name) === acc.name);
     const matrix = e.type.shape.length === 2;
@@ -570,6 +590,59 @@ class KernelWriter {
       accesses: main.accesses.total,
       usesGrads: true,
     };
+  }
+
+  /** The scatters a sum of them is made of, or undefined if any term is something else. */
+  scatterTerms(id: number): Eqn[] | undefined {
+    const e = this.#eqns[id]!;
+    if (e.op === 'scatter') return [e];
+    if (e.op !== 'add') return undefined;
+    const [a, b] = e.args.map((arg) => this.scatterTerms(arg));
+    return a && b ? [...a, ...b] : undefined;
+  }
+
+  /**
+   * A post kernel summing scatters (an embedding's gradient): invocation j0 owns row j0 of
+   * the [E, V] gradient. It zeroes that row, then walks every step and example in order,
+   * adding g[j0] into column id. No other invocation writes the row, so there is no race
+   * and no atomic, the sum is the same on every run, and the work is O(rows x E), not the
+   * O(rows x E x V) of a dense outer product.
+   */
+  writeScatterAdd(terms: readonly Eqn[]): GeneratedKernel {
+    const acc = this.kernel.accumulation!;
+    const { program } = this.schedule;
+    const param = program.params.find((p) => gradientName(p.name) === acc.name);
+    if (!param) throw new Error(`internal: the scatter-add ${acc.name} is not a parameter gradient`);
+    const [rows, cols] = param.shape as [Dim, Dim];
+    const at = (col: string) => this.paramElement(param.name, param.shape, 'j0', col).replace(/^params/, 'grads');
+    const main = new Block('  ');
+    main.line(`if (j0 >= ${this.dim(rows)}) { return; }`);
+    main.line(`for (var v: u32 = 0u; v < ${this.dim(cols)}; v = v + 1u) { ${at('v')} = 0.0; }`);
+    main.line('for (var rr: u32 = 0u; rr < rows; rr = rr + 1u) {');
+    const body = main.child();
+    body.line('let t = rr / B;');
+    body.line('let r0 = rr - t * B;');
+    for (const term of terms) {
+      const g = this.value(term.args[0]!, { base: 'j0', lane: 0, offset: ZERO }, 0, body);
+      const id = this.id(term.args[1]!, 0, body);
+      // ids are checked on the host; the guard keeps a bad one from reaching another gradient
+      body.line(`if (${id} < ${this.dim(cols)}) { ${at(id)} = ${at(id)} + ${g}; }`);
+    }
+    main.append(body);
+    main.line('}');
+    const wgsl = [
+      ...this.header(true, { rows: 1, cols: 1 }),
+      '',
+      '@compute @workgroup_size(workgroup_size)',
+      'fn main(@builtin(global_invocation_id) gid: vec3<u32>) {',
+      '  let j0 = gid.x;',
+      '  let B = launch.batch;',
+      '  let rows = launch.steps * B;',
+      ...main.lines,
+      '}',
+      '',
+    ].join('\n');
+    return { wgsl, usesParams: this.#usesParams, buffers: this.bufferList(), widths: [rows], tile: { rows: 1, cols: 1 }, accumulators: 0, accesses: main.accesses.total, usesGrads: true };
   }
 
   write(): GeneratedKernel {

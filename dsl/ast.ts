@@ -44,7 +44,8 @@ export type Stmt =
 
 export interface CellNode {
   readonly name: Ident;
-  readonly inputs: readonly { readonly name: Ident; readonly shape: ShapeNode }[];
+  /** `encoding` is the word before the shape (`onehot` in `x: onehot[V]`), if any */
+  readonly inputs: readonly { readonly name: Ident; readonly shape: ShapeNode; readonly encoding?: Ident }[];
   readonly outputs: readonly Ident[];
   readonly body: readonly Stmt[];
   readonly span: Span;

@@ -3,7 +3,7 @@
  * assigned exactly once, nothing in a step depends on itself. Produces the declarations and
  * the step's definitions in dependency order, ready for lowering.
  */
-import type { CellNode, DimNode, Expr, InitNode, ProgramNode, ShapeNode, Stmt } from './ast.js';
+import type { CellNode, DimNode, Expr, Ident, InitNode, ProgramNode, ShapeNode, Stmt } from './ast.js';
 import { SeqError, closest, locate } from './diagnostics.js';
 import type { Span } from './span.js';
 import { Dim, type Shape } from '../compiler/shape.js';
@@ -25,6 +25,8 @@ export interface CheckedCell {
   /** every size variable, in order of first appearance, with its default if declared */
   readonly sizes: readonly { readonly name: string; readonly default?: number; readonly span: Span }[];
   readonly inputs: ReadonlyMap<string, Declared<Shape>>;
+  /** inputs declared `onehot[V]`: one id per step and example, meaning its one-hot vector */
+  readonly onehot: ReadonlySet<string>;
   readonly params: ReadonlyMap<string, Declared<{ shape: Shape; init: Initializer }>>;
   readonly states: ReadonlyMap<string, Declared<{ shape: Shape; initial: number; maxLag: number }>>;
   readonly definitions: readonly Definition[];
@@ -126,6 +128,7 @@ function text(e: Expr): string {
 class CellChecker {
   readonly sizes = new Map<string, { name: string; default?: number; span: Span }>();
   readonly inputs = new Map<string, Declared<Shape>>();
+  readonly onehot = new Set<string>();
   readonly params = new Map<string, Declared<{ shape: Shape; init: Initializer }>>();
   readonly states = new Map<string, Declared<{ shape: Shape; initial: number; maxLag: number }>>();
   readonly lets = new Map<string, Definition & { kind: 'let' }>();
@@ -147,7 +150,9 @@ class CellChecker {
     for (const stmt of cell.body) if (stmt.kind === 'size') this.declareSize(stmt);
     for (const input of cell.inputs) {
       this.claim(input.name.name, input.name.span);
-      this.inputs.set(input.name.name, { name: input.name.name, span: input.name.span, value: this.shape(input.shape) });
+      const shape = this.shape(input.shape);
+      this.inputs.set(input.name.name, { name: input.name.name, span: input.name.span, value: shape });
+      if (input.encoding) this.encoding(input.name.name, input.encoding, input.shape);
     }
     for (const stmt of cell.body) this.declare(stmt);
     for (const stmt of cell.body) if (stmt.kind === 'assign') this.assign(stmt);
@@ -174,6 +179,7 @@ class CellChecker {
       file: this.file,
       sizes: [...this.sizes.values()],
       inputs: this.inputs,
+      onehot: this.onehot,
       params: this.params,
       states: this.states,
       definitions: this.order(definitions),
@@ -268,6 +274,18 @@ class CellChecker {
       const guess = closest(name, [...this.states.keys(), ...this.cell.outputs.map((o) => o.name)]);
       throw new SeqError(stmt.target.span, `${name} is neither a state nor an output of the cell`, guess ? `did you mean '${guess}'?` : `declare \`state ${name}: [...]\`, or list it after -> to make it a per-step output`);
     }
+  }
+
+  /** `x: onehot[V]`: the only encoding; its shape is the length of the one-hot vector. */
+  encoding(name: string, word: Ident, shape: ShapeNode): void {
+    if (word.name !== 'onehot') {
+      const guess = closest(word.name, ['onehot']);
+      throw new SeqError(word.span, `unknown input encoding '${word.name}'`, guess ? `did you mean 'onehot'?` : `an input is x: [N] (numbers) or x: onehot[V] (one id in [0, V) per step)`);
+    }
+    if (shape.dims.length !== 1) {
+      throw new SeqError(shape.span, `a onehot input is one id per step, a vector of one dimension; got ${shape.dims.length}`, `write ${name}: onehot[V] with V the number of ids`);
+    }
+    this.onehot.add(name);
   }
 
   shape(node: ShapeNode): Shape {

@@ -45,8 +45,9 @@ function makeSemantics(file: string): ohm.Semantics {
         span: span(this),
       };
     },
-    InputDecl(name, _colon, shape) {
-      return { name: ident(name), shape: shape['ast']() };
+    InputDecl(name, _colon, encoding, shape) {
+      const word = encoding.children[0];
+      return { name: ident(name), shape: shape['ast'](), ...(word ? { encoding: ident(word) } : {}) };
     },
     SizeDecl(_size, name, _eq, value): Stmt {
       const n = value['ast']() as number;

@@ -9,7 +9,7 @@ export { getDevice, releaseDevice, requestDeviceWithLimits, NoAdapterError } fro
 export type { DeviceInfo } from './device.js';
 export { browserHost, host, setHost } from './host.js';
 export type { Host } from './host.js';
-export type { LaunchPlan } from './plan.js';
+export type { InputData, LaunchPlan } from './plan.js';
 export { fromOnnx, fromTorch } from './weights.js';
 export { Trainer } from './trainer.js';
 export type { Gradients, TrainerOptions, TrainingBatch, TrainingPlans } from './trainer.js';

@@ -7,7 +7,7 @@ import { PlanExecutor, WorkQueue, readBack } from './executor.js';
 import { PlanRunner, planConstants } from './plan-runner.js';
 import { Random, initialize } from './init.js';
 import type { LaunchPlan } from './plan.js';
-import { evaluateDim, tensorElements, transpose } from './plan.js';
+import { type InputData, deviceInput, evaluateDim, inputStride, isInputData, tensorElements, transpose } from './plan.js';
 import { type Gradients, Trainer, type TrainerOptions, type TrainingBatch, type TrainingPlans } from './trainer.js';
 import { host } from './host.js';
 import { type SafetensorsInput, decodeSafetensors, encodeSafetensors } from './safetensors.js';
@@ -166,25 +166,32 @@ export class SeqModel<Sizes extends string = string, Params extends string = str
 
   /**
    * Runs the cell over whole sequences. `x` is [T, B, ...input] (a cell with several inputs
-   * takes a record by input name); `initialState` gives states as [B, N] (or [lags, B, N] for
-   * cells reading further back than t-1), defaulting to each state's declared initial value.
+   * takes a record by input name); a `onehot[V]` input takes its ids instead, [T, B] whole
+   * numbers in [0, V) (Int32Array, Uint32Array or Float32Array), and rejects any other.
+   * `initialState` gives states as [B, N] (or [lags, B, N] for cells reading further back
+   * than t-1), defaulting to each state's declared initial value.
    */
-  async forward(x: Float32Array | Partial<Record<Inputs, Float32Array>>, initialState?: Partial<Record<States, ArrayLike<number>>>, options: ForwardOptions = {}): Promise<ForwardResult<Outputs, States>> {
+  async forward(x: InputData | Partial<Record<Inputs, InputData>>, initialState?: Partial<Record<States, ArrayLike<number>>>, options: ForwardOptions = {}): Promise<ForwardResult<Outputs, States>> {
     const { plan, sizes } = this;
     const batch = options.batch ?? this.batch;
-    const given: Record<string, Float32Array | undefined> = x instanceof Float32Array ? { [plan.inputs[0]?.name ?? 'x']: x } : (x as Record<string, Float32Array>);
-    if (x instanceof Float32Array && plan.inputs.length !== 1) throw new Error(`cell ${plan.cell} has ${plan.inputs.length} inputs; pass a record { ${plan.inputs.map((i) => i.name).join(', ')} }`);
+    const given: Record<string, InputData | undefined> = isInputData(x) ? { [plan.inputs[0]?.name ?? 'x']: x } : (x as Record<string, InputData>);
+    if (isInputData(x) && plan.inputs.length !== 1) throw new Error(`cell ${plan.cell} has ${plan.inputs.length} inputs; pass a record { ${plan.inputs.map((i) => i.name).join(', ')} }`);
     let steps: number | undefined;
     const inputs = new Map<number, Float32Array>();
     plan.inputs.forEach((input, index) => {
       const data = given[input.name];
-      if (!(data instanceof Float32Array)) throw new Error(`input ${input.name} is missing: pass a Float32Array [T, ${batch}, ${input.shapeText.slice(1, -1)}]`);
-      const perStep = batch * tensorElements(input, sizes);
+      if (!isInputData(data)) {
+        throw new Error(input.onehot
+          ? `input ${input.name} is missing: pass its ids, an Int32Array [T, ${batch}] of whole numbers in [0, ${tensorElements(input, sizes)})`
+          : `input ${input.name} is missing: pass a Float32Array [T, ${batch}, ${input.shapeText.slice(1, -1)}]`);
+      }
+      const perStep = batch * inputStride(input, sizes);
       const t = data.length / perStep;
-      if (!Number.isInteger(t) || t < 1) throw new Error(`input ${input.name} has ${data.length} elements, not a whole number of steps of batch ${batch} x ${input.shapeText} (${perStep} each)`);
+      const what = input.onehot ? `${batch} ids` : `batch ${batch} x ${input.shapeText} (${perStep} each)`;
+      if (!Number.isInteger(t) || t < 1) throw new Error(`input ${input.name} has ${data.length} elements, not a whole number of steps of ${what}`);
       if (steps !== undefined && t !== steps) throw new Error(`inputs disagree on the number of steps: ${steps} and ${t}`);
       steps = t;
-      inputs.set(plan.buffers.findIndex((b) => b.kind === 'input' && b.name === input.name) ?? index, data);
+      inputs.set(plan.buffers.findIndex((b) => b.kind === 'input' && b.name === input.name) ?? index, deviceInput(input, data, sizes, batch));
     });
     if (steps === undefined) throw new Error(`cell ${plan.cell} has no inputs; forward needs at least one`);
 

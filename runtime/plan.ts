@@ -21,6 +21,10 @@ export type PlanInit =
   /** the first dimension in equal blocks, each filled with its value (e.g. a forget-gate bias) */
   | { readonly kind: 'blocks'; readonly values: readonly number[] };
 
+export interface PlanInput extends PlanTensor {
+  readonly onehot?: boolean;
+}
+
 export interface PlanBuffer {
   readonly kind: 'input' | 'state' | 'readout' | 'temp' | 'load';
   /** the input, state or readout it holds; temps are named by the value they keep */
@@ -68,7 +72,8 @@ export interface LaunchPlan {
   /** 'reverse' plans (backward passes) run their steps from T-1 down to 0 */
   readonly direction: 'forward' | 'reverse';
   readonly sizes: readonly { readonly name: string; readonly default?: number }[];
-  readonly inputs: readonly PlanTensor[];
+  /** a `onehot` input's shape is [V]; its buffer holds one id per step and example */
+  readonly inputs: readonly PlanInput[];
   /** `columnMajor` params are stored transposed on the device; the API speaks row-major */
   readonly params: readonly (PlanTensor & { readonly init: PlanInit; readonly columnMajor: boolean })[];
   readonly states: readonly (PlanTensor & { readonly initial: number; readonly lags: number })[];
@@ -102,5 +107,45 @@ export function tensorElements(tensor: PlanTensor, sizes: Readonly<Record<string
 export function transpose(data: Float32Array, rows: number, cols: number): Float32Array {
   const out = new Float32Array(data.length);
   for (let r = 0; r < rows; r++) for (let c = 0; c < cols; c++) out[c * rows + r] = data[r * cols + c]!;
+  return out;
+}
+
+/** What a caller passes for an input: floats [T, B, ...shape], or for a onehot input its ids [T, B]. */
+export type InputData = Float32Array | Int32Array | Uint32Array;
+
+export function isInputData(data: unknown): data is InputData {
+  return data instanceof Float32Array || data instanceof Int32Array || data instanceof Uint32Array;
+}
+
+/** Values one step of one example takes in an input's data: its elements, or one id. */
+export function inputStride(input: PlanInput, sizes: Readonly<Record<string, number>>): number {
+  return input.onehot ? 1 : tensorElements(input, sizes);
+}
+
+/** The largest count of ids an f32 holds exactly (every whole number below 2^24). */
+const MAX_IDS = 2 ** 24;
+
+/**
+ * An input as the device stores it. Floats pass as given. Ids are checked here, on the host
+ * (a bad id must fail loudly, never read or write the wrong column), and stored as f32 like
+ * every other buffer element: exact for ids below 2^24, and the kernels, buffers and
+ * uploads need no second element type.
+ */
+export function deviceInput(input: PlanInput, data: InputData, sizes: Readonly<Record<string, number>>, batch: number): Float32Array {
+  if (!input.onehot) {
+    if (!(data instanceof Float32Array)) throw new Error(`input ${input.name} is ${input.shapeText} numbers: pass a Float32Array`);
+    return data;
+  }
+  const V = tensorElements(input, sizes);
+  if (V > MAX_IDS) throw new Error(`input ${input.name} is onehot${input.shapeText} with ${V} ids; at most ${MAX_IDS} are supported`);
+  const out = new Float32Array(data.length);
+  for (let i = 0; i < data.length; i++) {
+    const id = data[i]!;
+    if (!Number.isInteger(id) || id < 0 || id >= V) {
+      const t = Math.floor(i / batch);
+      throw new Error(`input ${input.name}: id ${id} at step ${t}, example ${i - t * batch} is not a whole number in [0, ${V}) (${input.name} is onehot${input.shapeText})`);
+    }
+    out[i] = id;
+  }
   return out;
 }

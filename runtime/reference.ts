@@ -12,7 +12,7 @@ type Tensor = Float32Array | Float64Array | readonly number[];
 
 export interface ReferenceRun {
   readonly params: Readonly<Record<string, Tensor>>;
-  /** each input as [T, B, ...shape] */
+  /** each input as [T, B, ...shape]; a one-hot input as its ids, [T, B] */
   readonly inputs: Readonly<Record<string, Tensor>>;
   readonly sizes: Readonly<Record<string, number>>;
   readonly T: number;
@@ -79,7 +79,16 @@ export function referenceForward(program: CellProgram, run: ReferenceRun): Refer
   }
 
   const inputSizes = new Map(program.inputs.map((i) => [i.name, elements(i.shape)]));
-  for (const i of program.inputs) expectLength(`input ${i.name}`, run.inputs[i.name], T * B * inputSizes.get(i.name)!);
+  // a one-hot input is given as one id per step and example; its value is the one-hot vector
+  const onehot = new Set(program.inputs.filter((i) => i.onehot).map((i) => i.name));
+  for (const i of program.inputs) {
+    const data = expectLength(`input ${i.name}`, run.inputs[i.name], T * B * (onehot.has(i.name) ? 1 : inputSizes.get(i.name)!));
+    if (onehot.has(i.name)) {
+      const V = inputSizes.get(i.name)!;
+      const bad = Array.prototype.findIndex.call(data, (id: number) => !Number.isInteger(id) || id < 0 || id >= V);
+      if (bad >= 0) throw new Error(`input ${i.name}: id ${data[bad]} at ${bad} is not a whole number in [0, ${V})`);
+    }
+  }
   const loads = new Map((program.loads ?? []).map((l) => {
     const n = elements(l.shape);
     return [l.name, { n, lags: l.lags, data: expectLength(`load ${l.name}`, run.loads?.[l.name], (l.lags + T) * B * n) }];
@@ -113,7 +122,11 @@ export function referenceForward(program: CellProgram, run: ReferenceRun): Refer
             break;
           case 'input': {
             const n = inputSizes.get(e.attrs.name!)!;
-            values[e.id] = Float64Array.from(run.inputs[e.attrs.name!]!.slice((t * B + b) * n, (t * B + b + 1) * n));
+            const data = run.inputs[e.attrs.name!]!;
+            if (onehot.has(e.attrs.name!)) {
+              values[e.id] = new Float64Array(n);
+              values[e.id]![data[t * B + b]!] = 1;
+            } else values[e.id] = Float64Array.from(data.slice((t * B + b) * n, (t * B + b + 1) * n));
             break;
           }
           case 'load': {

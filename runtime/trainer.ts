@@ -9,7 +9,7 @@ import type { SeqModel } from './model.js';
 import { Optimizer, type OptimizerSpec } from './optimizer.js';
 import { type PlanBindings, PlanRunner, planConstants } from './plan-runner.js';
 import type { LaunchPlan } from './plan.js';
-import { evaluateDim, tensorElements, transpose } from './plan.js';
+import { type InputData, deviceInput, evaluateDim, inputStride, isInputData, tensorElements, transpose } from './plan.js';
 import { stepSeed } from './random.js';
 
 /** What `seqc compile --loss` embeds: the plans for one loss on one output. */
@@ -33,10 +33,10 @@ export interface TrainerOptions {
 }
 
 export interface TrainingBatch {
-  /** [T, B, ...] per input; a Float32Array for a cell with one input */
-  readonly inputs?: Float32Array | Readonly<Record<string, Float32Array>>;
+  /** [T, B, ...] per input, or [T, B] ids for a onehot input; an array alone for a cell with one input */
+  readonly inputs?: InputData | Readonly<Record<string, InputData>>;
   /** the input of a cell whose input is named x, as in trainStep({ x, target }) */
-  readonly x?: Float32Array;
+  readonly x?: InputData;
   /** [T, B, N]: the output's target (one-hot or a distribution for softmax-ce) */
   readonly target: Float32Array;
   /** [T, B]: 1 for real steps, 0 for padding (default all 1) */
@@ -51,7 +51,7 @@ export interface Gradients {
   readonly loss: number;
   /** row-major, like the parameters */
   readonly params: Record<string, Float32Array>;
-  /** [T, B, ...] per input */
+  /** [T, B, ...] per input; none for a onehot input (ids have no gradient) */
   readonly inputs: Record<string, Float32Array>;
   /** [lags, B, N] per state, oldest first */
   readonly initialStates: Record<string, Float32Array>;
@@ -249,12 +249,12 @@ export class Trainer {
     const plan = this.plans.forward;
     const B = model.batch;
     const inputs = batch.inputs ?? (batch.x ? { x: batch.x } : {});
-    const given: Record<string, Float32Array | undefined> = inputs instanceof Float32Array ? { [plan.inputs[0]!.name]: inputs } : { ...inputs };
+    const given: Record<string, InputData | undefined> = isInputData(inputs) ? { [plan.inputs[0]!.name]: inputs } : { ...inputs };
     const userInputs = plan.inputs.filter((i) => !i.name.startsWith('__'));
     const first = userInputs[0]!;
     const firstData = given[first.name];
-    if (!(firstData instanceof Float32Array)) throw new Error(`input ${first.name} is missing`);
-    const steps = firstData.length / (B * tensorElements(first, model.sizes));
+    if (!isInputData(firstData)) throw new Error(`input ${first.name} is missing`);
+    const steps = firstData.length / (B * inputStride(first, model.sizes));
     if (!Number.isInteger(steps) || steps < 1) throw new Error(`input ${first.name} has ${firstData.length} elements, not a whole number of steps of batch ${B}`);
     const targetSize = tensorElements(plan.inputs.find((i) => i.name === TARGET)!, model.sizes);
     if (batch.target.length !== steps * B * targetSize) throw new Error(`target has ${batch.target.length} elements, expected ${steps * B * targetSize} ([T, B, N] = [${steps}, ${B}, ${targetSize}])`);
@@ -279,10 +279,11 @@ export class Trainer {
     plan.inputs.forEach((input) => {
       const data = given[input.name];
       const index = plan.buffers.findIndex((b) => b.kind === 'input' && b.name === input.name);
-      if (!(data instanceof Float32Array)) throw new Error(`input ${input.name} is missing`);
-      const expected = steps * B * tensorElements(input, model.sizes);
+      if (!isInputData(data)) throw new Error(`input ${input.name} is missing`);
+      const expected = steps * B * inputStride(input, model.sizes);
       if (data.length !== expected) throw new Error(`input ${input.name} has ${data.length} elements, expected ${expected}`);
-      device.queue.writeBuffer(session!.forward.buffers[index]!, 0, data.buffer, data.byteOffset, data.byteLength);
+      const stored = deviceInput(input, data, model.sizes, B);
+      device.queue.writeBuffer(session!.forward.buffers[index]!, 0, stored.buffer, stored.byteOffset, stored.byteLength);
     });
     if (!(this.#stateful && this.#carried)) {
       const elements = this.#forward.elements();

@@ -73,6 +73,10 @@ const CASES: readonly Case[] = [
   { name: 'expression too long', source: rnn(`  h[t] = W @ x[t]${' + h[t-1]'.repeat(3000)}`), line: 6, col: 3, message: 'too long to compile', hint: 'break it into steps with let' },
 
   // ---- sizes and shapes ---------------------------------------------------------------
+  { name: 'input encoding typo: onehat', source: rnn('  h[t] = tanh(W @ x[t] + U @ h[t-1] + b)').replace('x: [I]', 'x: onehat[I]'), line: 1, col: 11, message: "unknown input encoding 'onehat'", hint: "did you mean 'onehot'?" },
+  { name: 'input encoding that does not exist', source: rnn('  h[t] = tanh(W @ x[t] + U @ h[t-1] + b)').replace('x: [I]', 'x: int[I]'), line: 1, col: 11, message: "unknown input encoding 'int'", hint: 'x: onehot[V] (one id in [0, V) per step)' },
+  { name: 'onehot input with two dimensions', source: rnn('  h[t] = tanh(W @ x[t] + U @ h[t-1] + b)').replace('x: [I]', 'x: onehot[I, H]'), line: 1, col: 17, message: 'a onehot input is one id per step, a vector of one dimension; got 2', hint: 'write x: onehot[V]' },
+  { name: 'embedding with the wrong vocabulary', source: 'cell E(x: onehot[V]) -> h {\n  param Emb: [H, I] = normal(0.1)\n  state h: [H] = 0\n  h[t] = tanh(Emb @ x[t] + h[t-1])\n}\n', line: 4, col: 15, message: 'shape mismatch in Emb @ x[t]: expected a vector of I elements to match [H, I], got [V]', hint: 'give it shape [H, V]' },
   { name: 'size declared but unused', source: 'cell R(x: [I]) -> h {\n  size K = 8\n  param W: [H, I]\n  state h: [H] = 0\n  h[t] = W @ x[t]\n}\n', line: 2, col: 8, message: 'size K is declared but no shape uses it', hint: 'remove it' },
   { name: 'size declared twice', source: 'cell R(x: [I]) -> h {\n  size H = 8\n  size H = 16\n  param W: [H, I]\n  state h: [H] = 0\n  h[t] = W @ x[t]\n}\n', line: 3, col: 8, message: 'size H is declared twice (first on line 2)', hint: 'once' },
   { name: 'size zero', source: 'cell R(x: [I]) -> h {\n  size H = 0\n  param W: [H, I]\n  state h: [H] = 0\n  h[t] = W @ x[t]\n}\n', line: 2, col: 12, message: 'size H must be a whole number >= 1, got 0', hint: 'size H = 64' },

@@ -1,10 +1,10 @@
 /**
- * The character-model view: trains the editor's cell (one that reads one-hot characters
- * `x: [V]` and returns logits, like examples/charlm.seq) on the text in the page with the
+ * The character-model view: trains the editor's cell (one that reads characters, as ids
+ * `x: onehot[V]` or one-hot `x: [V]`, and returns logits, like examples/charlm.seq) on the text in the page with the
  * same trainer as `seqc train` (softmax cross-entropy, Adam, truncated BPTT over B streams),
  * plots the loss as it goes, and samples text from the model.
  */
-import { charTrainingPlans, createCharModel, languageCell, oneHot, sampleText } from '../../../compiler/char-model.js';
+import { characterInput, charTrainingPlans, createCharModel, languageCell, oneHot, sampleText } from '../../../compiler/char-model.js';
 import type { SeqModel } from '../../../runtime/model.js';
 import { lossCurveSvg } from '../../../runtime/text/svg-plot.js';
 import { Vocabulary, batchify } from '../../../runtime/text/vocab.js';
@@ -169,7 +169,7 @@ export class CharModelView implements View {
           session.windowT = T;
           next = session.windows.next();
         }
-        const loss = await model.trainStep({ x: oneHot(next.value.x, V), target: oneHot(next.value.y, V) });
+        const loss = await model.trainStep({ x: characterInput(model, next.value.x), target: oneHot(next.value.y, V) });
         if (!Number.isFinite(loss)) throw new Error(`the loss is ${loss} at step ${session.step + 1}: lower the learning rate`);
         done++;
         session.step++;
