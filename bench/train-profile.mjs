@@ -3,7 +3,7 @@
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { lowerSource } from '../dist/compiler/frontend.js';
-import { charTrainingPlans, createCharModel, oneHot } from '../dist/compiler/char-model.js';
+import { characterInput, charTrainingPlans, createCharModel, oneHot } from '../dist/compiler/char-model.js';
 import { Trainer } from '../dist/runtime/trainer.js';
 import { releaseDevice } from '../dist/runtime/index.js';
 
@@ -22,7 +22,7 @@ const plans = charTrainingPlans(program);
 const model = await createCharModel(program, V, { sizes, batch: B, learningRate: 1e-3, clip: 5 }, plans);
 const ids = Int32Array.from({ length: T * B }, (_, i) => (i * 7919) % V);
 const next = Int32Array.from({ length: T * B }, (_, i) => (i * 104729) % V);
-const batch = { x: oneHot(ids, V), target: oneHot(next, V) };
+const batch = { x: characterInput(model, ids), target: oneHot(next, V) };
 const trainer = await Trainer.create(model, plans, { optimizer: { kind: 'adam', learningRate: 1e-3 }, clipNorm: 5 });
 for (let i = 0; i < 2; i++) await trainer.step(batch);
 const times = [];

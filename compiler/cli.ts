@@ -40,7 +40,8 @@ commands:
                      train a character language model (default examples/charlm.seq) on the
                      Brown corpus: progress, held-out bits/char, DIR/loss.svg, a checkpoint in
                      DIR (default runs/charlm) every 200 steps, at the end and on Ctrl-C
-                     (defaults: B=32, T=64, 10 minutes, Adam lr 0.01, clip 5)
+                     (defaults: B=32, T=64, 10 minutes, Adam lr 0.01 decaying linearly
+                     to 0.001 over the budget, clip 5)
   sample DIR [--temperature T] [--length N] [--prime TEXT] [--seed S]
                      generate text from a checkpoint
   score DIR "TEXT"   log-probability and bits/char of a text under a checkpoint

@@ -99,8 +99,12 @@ export async function train(options: TrainOptions): Promise<string> {
     outer: while (true) {
       model.resetState();
       for (const w of batchify(trainIds, B, T, { dropLast: true })) {
-        if (stop || step >= options.maxSteps || performance.now() - started > options.minutes * 60_000) break outer;
-        const loss = await model.trainStep({ x: characterInput(model, w.x), target: oneHot(w.y, V) });
+        const elapsed = performance.now() - started;
+        if (stop || step >= options.maxSteps || elapsed > options.minutes * 60_000) break outer;
+        // decay linearly to a tenth over the budget (time or steps, whichever ends first)
+        const spent = Math.min(1, Math.max(elapsed / (options.minutes * 60_000), step / options.maxSteps));
+        const learningRate = options.learningRate * (1 - 0.9 * spent);
+        const loss = await model.trainStep({ x: characterInput(model, w.x), target: oneHot(w.y, V), learningRate });
         step++;
         const bpc = loss / Math.LN2;
         smoothed = Number.isNaN(smoothed) ? bpc : 0.95 * smoothed + 0.05 * bpc;

@@ -133,12 +133,16 @@ export class Optimizer {
     return new Optimizer(device, params, grads, count, spec, clip, { partials, finish, update }, reduceGroups);
   }
 
-  /** Encodes norm, clip and update; call after the gradients are complete in the same pass. */
-  encode(pass: GPUComputePassEncoder): void {
+  /**
+   * Encodes norm, clip and update; call after the gradients are complete in the same pass.
+   * `learningRate` overrides the spec's for this step (a schedule).
+   */
+  encode(pass: GPUComputePassEncoder, learningRate = this.#spec.learningRate): void {
+    if (!(learningRate >= 0) || !Number.isFinite(learningRate)) throw new Error(`learning rate ${learningRate}: expected a finite number >= 0`);
     this.#step++;
     const s = this.#spec;
     const hyper = new Float32Array([
-      s.learningRate,
+      learningRate,
       s.kind === 'adam' ? s.beta1 ?? 0.9 : 0,
       s.kind === 'adam' ? s.beta2 ?? 0.999 : 0,
       s.kind === 'adam' ? s.epsilon ?? 1e-8 : 0,

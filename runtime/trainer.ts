@@ -43,6 +43,8 @@ export interface TrainingBatch {
   readonly mask?: Float32Array;
   /** 'mean' (default) divides by the number of real steps x examples; 'sum' does not */
   readonly reduction?: 'mean' | 'sum';
+  /** this step's learning rate, for a schedule (default: the optimizer's) */
+  readonly learningRate?: number;
   /** states at the start, [B, N] or [lags, B, N]; stateful trainers carry them instead */
   readonly initialState?: Readonly<Record<string, ArrayLike<number>>>;
 }
@@ -134,7 +136,7 @@ export class Trainer {
       const encoder = this.model.device.createCommandEncoder({ label: `${this.plans.forward.cell}/train` });
       const pass = encoder.beginComputePass();
       this.#encodeGradients(pass, session, steps);
-      this.#optimizer.encode(pass);
+      this.#optimizer.encode(pass, batch.learningRate);
       pass.end();
       if (this.#stateful) this.#encodeCarry(encoder, session, steps);
       encoder.copyBufferToBuffer(this.grads, this.model.paramCount * 4, session.staging, 0, 4);
