@@ -489,6 +489,7 @@ class KernelWriter {
       ...program.params.map((p, i) => `override param_${i}: u32; // offset of ${p.name}`),
       'override loss_slot: u32 = 0u;',
       'override workgroup_size: u32 = 64u;',
+      ...(this.kernel.accumulation ? ['override workgroup_rows: u32 = 1u;'] : []),
       'struct Launch { t: u32, steps: u32, batch: u32, seed: u32 }',
       '@group(0) @binding(0) var<uniform> launch: Launch;',
       ...(this.#usesRandom ? [RANDOM_WGSL] : []),
@@ -569,7 +570,8 @@ class KernelWriter {
     const wgsl = [
       ...this.header(true),
       '',
-      '@compute @workgroup_size(workgroup_size)',
+      // a gradient matrix with few column tiles fills a workgroup's lanes with row tiles
+      '@compute @workgroup_size(workgroup_size, workgroup_rows)',
       'fn main(@builtin(global_invocation_id) gid: vec3<u32>) {',
       `  let j0 = gid.x * ${tileCols}u;`,
       `  let i0 = gid.y * ${tileRows}u;`,
@@ -633,7 +635,7 @@ class KernelWriter {
     const wgsl = [
       ...this.header(true, { rows: 1, cols: 1 }),
       '',
-      '@compute @workgroup_size(workgroup_size)',
+      '@compute @workgroup_size(workgroup_size, workgroup_rows)',
       'fn main(@builtin(global_invocation_id) gid: vec3<u32>) {',
       '  let j0 = gid.x;',
       '  let B = launch.batch;',

@@ -74,6 +74,21 @@ function chooseWorkgroupSize(invocationsX: number, otherGroups: number, limit: n
   return size;
 }
 
+const nextPowerOfTwo = (n: number): number => 2 ** Math.ceil(Math.log2(Math.max(1, n)));
+
+/**
+ * Row tiles per workgroup of a post kernel (its workgroups are 2-D): when the column tiles
+ * are fewer than a vector instruction's lanes (a [4*H, E] gradient with E = 32 has two),
+ * the lanes left over take row tiles instead of idling, as long as every thread still gets
+ * workgroups. 1 when the columns fill the lanes.
+ */
+function workgroupRows(invocationsX: number, rowTiles: number, limit: number, parallel: Parallelism): number {
+  const width = nextPowerOfTwo(invocationsX);
+  let rows = 1;
+  while (width * rows * 2 <= Math.min(parallel.simd, limit) && rows * 2 <= rowTiles && Math.ceil(rowTiles / (rows * 2)) >= 2 * parallel.threads) rows *= 2;
+  return rows;
+}
+
 /**
  * The tile variant expected to finish first: rounds of invocations the device runs at once,
  * times the storage accesses of one invocation. Bigger tiles reuse each load more; smaller
@@ -143,9 +158,14 @@ export class PlanRunner {
     let variant: PlanVariant;
     let rowBlocks: (steps: number) => number;
     let groupsY: number;
+    let rowsPerGroup = 1;
     if (kernel.phase === 'post') {
       variant = kernel.variants[0]!;
-      groupsY = kernel.height ? Math.ceil(evaluateDim(kernel.height, sizes) / variant.rows) : 1;
+      const rowTiles = kernel.height ? Math.ceil(evaluateDim(kernel.height, sizes) / variant.rows) : 1;
+      const invocationsX = Math.ceil(width / variant.cols);
+      // plans from before 2-D post workgroups declare no workgroup_rows
+      if (variant.wgsl.includes('override workgroup_rows')) rowsPerGroup = workgroupRows(invocationsX, rowTiles, device.limits.maxComputeInvocationsPerWorkgroup, parallel);
+      groupsY = Math.ceil(rowTiles / rowsPerGroup);
       rowBlocks = () => groupsY;
     } else {
       // hoisted and after kernels see the rows of all steps; plan for sequences of at least 8 steps
@@ -156,8 +176,9 @@ export class PlanRunner {
       groupsY = rowBlocks(32);
     }
     const invocationsX = Math.ceil(width / variant.cols);
-    const workgroupSize = chooseWorkgroupSize(invocationsX, groupsY, device.limits.maxComputeInvocationsPerWorkgroup, parallel);
-    const { pipeline, layout } = await pipelineFor(device, kernel, variant.wgsl, { ...this.constants, workgroup_size: workgroupSize });
+    const workgroupSize = rowsPerGroup > 1 ? nextPowerOfTwo(invocationsX) : chooseWorkgroupSize(invocationsX, groupsY, device.limits.maxComputeInvocationsPerWorkgroup, parallel);
+    const shape: Record<string, number> = rowsPerGroup > 1 ? { workgroup_size: workgroupSize, workgroup_rows: rowsPerGroup } : { workgroup_size: workgroupSize };
+    const { pipeline, layout } = await pipelineFor(device, kernel, variant.wgsl, { ...this.constants, ...shape });
     return { kernel, variant, pipeline, layout, groupsX: Math.ceil(invocationsX / workgroupSize), groupsY, rowBlocks };
   }
 
