@@ -489,7 +489,8 @@ class KernelWriter {
       ...program.params.map((p, i) => `override param_${i}: u32; // offset of ${p.name}`),
       'override loss_slot: u32 = 0u;',
       'override workgroup_size: u32 = 64u;',
-      ...(this.kernel.accumulation ? ['override workgroup_rows: u32 = 1u;'] : []),
+      // workgroups are 2-D: when an output has fewer column tiles than a vector instruction has lanes, row tiles fill them
+      'override workgroup_rows: u32 = 1u;',
       'struct Launch { t: u32, steps: u32, batch: u32, seed: u32 }',
       '@group(0) @binding(0) var<uniform> launch: Launch;',
       ...(this.#usesRandom ? [RANDOM_WGSL] : []),
@@ -570,7 +571,6 @@ class KernelWriter {
     const wgsl = [
       ...this.header(true),
       '',
-      // a gradient matrix with few column tiles fills a workgroup's lanes with row tiles
       '@compute @workgroup_size(workgroup_size, workgroup_rows)',
       'fn main(@builtin(global_invocation_id) gid: vec3<u32>) {',
       `  let j0 = gid.x * ${tileCols}u;`,
@@ -677,11 +677,11 @@ class KernelWriter {
     const wgsl = [
       ...header,
       '',
-      '@compute @workgroup_size(workgroup_size)',
+      '@compute @workgroup_size(workgroup_size, workgroup_rows)',
       'fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {',
       `  let j0 = gid.x * ${this.tile.cols}u;`,
       // hoisted and after kernels run over all T*B rows at once; rows past 65535 blocks spill into z
-      `  let row0 = (gid.y + gid.z * groups.y) * ${this.tile.rows}u;`,
+      `  let row0 = (gid.y + gid.z * groups.y * workgroup_rows) * ${this.tile.rows}u;`,
       '  let B = launch.batch;',
       allSteps ? '  let rows = launch.steps * B;' : '  let rows = B;',
       '  let t = launch.t;',

@@ -77,8 +77,8 @@ function chooseWorkgroupSize(invocationsX: number, otherGroups: number, limit: n
 const nextPowerOfTwo = (n: number): number => 2 ** Math.ceil(Math.log2(Math.max(1, n)));
 
 /**
- * Row tiles per workgroup of a post kernel (its workgroups are 2-D): when the column tiles
- * are fewer than a vector instruction's lanes (a [4*H, E] gradient with E = 32 has two),
+ * Row tiles per workgroup (workgroups are 2-D): when the column tiles are fewer than a
+ * vector instruction's lanes (a [4*H, E] gradient with E = 32 has two; so has W^T @ dz),
  * the lanes left over take row tiles instead of idling, as long as every thread still gets
  * workgroups. 1 when the columns fill the lanes.
  */
@@ -150,33 +150,31 @@ export class PlanRunner {
 
   async #compile(kernel: PlanKernel, batch: number): Promise<CompiledKernel> {
     const { device, sizes } = this;
-    const limit = device.limits.maxStorageBuffersPerShaderStage;
+    const storageLimit = device.limits.maxStorageBuffersPerShaderStage;
     const storage = kernel.buffers.length + (kernel.usesParams ? 1 : 0) + (kernel.usesGrads ? 1 : 0);
-    if (storage > limit) throw new Error(`kernel ${kernel.label} needs ${storage} storage buffers; this device allows ${limit}`);
+    if (storage > storageLimit) throw new Error(`kernel ${kernel.label} needs ${storage} storage buffers; this device allows ${storageLimit}`);
     const width = Math.max(...kernel.widths.map((w) => evaluateDim(w, sizes)));
     const parallel = parallelismOf(device);
     let variant: PlanVariant;
-    let rowBlocks: (steps: number) => number;
-    let groupsY: number;
-    let rowsPerGroup = 1;
+    let rowTiles: (steps: number) => number;
     if (kernel.phase === 'post') {
       variant = kernel.variants[0]!;
-      const rowTiles = kernel.height ? Math.ceil(evaluateDim(kernel.height, sizes) / variant.rows) : 1;
-      const invocationsX = Math.ceil(width / variant.cols);
-      // plans from before 2-D post workgroups declare no workgroup_rows
-      if (variant.wgsl.includes('override workgroup_rows')) rowsPerGroup = workgroupRows(invocationsX, rowTiles, device.limits.maxComputeInvocationsPerWorkgroup, parallel);
-      groupsY = Math.ceil(rowTiles / rowsPerGroup);
-      rowBlocks = () => groupsY;
+      const tiles = kernel.height ? Math.ceil(evaluateDim(kernel.height, sizes) / variant.rows) : 1;
+      rowTiles = () => tiles;
     } else {
       // hoisted and after kernels see the rows of all steps; plan for sequences of at least 8 steps
       const allSteps = kernel.phase !== 'step';
       const rows = allSteps ? batch * 8 : batch;
       variant = chooseVariant(kernel, width, rows, sizes, parallel);
-      rowBlocks = (steps: number) => Math.ceil((allSteps ? steps * batch : batch) / variant.rows);
-      groupsY = rowBlocks(32);
+      rowTiles = (steps: number) => Math.ceil((allSteps ? steps * batch : batch) / variant.rows);
     }
     const invocationsX = Math.ceil(width / variant.cols);
-    const workgroupSize = rowsPerGroup > 1 ? nextPowerOfTwo(invocationsX) : chooseWorkgroupSize(invocationsX, groupsY, device.limits.maxComputeInvocationsPerWorkgroup, parallel);
+    const limit = device.limits.maxComputeInvocationsPerWorkgroup;
+    // plans from before 2-D workgroups declare no workgroup_rows
+    const rowsPerGroup = variant.wgsl.includes('override workgroup_rows') ? workgroupRows(invocationsX, rowTiles(32), limit, parallel) : 1;
+    const rowBlocks = (steps: number) => Math.ceil(rowTiles(steps) / rowsPerGroup);
+    const groupsY = rowBlocks(32);
+    const workgroupSize = rowsPerGroup > 1 ? nextPowerOfTwo(invocationsX) : chooseWorkgroupSize(invocationsX, groupsY, limit, parallel);
     const shape: Record<string, number> = rowsPerGroup > 1 ? { workgroup_size: workgroupSize, workgroup_rows: rowsPerGroup } : { workgroup_size: workgroupSize };
     const { pipeline, layout } = await pipelineFor(device, kernel, variant.wgsl, { ...this.constants, ...shape });
     return { kernel, variant, pipeline, layout, groupsX: Math.ceil(invocationsX / workgroupSize), groupsY, rowBlocks };
