@@ -20,7 +20,9 @@ async function load() {
 }
 
 function recurrentLayer(c, returnSequences = true) {
-  const options = { units: c.H, returnSequences, inputShape: [c.T, c.I], recurrentActivation: 'sigmoid', activation: 'tanh' };
+  const options = { units: c.H, returnSequences, inputShape: [c.T, c.I], recurrentActivation: 'sigmoid', activation: 'tanh',
+    // the weights are set from the case; skip tfjs's slow orthogonal init of the recurrent kernel
+    kernelInitializer: 'zeros', recurrentInitializer: 'zeros' };
   return c.family === 'lstm' ? tf.layers.lstm(options) : tf.layers.gru({ ...options, resetAfter: false });
 }
 
