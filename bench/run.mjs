@@ -89,6 +89,41 @@ if (peerNames.some((p) => p !== 'seqc')) {
   }
 }
 
+let matmul;
+let compile;
+const date = new Date().toISOString();
+mkdirSync(values.out, { recursive: true });
+
+function save(partial) {
+const peerVersions = {};
+for (const [name, p] of Object.entries(peers)) if (p.backendInfo) peerVersions[name] = p.backendInfo();
+const output = {
+  schema: 1,
+  date,
+  adapter: adapterDescription,
+  node: process.version,
+  platform: `${process.platform} ${process.arch}`,
+  cpus: cpus().length,
+  options: { cases: selected, peers: peerNames, repeats, warmup, quick },
+  complete: !partial,
+  peerVersions,
+  cases: results,
+  matmul: matmul ?? null,
+  compile: compile ?? null,
+  notes: [
+    'times in ms per call, awaited on the host (seqc forward/trainStep, tfjs await data()/trainOnBatch, ORT await session.run)',
+    'ratios: peer median / seqc median (> 1: seqc is faster)',
+    'GRU is the reset-before form everywhere: examples/gru.seq, tfjs resetAfter: false (its only mode), ONNX linear_before_reset = 0',
+  ],
+};
+
+const slug = [adapterDescription.vendor, adapterDescription.device || adapterDescription.description].filter(Boolean).join('-').toLowerCase().replace(/[^a-z0-9]+/g, '-').replace(/^-|-$/g, '').slice(0, 40) || 'adapter';
+const file = join(values.out, `${date.slice(0, 19).replace(/[:T]/g, '-')}-${slug}.json`);
+writeFileSync(`${file}.tmp`, JSON.stringify(output, null, 2) + '\n');
+renameSync(`${file}.tmp`, file);
+return file;
+}
+
 const REFERENCE_BUDGET = 2e8; // multiply-adds the float64 reference may spend per case
 
 const results = [];
@@ -149,10 +184,10 @@ for (const id of selected) {
   const mine = entry.peers.seqc?.median;
   for (const [name, r] of Object.entries(entry.peers)) if (name !== 'seqc' && mine) entry.ratios[name] = +(r.median / mine).toFixed(2);
   results.push(entry);
+  save(true); // after every case, so a cut-short run keeps what it measured
 }
 
 // --- the adapter's tiled matmul rate
-let matmul;
 if (!values['no-matmul']) {
   log('matmul ...');
   matmul = await matmulBench(device, quick ? { n: 256, repeats: 3, tiles: [{ TM: 4, TN: 4, WG: 64 }, { TM: 8, TN: 4, WG: 32 }] } : {});
@@ -161,7 +196,6 @@ if (!values['no-matmul']) {
 }
 
 // --- seqc compile time, whole process
-let compile;
 if (!values['no-compile']) {
   log('seqc compile ...');
   const dir = mkdtempSync(join(tmpdir(), 'seqc-bench-'));
@@ -177,33 +211,7 @@ if (!values['no-compile']) {
   compile = { command: 'node bin/seqc.js compile examples/lstm.seq -o lstm.js', medianMs: +sorted[Math.floor(sorted.length / 2)].toFixed(0), minMs: +sorted[0].toFixed(0), maxMs: +sorted.at(-1).toFixed(0), runs: runs.map((r) => +r.toFixed(0)) };
 }
 
-const peerVersions = {};
-for (const [name, p] of Object.entries(peers)) if (p.backendInfo) peerVersions[name] = p.backendInfo();
-const date = new Date().toISOString();
-const output = {
-  schema: 1,
-  date,
-  adapter: adapterDescription,
-  node: process.version,
-  platform: `${process.platform} ${process.arch}`,
-  cpus: cpus().length,
-  options: { cases: selected, peers: peerNames, repeats, warmup, quick },
-  peerVersions,
-  cases: results,
-  matmul: matmul ?? null,
-  compile: compile ?? null,
-  notes: [
-    'times in ms per call, awaited on the host (seqc forward/trainStep, tfjs await data()/trainOnBatch, ORT await session.run)',
-    'ratios: peer median / seqc median (> 1: seqc is faster)',
-    'GRU is the reset-before form everywhere: examples/gru.seq, tfjs resetAfter: false (its only mode), ONNX linear_before_reset = 0',
-  ],
-};
-
-mkdirSync(values.out, { recursive: true });
-const slug = [adapterDescription.vendor, adapterDescription.device || adapterDescription.description].filter(Boolean).join('-').toLowerCase().replace(/[^a-z0-9]+/g, '-').replace(/^-|-$/g, '').slice(0, 40) || 'adapter';
-const file = join(values.out, `${date.slice(0, 19).replace(/[:T]/g, '-')}-${slug}.json`);
-writeFileSync(`${file}.tmp`, JSON.stringify(output, null, 2) + '\n');
-renameSync(`${file}.tmp`, file);
+const file = save(false);
 
 // --- the table
 const pad = (s, n) => String(s).padEnd(n);

@@ -21,7 +21,7 @@ describe('bench/run.mjs --quick', () => {
     expect(files).toHaveLength(1);
     expect(files[0]).toMatch(/^\d{4}-\d\d-\d\d-\d\d-\d\d-\d\d-[a-z0-9-]+\.json$/);
     const result = JSON.parse(readFileSync(join(out, files[0]!), 'utf8'));
-    expect(result).toMatchObject({ schema: 1, node: process.version, options: { cases: ['lstm-tiny'], peers: ['seqc'], repeats: 2, quick: true } });
+    expect(result).toMatchObject({ schema: 1, complete: true, node: process.version, options: { cases: ['lstm-tiny'], peers: ['seqc'], repeats: 2, quick: true } });
     expect(typeof result.adapter.route).toBe('string');
     expect(result.adapter.featureLevel).toMatch(/^(compatibility|core)$/);
     const [entry] = result.cases;
