@@ -1,0 +1,235 @@
+// npm run bench: seqc against TensorFlow.js (WebGPU backend) and ONNX Runtime Web (WebGPU EP,
+// and its wasm backend as the CPU reference), all in this one process on one Dawn adapter.
+//
+//   node bench/run.mjs [--case lstm-big,gru-small ...] [--peers seqc,tfjs-webgpu,ort-webgpu,ort-wasm]
+//                      [--repeats 10] [--warmup 2] [--quick] [--no-matmul] [--no-compile] [--out DIR]
+//
+// Each case runs on every peer with the same seeded weights and inputs; each peer's output is
+// checked once against seqc's (and seqc's against the float64 reference where that is cheap)
+// outside the timed region. Timed runs await the result on the host. Results go to
+// bench/results/<date>-<adapter>.json (written atomically).
+import { spawnSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { cpus, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { CASES, caseData, maxAbsDiff } from './cases.mjs';
+import { adapterInfo, closeGpu, installNavigatorGpu, openGpu, seqcDevice } from './gpu.mjs';
+import { matmulBench } from './matmul.mjs';
+import * as seqc from './peers/seqc.mjs';
+
+const root = fileURLToPath(new URL('..', import.meta.url));
+process.chdir(root);
+
+const { values } = parseArgs({
+  options: {
+    case: { type: 'string', multiple: true, default: [] },
+    peers: { type: 'string', default: 'seqc,tfjs-webgpu,ort-webgpu,ort-wasm' },
+    repeats: { type: 'string' },
+    warmup: { type: 'string' },
+    quick: { type: 'boolean', default: false },
+    'no-matmul': { type: 'boolean', default: false },
+    'no-compile': { type: 'boolean', default: false },
+    out: { type: 'string', default: 'bench/results' },
+    help: { type: 'boolean', short: 'h', default: false },
+  },
+});
+if (values.help) {
+  console.log(`node bench/run.mjs [--case ${Object.keys(CASES).join('|')}] [--peers seqc,tfjs-webgpu,ort-webgpu,ort-wasm] [--repeats N] [--warmup N] [--quick] [--no-matmul] [--no-compile] [--out DIR]`);
+  process.exit(0);
+}
+const quick = values.quick;
+const repeats = Number(values.repeats ?? (quick ? 3 : 10));
+const warmup = Number(values.warmup ?? (quick ? 1 : 2));
+const caseIds = values.case.flatMap((s) => s.split(',')).filter(Boolean);
+const selected = caseIds.length ? caseIds : Object.keys(CASES).filter((k) => !CASES[k].hidden);
+for (const id of selected) if (!CASES[id]) throw new Error(`unknown case ${id}; cases: ${Object.keys(CASES).join(', ')}`);
+const peerNames = values.peers.split(',').filter(Boolean);
+const KNOWN = ['seqc', 'tfjs-webgpu', 'ort-webgpu', 'ort-wasm'];
+for (const p of peerNames) if (!KNOWN.includes(p)) throw new Error(`unknown peer ${p}; peers: ${KNOWN.join(', ')}`);
+if (!peerNames.includes('seqc')) throw new Error('seqc must be among the peers: the others are checked against it');
+
+const log = (...a) => console.error(...a);
+
+async function timeRuns(run) {
+  for (let i = 0; i < warmup; i++) await run();
+  const runs = [];
+  for (let i = 0; i < repeats; i++) {
+    const start = performance.now();
+    await run();
+    runs.push(performance.now() - start);
+  }
+  const sorted = [...runs].sort((a, b) => a - b);
+  const mid = sorted.length / 2;
+  const median = sorted.length % 2 ? sorted[Math.floor(mid)] : (sorted[mid - 1] + sorted[mid]) / 2;
+  const round = (v) => +v.toFixed(2);
+  return { min: round(sorted[0]), median: round(median), max: round(sorted.at(-1)), runs: runs.map(round) };
+}
+
+function diffOutputs(mine, theirs) {
+  const diffs = {};
+  for (const [name, value] of Object.entries(theirs)) if (mine[name]) diffs[name] = maxAbsDiff(mine[name], value);
+  return Math.max(...Object.values(diffs));
+}
+
+// --- the adapter, shared by every peer
+const adapter = await openGpu();
+const device = await seqcDevice(adapter);
+const adapterDescription = adapterInfo(adapter);
+log(`adapter: ${adapterDescription.route} (${adapterDescription.featureLevel}): ${[adapterDescription.vendor, adapterDescription.architecture, adapterDescription.description].filter(Boolean).join(' ')}`);
+const peers = { seqc };
+if (peerNames.some((p) => p !== 'seqc')) {
+  installNavigatorGpu();
+  if (peerNames.includes('tfjs-webgpu')) peers['tfjs-webgpu'] = await import('./peers/tfjs.mjs');
+  if (peerNames.some((p) => p.startsWith('ort-'))) {
+    const ort = await import('./peers/ort.mjs');
+    peers['ort-webgpu'] = ort.webgpu;
+    peers['ort-wasm'] = ort.wasm;
+  }
+}
+
+let matmul;
+let compile;
+const date = new Date().toISOString();
+mkdirSync(values.out, { recursive: true });
+
+function save(partial) {
+const peerVersions = {};
+for (const [name, p] of Object.entries(peers)) if (p.backendInfo) peerVersions[name] = p.backendInfo();
+const output = {
+  schema: 1,
+  date,
+  adapter: adapterDescription,
+  node: process.version,
+  platform: `${process.platform} ${process.arch}`,
+  cpus: cpus().length,
+  options: { cases: selected, peers: peerNames, repeats, warmup, quick },
+  complete: !partial,
+  peerVersions,
+  cases: results,
+  matmul: matmul ?? null,
+  compile: compile ?? null,
+  notes: [
+    'times in ms per call, awaited on the host (seqc forward/trainStep, tfjs await data()/trainOnBatch, ORT await session.run)',
+    'ratios: peer median / seqc median (> 1: seqc is faster)',
+    'GRU is the reset-before form everywhere: examples/gru.seq, tfjs resetAfter: false (its only mode), ONNX linear_before_reset = 0',
+  ],
+};
+
+const slug = [adapterDescription.vendor, adapterDescription.device || adapterDescription.description].filter(Boolean).join('-').toLowerCase().replace(/[^a-z0-9]+/g, '-').replace(/^-|-$/g, '').slice(0, 40) || 'adapter';
+const file = join(values.out, `${date.slice(0, 19).replace(/[:T]/g, '-')}-${slug}.json`);
+writeFileSync(`${file}.tmp`, JSON.stringify(output, null, 2) + '\n');
+renameSync(`${file}.tmp`, file);
+return file;
+}
+
+const REFERENCE_BUDGET = 2e8; // multiply-adds the float64 reference may spend per case
+
+const results = [];
+let hoisted;
+for (const id of selected) {
+  const c = CASES[id];
+  const data = caseData(c);
+  const entry = { id, title: c.title, kind: c.kind, cell: c.file, sizes: Object.fromEntries(['B', 'T', 'I', 'H', 'O'].filter((k) => c[k] !== undefined).map((k) => [k, c[k]])), unit: 'ms', peers: {}, skipped: {}, ratios: {} };
+  let baseline; // seqc's outputs (forward) or first two losses (train)
+  for (const peerName of peerNames) {
+    const peer = peers[peerName];
+    log(`${id}: ${peerName} ...`);
+    let prepared;
+    try {
+      const setupStart = performance.now();
+      prepared = await peer.prepare(c, data, { device });
+      const record = {};
+      // correctness, once, outside the timed region (the first call also compiles)
+      if (c.kind === 'train') {
+        const losses = [await prepared.run(), await prepared.run()];
+        record.losses = losses.map((l) => +l.toFixed(6));
+        if (peerName === 'seqc') baseline = losses;
+        else record.maxAbsDiff = { against: 'seqc', value: Math.max(...losses.map((l, k) => Math.abs(l - baseline[k]))), what: 'loss of steps 1 and 2' };
+      } else {
+        const outputs = prepared.outputs(await prepared.run());
+        if (peerName === 'seqc') {
+          baseline = outputs;
+          const macs = c.T * c.B * c.H * (c.family === 'mingru' ? 2 * c.I + c.O : (c.I + c.H) * (c.family === 'lstm' ? 4 : 3));
+          if (macs <= REFERENCE_BUDGET) record.maxAbsDiff = { against: 'float64 reference', value: diffOutputs(seqc.reference(c, data), outputs) };
+        } else {
+          record.maxAbsDiff = { against: 'seqc', value: diffOutputs(baseline, outputs) };
+        }
+      }
+      record.setupMs = +(performance.now() - setupStart).toFixed(0);
+      Object.assign(record, await timeRuns(prepared.run));
+      if (peerName === 'seqc' && c.kind === 'train' && !hoisted) {
+        const rows = await prepared.profile();
+        const gemm = rows.find((r) => /\/hoisted0#/.test(r.kernel) && !/_grad\//.test(r.kernel));
+        if (gemm) {
+          const flops = 2 * c.T * c.B * 4 * c.H * c.I;
+          hoisted = { case: id, kernel: gemm.kernel, ms: +gemm.ms.toFixed(2), gflops: +(flops / gemm.ms / 1e6).toFixed(2), what: 'training forward hoisted kernel (W @ x for all steps), timed alone' };
+        }
+        record.kernels = rows.map((r) => ({ kernel: r.kernel, ms: +r.ms.toFixed(2) }));
+      }
+      entry.peers[peerName] = record;
+      const diff = record.maxAbsDiff ? ` max|diff| ${record.maxAbsDiff.value.toExponential(2)} vs ${record.maxAbsDiff.against}` : '';
+      log(`${id}: ${peerName} median ${record.median} ms (min ${record.min}, max ${record.max})${diff}`);
+    } catch (error) {
+      const skip = error?.constructor?.name === 'Skip';
+      entry.skipped[peerName] = skip ? error.message : `failed: ${error?.stack?.split('\n').slice(0, 3).join(' | ') ?? error}`;
+      log(`${id}: ${peerName} ${skip ? 'skipped' : 'FAILED'}: ${entry.skipped[peerName]}`);
+    } finally {
+      try {
+        prepared?.dispose();
+      } catch {}
+    }
+  }
+  const mine = entry.peers.seqc?.median;
+  for (const [name, r] of Object.entries(entry.peers)) if (name !== 'seqc' && mine) entry.ratios[name] = +(r.median / mine).toFixed(2);
+  results.push(entry);
+  save(true); // after every case, so a cut-short run keeps what it measured
+}
+
+// --- the adapter's tiled matmul rate
+if (!values['no-matmul']) {
+  log('matmul ...');
+  matmul = await matmulBench(device, quick ? { n: 256, repeats: 3, tiles: [{ TM: 4, TN: 4, WG: 64 }, { TM: 8, TN: 4, WG: 32 }] } : {});
+  matmul.seqcHoisted = hoisted ?? null;
+  log(`matmul ${matmul.n}^3: best ${matmul.best.gflops} GFLOP/s (${matmul.best.tile}, workgroup ${matmul.best.workgroup})`);
+}
+
+// --- seqc compile time, whole process
+if (!values['no-compile']) {
+  log('seqc compile ...');
+  const dir = mkdtempSync(join(tmpdir(), 'seqc-bench-'));
+  const runs = [];
+  for (let i = 0; i < (quick ? 1 : 5); i++) {
+    const start = performance.now();
+    const r = spawnSync(process.execPath, ['bin/seqc.js', 'compile', 'examples/lstm.seq', '-o', join(dir, 'lstm.js')], { encoding: 'utf8' });
+    runs.push(performance.now() - start);
+    if (r.status !== 0) throw new Error(`seqc compile failed: ${r.stderr}`);
+  }
+  rmSync(dir, { recursive: true, force: true });
+  const sorted = [...runs].sort((a, b) => a - b);
+  compile = { command: 'node bin/seqc.js compile examples/lstm.seq -o lstm.js', medianMs: +sorted[Math.floor(sorted.length / 2)].toFixed(0), minMs: +sorted[0].toFixed(0), maxMs: +sorted.at(-1).toFixed(0), runs: runs.map((r) => +r.toFixed(0)) };
+}
+
+const file = save(false);
+
+// --- the table
+const pad = (s, n) => String(s).padEnd(n);
+const lpad = (s, n) => String(s).padStart(n);
+console.log(`\nseqc benchmark on ${adapterDescription.route}: ${adapterDescription.description || adapterDescription.device} (${adapterDescription.featureLevel}), node ${process.version}; ${warmup} warm-up + ${repeats} timed runs\n`);
+console.log(`${pad('case', 16)}${pad('peer', 13)}${lpad('min ms', 10)}${lpad('median ms', 11)}${lpad('max ms', 10)}  ${pad('max |diff|', 24)}`);
+for (const e of results) {
+  for (const [name, r] of Object.entries(e.peers)) {
+    const d = r.maxAbsDiff ? `${r.maxAbsDiff.value.toExponential(1)} vs ${r.maxAbsDiff.against === 'seqc' ? 'seqc' : 'f64'}` : '';
+    console.log(`${pad(e.id, 16)}${pad(name, 13)}${lpad(r.min.toFixed(1), 10)}${lpad(r.median.toFixed(1), 11)}${lpad(r.max.toFixed(1), 10)}  ${pad(d, 24)}`);
+  }
+  for (const [name, why] of Object.entries(e.skipped)) console.log(`${pad(e.id, 16)}${pad(name, 13)}  (${why.length > 100 ? why.slice(0, 100) + '…' : why})`);
+  for (const [name, ratio] of Object.entries(e.ratios)) console.log(`${pad('', 16)}seqc is ${ratio >= 1 ? `${ratio}× faster than` : `${(1 / ratio).toFixed(2)}× slower than`} ${name}`);
+}
+if (matmul) console.log(`\ntiled matmul ${matmul.n}³: best ${matmul.best.gflops} GFLOP/s (${matmul.best.tile} per invocation, workgroup ${matmul.best.workgroup})${hoisted ? `; seqc hoisted GEMM ${hoisted.gflops} GFLOP/s (${hoisted.kernel})` : ''}`);
+if (compile) console.log(`seqc compile examples/lstm.seq: median ${compile.medianMs} ms (whole process)`);
+console.log(`\nresults: ${file}`);
+
+device.destroy();
+closeGpu();
+process.exit(0);

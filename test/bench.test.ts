@@ -1,0 +1,41 @@
+/**
+ * `npm run bench`'s harness in its quick mode, seqc only (the peers take minutes on llvmpipe
+ * and are not run here): one tiny case, and the results file it writes has the shape the
+ * docs describe.
+ */
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+
+const out = mkdtempSync(join(tmpdir(), 'seqc-bench-test-'));
+afterAll(() => rmSync(out, { recursive: true, force: true }));
+
+describe('bench/run.mjs --quick', () => {
+  it('times a tiny case on seqc and writes a results file', () => {
+    const run = spawnSync(process.execPath, ['bench/run.mjs', '--quick', '--peers', 'seqc', '--case', 'lstm-tiny', '--repeats', '2', '--out', out], { encoding: 'utf8' });
+    expect(run.status, run.stderr).toBe(0);
+    expect(run.stdout).toMatch(/lstm-tiny\s+seqc/);
+    const files = readdirSync(out);
+    expect(files).toHaveLength(1);
+    expect(files[0]).toMatch(/^\d{4}-\d\d-\d\d-\d\d-\d\d-\d\d-[a-z0-9-]+\.json$/);
+    const result = JSON.parse(readFileSync(join(out, files[0]!), 'utf8'));
+    expect(result).toMatchObject({ schema: 1, complete: true, node: process.version, options: { cases: ['lstm-tiny'], peers: ['seqc'], repeats: 2, quick: true } });
+    expect(typeof result.adapter.route).toBe('string');
+    expect(result.adapter.featureLevel).toMatch(/^(compatibility|core)$/);
+    const [entry] = result.cases;
+    expect(entry).toMatchObject({ id: 'lstm-tiny', kind: 'forward', sizes: { B: 2, T: 8, I: 8, H: 16 }, unit: 'ms' });
+    const seqc = entry.peers.seqc;
+    expect(seqc.runs).toHaveLength(2);
+    expect(seqc.min).toBeGreaterThan(0);
+    expect(seqc.min).toBeLessThanOrEqual(seqc.median);
+    expect(seqc.median).toBeLessThanOrEqual(seqc.max);
+    expect(seqc.maxAbsDiff.against).toBe('float64 reference');
+    expect(seqc.maxAbsDiff.value).toBeLessThan(1e-4);
+    expect(entry.ratios).toEqual({});
+    expect(result.matmul.best.gflops).toBeGreaterThan(0);
+    for (const v of result.matmul.variants) expect(v.maxRelDiff).toBeLessThan(1e-3);
+    expect(result.compile.medianMs).toBeGreaterThan(0);
+  });
+});
