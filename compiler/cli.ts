@@ -39,8 +39,8 @@ commands:
                      [--max-steps N] [--lr R] [--clip C] [--seed S]
                      train a character language model (default examples/charlm.seq) on the
                      Brown corpus: progress, held-out bits/char, DIR/loss.svg, a checkpoint in
-                     DIR (default runs/charlm) every 200 steps, at the end and on Ctrl-C
-                     (defaults: B=32, T=64, 10 minutes, Adam lr 0.01 decaying linearly
+                     DIR (default runs/charlm) every 819,200 characters, at the end and on
+                     Ctrl-C (defaults: B=32, T=16, 10 minutes, Adam lr 0.01 decaying linearly
                      to 0.001 over the budget, clip 5)
   sample DIR [--temperature T] [--length N] [--prime TEXT] [--seed S]
                      generate text from a checkpoint
@@ -279,7 +279,7 @@ async function commandTrain(args: string[]): Promise<number> {
         out: values.out ?? join('runs', 'charlm'),
         sizes: parseSizes(values.size),
         batch: positiveInt('batch', values.batch, 32),
-        steps: positiveInt('steps', values.steps, 64),
+        steps: positiveInt('steps', values.steps, 16),
         minutes: positiveNumber('minutes', values.minutes, 10),
         maxSteps: positiveInt('max-steps', values['max-steps'], Number.MAX_SAFE_INTEGER),
         learningRate: positiveNumber('lr', values.lr, 1e-2),

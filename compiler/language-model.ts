@@ -43,8 +43,15 @@ interface Checkpoint {
   readonly heldOutBitsPerChar: number;
 }
 
+/** Characters of held-out text scored at each checkpoint, and at the end of a run. */
+const HELD_OUT_CHARS = 65_536;
+const FINAL_HELD_OUT_CHARS = 262_144;
+/** Characters of training between checkpoints, whatever the batch and window. */
+const CHECKPOINT_CHARS = 819_200;
+
 /** Held-out bits per character, carrying state across windows like training does. */
-async function heldOutBitsPerChar(model: SeqModel, ids: Int32Array, size: number, batch: number, steps: number, maxWindows: number): Promise<number> {
+async function heldOutBitsPerChar(model: SeqModel, ids: Int32Array, size: number, batch: number, steps: number, characters: number): Promise<number> {
+  const maxWindows = Math.ceil(characters / (batch * steps));
   let state: Record<string, Float32Array> | undefined;
   let nats = 0;
   let count = 0;
@@ -84,8 +91,9 @@ export async function train(options: TrainOptions): Promise<string> {
   let step = 0;
   let smoothed = Number.NaN;
   let lastBpc = Number.NaN;
-  const checkpoint = async () => {
-    lastBpc = await heldOutBitsPerChar(model, heldOutIds, V, B, T, 20);
+  const checkpointEvery = Math.max(1, Math.round(CHECKPOINT_CHARS / (B * T)));
+  const checkpoint = async (final = false) => {
+    lastBpc = await heldOutBitsPerChar(model, heldOutIds, V, B, T, final ? FINAL_HELD_OUT_CHARS : HELD_OUT_CHARS);
     curve.heldOut.push({ x: step, y: lastBpc });
     await model.save(join(options.out, 'charlm.safetensors'));
     const meta: Checkpoint = { format: 'seqc-lm-1', source, file: options.file, sizes, vocabulary: vocabulary.toJSON(), step, heldOutBitsPerChar: lastBpc };
@@ -111,10 +119,10 @@ export async function train(options: TrainOptions): Promise<string> {
         if (step % 10 === 0) curve.train.push({ x: step, y: smoothed });
         const seconds = (performance.now() - started) / 1000;
         progress.update(step, { loss, bitsPerChar: bpc, tokensPerSecond: (step * B * T) / seconds });
-        if (step % 200 === 0) await checkpoint();
+        if (step % checkpointEvery === 0) await checkpoint();
       }
     }
-    await checkpoint();
+    await checkpoint(true);
   } finally {
     progress.stop();
     process.off('SIGINT', interrupt);
@@ -123,7 +131,7 @@ export async function train(options: TrainOptions): Promise<string> {
   const minutes = (performance.now() - started) / 60_000;
   return [
     `${stop ? 'interrupted' : 'finished'} after ${step} steps (${(step / windowsPerEpoch).toFixed(2)} epochs of ${trainIds.length} characters) in ${minutes.toFixed(1)} min`,
-    `held-out: ${lastBpc.toFixed(3)} bits/char; train (smoothed): ${smoothed.toFixed(3)} bits/char`,
+    `held-out: ${lastBpc.toFixed(3)} bits/char (${Math.min(FINAL_HELD_OUT_CHARS, heldOutIds.length).toLocaleString('en')} characters of held-out documents); train (smoothed): ${smoothed.toFixed(3)} bits/char`,
     `checkpoint: ${join(options.out, 'checkpoint.json')} and charlm.safetensors; curve: ${join(options.out, 'loss.svg')}`,
   ].join('\n');
 }

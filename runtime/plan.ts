@@ -61,7 +61,7 @@ export interface PlanVariant {
   readonly rows: number;
   /** consecutive output elements per invocation */
   readonly cols: number;
-  /** storage reads and writes per invocation (loops by their trip counts), to compare variants */
+  /** storage accesses per invocation (loops by their trip counts; a weight element 4, a row-shared buffer element 1), to compare variants */
   readonly accesses?: DimTerms;
   readonly wgsl: string;
 }
