@@ -1,5 +1,6 @@
 // The benchmark's cases, their seeded weights and inputs (seqc's row-major parameters, the
 // [T, B, ...] layout), and the maps from seqc's parameters to tfjs's and ONNX's layouts.
+import { Random } from '../dist/runtime/init.js';
 
 const big = { B: 32, T: 64, I: 128, H: 256 };
 const small = { B: 1, T: 128, I: 64, H: 128 };
@@ -23,16 +24,10 @@ export const CASES = {
 export const LEARNING_RATE = 1e-3;
 export const ADAM = { kind: 'adam', learningRate: LEARNING_RATE, beta1: 0.9, beta2: 0.999, epsilon: 1e-7 };
 
-/** mulberry32: a small seeded generator, so every peer and every run gets the same numbers. */
+/** The project's seeded generator, so every peer and every run gets the same numbers. */
 export function rng(seed) {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  const random = new Random(seed);
+  return () => random.uniform();
 }
 
 function uniform(random, n, scale) {
