@@ -577,19 +577,7 @@ class KernelWriter {
         main.line(`if (${guard}) { ${target} = ${names[a]![c]}; }`);
       }
     }
-    const wgsl = [
-      ...this.header(true),
-      '',
-      '@compute @workgroup_size(workgroup_size, workgroup_rows)',
-      'fn main(@builtin(global_invocation_id) gid: vec3<u32>) {',
-      `  let j0 = gid.x * ${tileCols}u;`,
-      `  let i0 = gid.y * ${tileRows}u;`,
-      '  let B = launch.batch;',
-      '  let rows = launch.steps * B;',
-      ...main.lines,
-      '}',
-      '',
-    ].join('\n');
+    const wgsl = this.postKernel(this.header(true), [`  let j0 = gid.x * ${tileCols}u;`, `  let i0 = gid.y * ${tileRows}u;`], main);
     return {
       wgsl,
       usesParams: this.#usesParams,
@@ -601,6 +589,22 @@ class KernelWriter {
       accesses: main.accesses.total,
       usesGrads: true,
     };
+  }
+
+  /** The source of a post kernel: its tile origin, then a body that loops over all rows. */
+  postKernel(header: readonly string[], origin: readonly string[], main: Block): string {
+    return [
+      ...header,
+      '',
+      '@compute @workgroup_size(workgroup_size, workgroup_rows)',
+      'fn main(@builtin(global_invocation_id) gid: vec3<u32>) {',
+      ...origin,
+      '  let B = launch.batch;',
+      '  let rows = launch.steps * B;',
+      ...main.lines,
+      '}',
+      '',
+    ].join('\n');
   }
 
   /** The scatters a sum of them is made of, or undefined if any term is something else. */
@@ -641,18 +645,7 @@ class KernelWriter {
     }
     main.append(body);
     main.line('}');
-    const wgsl = [
-      ...this.header(true, { rows: 1, cols: 1 }),
-      '',
-      '@compute @workgroup_size(workgroup_size, workgroup_rows)',
-      'fn main(@builtin(global_invocation_id) gid: vec3<u32>) {',
-      '  let j0 = gid.x;',
-      '  let B = launch.batch;',
-      '  let rows = launch.steps * B;',
-      ...main.lines,
-      '}',
-      '',
-    ].join('\n');
+    const wgsl = this.postKernel(this.header(true, { rows: 1, cols: 1 }), ['  let j0 = gid.x;'], main);
     return { wgsl, usesParams: this.#usesParams, buffers: this.bufferList(), widths: [rows], tile: { rows: 1, cols: 1 }, accumulators: 0, accesses: main.accesses.total, usesGrads: true };
   }
 
