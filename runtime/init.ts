@@ -5,12 +5,22 @@
 import { unsafeUniformIntDistribution, xoroshiro128plus, type RandomGenerator } from 'pure-rand';
 import type { PlanInit } from './plan.js';
 
+/** murmur3's 32-bit finalizer over the seed plus the golden ratio: nearby seeds, far-apart states. */
+function mixSeed(seed: number): number {
+  let h = (seed + 0x9e3779b9) | 0;
+  h = Math.imul(h ^ (h >>> 16), 0x85ebca6b);
+  h = Math.imul(h ^ (h >>> 13), 0xc2b2ae35);
+  return (h ^ (h >>> 16)) | 0;
+}
+
 export class Random {
   readonly #rng: RandomGenerator;
   #spare: number | undefined;
 
   constructor(seed: number) {
-    this.#rng = xoroshiro128plus(seed);
+    // xoroshiro128+ seeded with a small number starts near 0.5 whatever the seed (seeds 0..11
+    // all give 0.500 first); a hashed seed makes even the first draws differ from seed to seed
+    this.#rng = xoroshiro128plus(mixSeed(seed));
   }
 
   /** uniform in [0, 1) with 32 random bits */
