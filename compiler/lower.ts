@@ -8,7 +8,8 @@ import type { Expr } from '../dsl/ast.js';
 import { type CheckedCell, dropoutProbability } from '../dsl/check.js';
 import { SeqError } from '../dsl/diagnostics.js';
 import type { Span } from '../dsl/span.js';
-import type { Binding, CellProgram } from './ir.js';
+import type { Binding, CellProgram, ParamDecl, SizeDecl, StateDecl } from './ir.js';
+import { type Instance, inlineCell, instanceName } from './inline.js';
 import { GraphBuilder } from './graph.js';
 import { type Attrs, type BinaryOp, type OpName, SHAPE_RULES, type UnaryOp } from './ops.js';
 import { formatShape } from './shape.js';
@@ -32,7 +33,12 @@ class Lowering {
   /** the next dropout call site's stream number */
   streams = 0;
 
-  constructor(readonly cell: CheckedCell, readonly source: string) {}
+  /** params, states, state updates and sizes of the cells this one calls */
+  readonly instances: Instance[] = [];
+  /** the name of the let or output being lowered: a cell call's instance is named after it */
+  prefix = '';
+
+  constructor(readonly cell: CheckedCell, readonly source: string, readonly callees: ReadonlyMap<string, CellProgram> = new Map()) {}
 
   apply(op: OpName, args: readonly number[], span: Span, describe: () => string, attrs: Attrs = {}, hint?: string): number {
     const type = SHAPE_RULES[op](args.map((a) => this.graph.type(a)), attrs);
@@ -47,6 +53,7 @@ class Lowering {
     const updates: Binding[] = [];
     const readouts: Binding[] = [];
     for (const d of this.cell.definitions) {
+      this.prefix = d.kind === 'let' ? d.names[0]! : d.name;
       if (d.kind === 'let') {
         if (d.names.length === 1) this.bound.set(d.names[0]!, this.expr(d.value));
         else this.split(d.value as Expr & { kind: 'call' }, d.names);
@@ -68,12 +75,22 @@ class Lowering {
     }
     const stateOrder = [...this.cell.states.keys()];
     updates.sort((a, b) => stateOrder.indexOf(a.name) - stateOrder.indexOf(b.name));
+    const sizes: SizeDecl[] = this.cell.sizes.map((s) => ({ name: s.name, ...(s.default === undefined ? {} : { default: s.default }), span: s.span }));
+    const params: ParamDecl[] = [...this.cell.params.values()].map((p) => ({ name: p.name, shape: p.value.shape, init: p.value.init }));
+    const states: StateDecl[] = [...this.cell.states.values()].map((s) => ({ name: s.name, shape: s.value.shape, initial: s.value.initial, maxLag: Math.max(1, s.value.maxLag) }));
+    for (const instance of this.instances) {
+      // a called cell's free sizes are the caller's sizes of the same name; the caller's default wins
+      for (const size of instance.sizes) if (!sizes.some((s) => s.name === size.name)) sizes.push(size);
+      params.push(...instance.params);
+      states.push(...instance.states);
+      updates.push(...instance.updates);
+    }
     return {
       name: this.cell.node.name.name,
-      sizes: this.cell.sizes.map((s) => ({ name: s.name, ...(s.default === undefined ? {} : { default: s.default }), span: s.span })),
+      sizes,
       inputs: [...this.cell.inputs.values()].map((i) => ({ name: i.name, shape: i.value, ...(this.cell.onehot.has(i.name) ? { onehot: true } : {}) })),
-      params: [...this.cell.params.values()].map((p) => ({ name: p.name, shape: p.value.shape, init: p.value.init })),
-      states: [...this.cell.states.values()].map((s) => ({ name: s.name, shape: s.value.shape, initial: s.value.initial, maxLag: Math.max(1, s.value.maxLag) })),
+      params,
+      states,
       eqns: this.graph.eqns,
       updates,
       readouts,
@@ -144,7 +161,26 @@ class Lowering {
       }
       case 'call':
         return this.call(e);
+      case 'apply':
+        return this.stack(e);
     }
+  }
+
+  /** A call of a cell defined above, inlined under this definition's name. */
+  instance(callee: CellProgram, args: readonly number[], prefix: string, span: Span): number {
+    const instance = inlineCell(this.graph, callee, args, prefix, this.streams, span);
+    this.streams += instance.streams;
+    this.instances.push(instance);
+    return instance.outputs[0]!;
+  }
+
+  /** `stack(n, Cell)(v)`: layer l (named prefix.l) reads layer l-1's output at this step. */
+  stack(e: Expr & { kind: 'apply' }): number {
+    const layers = (e.options[0] as Expr & { kind: 'number' }).value;
+    const callee = this.callees.get((e.options[1] as Expr & { kind: 'name' }).name)!;
+    let value = this.expr(e.args[0]!);
+    for (let l = 0; l < layers; l++) value = this.instance(callee, [value], instanceName(this.prefix, String(l)), e.span);
+    return value;
   }
 
   call(e: Expr & { kind: 'call' }): number {
@@ -153,6 +189,8 @@ class Lowering {
     }
     if (e.callee === 'dropout' || e.callee === 'recurrent_dropout') return this.dropout(e);
     const args = e.args.map((a) => this.expr(a));
+    const callee = this.callees.get(e.callee);
+    if (callee && UNARY_FUNCTIONS[e.callee] === undefined && BINARY_FUNCTIONS[e.callee] === undefined) return this.instance(callee, args, this.prefix, e.span);
     const unary = UNARY_FUNCTIONS[e.callee];
     if (unary) return this.apply(unary, args, e.span, () => e.callee);
     const binary = BINARY_FUNCTIONS[e.callee];
@@ -186,7 +224,8 @@ class Lowering {
   }
 }
 
-export function lowerCell(cell: CheckedCell, source: string): CellProgram {
-  return new Lowering(cell, source).lower();
+/** `callees`: the cells above this one, lowered, which it may call. */
+export function lowerCell(cell: CheckedCell, source: string, callees: ReadonlyMap<string, CellProgram> = new Map()): CellProgram {
+  return new Lowering(cell, source, callees).lower();
 }
 

@@ -50,6 +50,17 @@ export class Dim {
     return result;
   }
 
+  /** The same polynomial with some size variables replaced by dimensions (a called cell's sizes). */
+  substitute(values: ReadonlyMap<string, Dim>): Dim {
+    let result = Dim.of(0);
+    for (const [m, c] of this.#terms) {
+      let term = Dim.of(c);
+      for (const v of splitMonomial(m)) term = term.mul(values.get(v) ?? Dim.of(v));
+      result = result.add(term);
+    }
+    return result;
+  }
+
   /** The terms with positive coefficients, and the negated terms with negative ones. */
   signParts(): { positive: Dim; negative: Dim } {
     const positive = new Map<Monomial, number>();

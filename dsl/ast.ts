@@ -20,6 +20,8 @@ export type Expr =
   | { readonly kind: 'name'; readonly name: string; readonly span: Span }
   | { readonly kind: 'index'; readonly name: string; readonly index: Expr; readonly nameSpan: Span; readonly span: Span }
   | { readonly kind: 'call'; readonly callee: string; readonly args: readonly Expr[]; readonly calleeSpan: Span; readonly span: Span }
+  /** a cell combinator applied to per-step arguments: `stack(2, LSTM)(x[t])` */
+  | { readonly kind: 'apply'; readonly callee: string; readonly options: readonly Expr[]; readonly args: readonly Expr[]; readonly calleeSpan: Span; readonly span: Span }
   | { readonly kind: 'binary'; readonly op: '+' | '-' | '*' | '/' | '@'; readonly left: Expr; readonly right: Expr; readonly opSpan: Span; readonly span: Span }
   | { readonly kind: 'neg'; readonly operand: Expr; readonly span: Span }
   | { readonly kind: 'concat'; readonly parts: readonly Expr[]; readonly span: Span };

@@ -135,7 +135,11 @@ class CellChecker {
   readonly assigned = new Map<string, Definition & { kind: 'update' | 'readout' }>();
   readonly declaredSizes = new Map<string, { value: number; span: Span }>();
 
-  constructor(readonly cell: CellNode, readonly file: string, readonly source: string) {}
+  /** cells defined above this one in the file, which it may call */
+  constructor(readonly cell: CellNode, readonly file: string, readonly source: string, readonly cells: ReadonlyMap<string, CheckedCell> = new Map()) {}
+
+  /** the cells this one calls, whose sizes it may declare */
+  readonly called = new Set<CheckedCell>();
 
   line(span: Span): number {
     return locate(this.source, span.start).line;
@@ -169,8 +173,14 @@ class CellChecker {
     for (const out of cell.outputs) this.output(out.name, out.span);
     const definitions = [...this.lets.values(), ...this.assigned.values()];
     // names and time indices are checked in source order, so the first mistake is reported first
-    for (const d of [...new Set(definitions)].sort((a, b) => a.span.start - b.span.start)) this.resolve(d.value);
+    for (const d of [...new Set(definitions)].sort((a, b) => a.span.start - b.span.start)) {
+      this.resolve(d.value);
+      this.oneCellCall(d.value);
+    }
     for (const [name, decl] of this.declaredSizes) {
+      const callees = [...this.called].flatMap((c) => c.sizes);
+      const used = callees.find((s) => s.name === name);
+      if (!this.sizes.has(name) && used) this.sizes.set(name, { name, span: used.span });
       if (!this.sizes.has(name)) throw new SeqError(decl.span, `size ${name} is declared but no shape uses it`, 'remove it, or use it in a param, state or input shape');
       this.sizes.get(name)!.default = decl.value;
     }
@@ -372,7 +382,17 @@ class CellChecker {
         }
         throw this.unknown(name, expr.nameSpan);
       }
+      case 'apply':
+        this.combinator(expr);
+        return;
       case 'call': {
+        const callee = this.cells.get(expr.callee);
+        if (callee && FUNCTIONS[expr.callee] === undefined) {
+          this.cellCall(callee.node, expr.args.length, expr.span);
+          this.called.add(callee);
+          for (const a of expr.args) this.resolve(a);
+          return;
+        }
         const arity = FUNCTIONS[expr.callee];
         if (arity === undefined) {
           if (this.inputs.has(expr.callee) || this.states.has(expr.callee) || this.assigned.has(expr.callee)) {
@@ -381,8 +401,9 @@ class CellChecker {
           if (this.params.has(expr.callee) || this.lets.has(expr.callee)) {
             throw new SeqError(expr.calleeSpan, `${expr.callee} is not a function`, `to multiply, write ${expr.callee} * (...), or ${expr.callee} @ v for a matrix`);
           }
-          const guess = closest(expr.callee, Object.keys(FUNCTIONS));
-          throw new SeqError(expr.calleeSpan, `unknown function '${expr.callee}'`, guess ? `did you mean '${guess}'?` : `built-in functions: ${Object.keys(FUNCTIONS).join(', ')}`);
+          const guess = closest(expr.callee, [...Object.keys(FUNCTIONS), ...this.cells.keys()]);
+          const later = expr.callee === this.cell.name.name ? 'a cell cannot call itself' : undefined;
+          throw new SeqError(expr.calleeSpan, later ? `${expr.callee} calls itself` : `unknown function '${expr.callee}'`, later ?? (guess ? `did you mean '${guess}'?` : `built-in functions: ${Object.keys(FUNCTIONS).join(', ')}; a cell defined above this one can be called too`));
         }
         if (expr.args.length !== arity) {
           throw new SeqError(expr.span, `${expr.callee} takes ${arity} argument${arity === 1 ? '' : 's'}, got ${expr.args.length}`, `write ${USAGE[expr.callee] ?? `${expr.callee}(v)`}`);
@@ -416,6 +437,58 @@ class CellChecker {
     }
   }
 
+  /** A call of a cell defined above: one argument per input, and one output to give back. */
+  cellCall(callee: CellNode, args: number, span: Span): void {
+    const name = callee.name.name;
+    if (args !== callee.inputs.length) {
+      throw new SeqError(span, `${name} takes ${callee.inputs.length} argument${callee.inputs.length === 1 ? '' : 's'} (one per input), got ${args}`, `write ${name}(${callee.inputs.map((i) => `${i.name.name}[t]`).join(', ')}) with a vector for each input`);
+    }
+    if (callee.outputs.length !== 1) {
+      throw new SeqError(span, `${name} returns ${callee.outputs.length} outputs, but a call gives one value`, `call a cell that lists one output after ->`);
+    }
+  }
+
+  /** `stack(n, Cell)(v)`: n layers of Cell, each reading the one below at the same step. */
+  combinator(expr: Expr & { kind: 'apply' }): void {
+    if (expr.callee !== 'stack') {
+      const guess = closest(expr.callee, ['stack']);
+      throw new SeqError(expr.calleeSpan, `unknown combinator '${expr.callee}'`, guess ? `did you mean 'stack'? write stack(2, LSTM)(x[t])` : 'write stack(n, Cell)(x[t]) for n layers of Cell');
+    }
+    const [layers, cell] = expr.options;
+    if (expr.options.length !== 2 || !layers || !cell) throw new SeqError(expr.span, `stack takes a number of layers and a cell, got ${expr.options.length} argument${expr.options.length === 1 ? '' : 's'}`, 'write stack(2, LSTM)(x[t])');
+    if (layers.kind !== 'number' || !Number.isInteger(layers.value) || layers.value < 1) {
+      throw new SeqError(layers.span, 'the number of layers of a stack is a whole number of at least 1', 'write e.g. stack(2, LSTM)(x[t])');
+    }
+    const callee = cell.kind === 'name' ? this.cells.get(cell.name) : undefined;
+    if (!callee) {
+      const name = cell.kind === 'name' ? cell.name : undefined;
+      const guess = name ? closest(name, [...this.cells.keys()]) : undefined;
+      throw new SeqError(cell.span, `stack's second argument must name a cell defined above${name ? `; '${name}' is not one` : ''}`, guess ? `did you mean '${guess}'?` : this.cells.size ? `cells defined above: ${[...this.cells.keys()].join(', ')}` : 'define the layer\'s cell above this one');
+    }
+    if (callee.node.inputs.length !== 1) {
+      throw new SeqError(cell.span, `a stacked cell reads one input (the layer below), but ${callee.node.name.name} has ${callee.node.inputs.length}`, 'stack a cell with one input');
+    }
+    this.cellCall(callee.node, expr.args.length, expr.span);
+    this.called.add(callee);
+    for (const a of expr.args) this.resolve(a);
+  }
+
+  /** Each cell call is named after the let or output it defines, so one per definition. */
+  oneCellCall(value: Expr): void {
+    const calls: Expr[] = [];
+    const walk = (e: Expr): void => {
+      if (e.kind === 'apply' || (e.kind === 'call' && this.cells.has(e.callee) && FUNCTIONS[e.callee] === undefined)) calls.push(e);
+      if (e.kind === 'call' || e.kind === 'apply') e.args.forEach(walk);
+      else if (e.kind === 'binary') [e.left, e.right].forEach(walk);
+      else if (e.kind === 'neg') walk(e.operand);
+      else if (e.kind === 'concat') e.parts.forEach(walk);
+    };
+    walk(value);
+    if (calls.length > 1) {
+      throw new SeqError(calls[1]!.span, 'a definition calls a cell once: its params and states are named after the definition', 'bind each cell call with its own let, e.g. let h1 = LSTM(x[t])');
+    }
+  }
+
   unknown(name: string, span: Span): SeqError {
     const known = [...this.inputs.keys(), ...this.params.keys(), ...this.states.keys(), ...this.lets.keys(), ...this.assigned.keys()];
     const guess = closest(name, known);
@@ -436,6 +509,7 @@ class CellChecker {
         break;
       }
       case 'call':
+      case 'apply':
         expr.args.forEach((a) => this.dependencies(a, out));
         break;
       case 'binary':
@@ -486,10 +560,11 @@ class CellChecker {
 }
 
 export function check(program: ProgramNode): CheckedCell[] {
-  const names = new Set<string>();
+  const above = new Map<string, CheckedCell>();
   return program.cells.map((cell) => {
-    if (names.has(cell.name.name)) throw new SeqError(cell.name.span, `cell ${cell.name.name} is defined twice`);
-    names.add(cell.name.name);
-    return new CellChecker(cell, program.file, program.source).check();
+    if (above.has(cell.name.name)) throw new SeqError(cell.name.span, `cell ${cell.name.name} is defined twice`);
+    const checked = new CellChecker(cell, program.file, program.source, new Map(above)).check();
+    above.set(cell.name.name, checked);
+    return checked;
   });
 }

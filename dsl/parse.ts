@@ -114,6 +114,16 @@ function makeSemantics(file: string): ohm.Semantics {
     Unary_neg(_minus, operand): Expr {
       return { kind: 'neg', operand: operand['ast'](), span: span(this) };
     },
+    Primary_apply(callee, _lp, options, _rp, _la, args, _ra): Expr {
+      return {
+        kind: 'apply',
+        callee: callee.sourceString,
+        options: options.asIteration().children.map((a) => a['ast']()),
+        args: args.asIteration().children.map((a) => a['ast']()),
+        calleeSpan: span(callee),
+        span: span(this),
+      };
+    },
     Primary_call(callee, _lp, args, _rp): Expr {
       return {
         kind: 'call',

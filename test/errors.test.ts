@@ -33,6 +33,17 @@ ${body}
 `;
 // rnn(...) puts the body on line 6, indented by two spaces.
 
+/** A one-input cell L, then a cell M(x: [I]) -> y with `body` from line 7 on. */
+const calls = (body: string): string => `cell L(x: [I]) -> h {
+  param W: [H, I + H] = xavier
+  state h: [H] = 0
+  h[t] = tanh(W @ [x[t], h[t-1]])
+}
+cell M(x: [I]) -> y {
+${body}
+}
+`;
+
 const CASES: readonly Case[] = [
   // ---- lexical and syntactic ---------------------------------------------------------
   { name: 'empty file', source: '', line: 1, col: 1, message: 'empty file: expected a cell definition', hint: 'defines at least one cell' },
@@ -159,6 +170,17 @@ const CASES: readonly Case[] = [
   { name: 'recurrent dropout probability negative', source: rnn('  h[t] = tanh(W @ x[t] + U @ recurrent_dropout(h[t-1], -0.1) + b)'), line: 6, col: 56, message: 'recurrent_dropout drops each element with probability p, 0 <= p < 1; got -0.1', hint: 'recurrent_dropout(h[t-1], 0.25)' },
   { name: 'dropout of a matrix', source: rnn('  h[t] = tanh(W @ x[t] + dropout(U, 0.5) @ h[t-1] + b)'), line: 6, col: 34, message: 'dropout expects a vector, got [H, H]', hint: 'apply dropout to a vector' },
   { name: 'dropout without a probability', source: rnn('  h[t] = tanh(W @ dropout(x[t]) + b)'), line: 6, col: 19, message: 'dropout takes 2 arguments, got 1', hint: 'write dropout(v, 0.25)' },
+
+  // ---- cell calls and stacks --------------------------------------------------------
+  { name: 'stack of no layers', source: calls('  y[t] = stack(0, L)(x[t])'), line: 7, col: 16, message: 'the number of layers of a stack is a whole number of at least 1', hint: 'stack(2, LSTM)(x[t])' },
+  { name: 'stack of an unknown cell', source: calls('  y[t] = stack(2, Quux)(x[t])'), line: 7, col: 19, message: "stack's second argument must name a cell defined above; 'Quux' is not one", hint: 'cells defined above: L' },
+  { name: 'stack of a misspelt cell', source: calls('  y[t] = stack(2, LL)(x[t])'), line: 7, col: 19, message: "'LL' is not one", hint: "did you mean 'L'?" },
+  { name: 'unknown combinator', source: calls('  y[t] = stak(2, L)(x[t])'), line: 7, col: 10, message: "unknown combinator 'stak'", hint: "did you mean 'stack'?" },
+  { name: 'cell call with two arguments for one input', source: calls('  y[t] = L(x[t], x[t])'), line: 7, col: 10, message: 'L takes 1 argument (one per input), got 2', hint: 'write L(x[t])' },
+  { name: 'two cell calls in one definition', source: calls('  y[t] = L(x[t]) + L(x[t])'), line: 7, col: 20, message: 'a definition calls a cell once', hint: 'let h1 = LSTM(x[t])' },
+  { name: 'cell calls itself', source: calls('  y[t] = M(x[t])'), line: 7, col: 10, message: 'M calls itself', hint: 'a cell cannot call itself' },
+  { name: 'cell call of a later cell', source: 'cell M(x: [I]) -> y {\n  y[t] = L(x[t])\n}\n' + calls('').split('cell M')[0], line: 2, col: 10, message: "unknown function 'L'", hint: 'a cell defined above this one can be called' },
+  { name: 'cell call with a wrong argument shape', source: calls('  param A: [K, K] = xavier\n  y[t] = L(A)'), line: 8, col: 10, message: "shape mismatch: L's input x is [I] but the argument is [K, K]", hint: 'pass a vector of [I]' },
 ];
 
 function report(source: string): SeqError {
