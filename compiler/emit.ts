@@ -3,6 +3,7 @@
  * data, and a typed `create<Cell>` that hands it to the runtime. The output depends only on
  * the source, so compiling twice gives identical bytes.
  */
+import { VALID_INPUT } from '../runtime/lengths.js';
 import type { LaunchPlan } from '../runtime/plan.js';
 import type { TrainingPlans } from '../runtime/trainer.js';
 
@@ -44,6 +45,8 @@ export function emitModule(plan: LaunchPlan, options: EmitOptions, training?: Tr
     '',
   ].join('\n');
   const names = (list: readonly { name: string }[]) => union(list.map((x) => x.name));
+  // the length mask is built by the runtime from forward's `lengths`, never passed by hand
+  const userInputs = plan.inputs.filter((i) => i.name !== VALID_INPUT);
   const dts = [
     header,
     `import type { CreateOptions, LaunchPlan, SeqModel${training ? ', TrainingPlans' : ''} } from ${runtime};`,
@@ -52,8 +55,8 @@ export function emitModule(plan: LaunchPlan, options: EmitOptions, training?: Tr
     `export type ${cell}Sizes = ${names(plan.sizes)};`,
     `/** Parameters: ${plan.params.map((p) => `${p.name} ${p.shapeText}`).join(', ')}. */`,
     `export type ${cell}Params = ${names(plan.params)};`,
-    `/** Inputs: ${plan.inputs.map((i) => (i.onehot ? `${i.name} onehot${i.shapeText} (ids: [T, B] whole numbers in [0, ${i.shapeText.slice(1, -1)}), as an Int32Array, Uint32Array or Float32Array; no gradient)` : `${i.name} ${i.shapeText} (Float32Array [T, B, ${i.shapeText.slice(1, -1)}])`)).join(', ')}. */`,
-    `export type ${cell}Inputs = ${names(plan.inputs)};`,
+    `/** Inputs: ${userInputs.map((i) => (i.onehot ? `${i.name} onehot${i.shapeText} (ids: [T, B] whole numbers in [0, ${i.shapeText.slice(1, -1)}), as an Int32Array, Uint32Array or Float32Array; no gradient)` : `${i.name} ${i.shapeText} (Float32Array [T, B, ${i.shapeText.slice(1, -1)}])`)).join(', ')}. */`,
+    `export type ${cell}Inputs = ${names(userInputs)};`,
     `/** Per-step outputs: ${plan.outputs.map((o) => `${o.name} ${o.shapeText}`).join(', ')}. */`,
     `export type ${cell}Outputs = ${names(plan.outputs)};`,
     `export type ${cell}States = ${names(plan.states)};`,

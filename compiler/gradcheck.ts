@@ -48,6 +48,9 @@ export function gradCase(cell: CellProgram, loss: LossKind, output: string, dims
   }
   const weight = new Float64Array(T * B).fill(1);
   for (let t = Math.max(1, T - 2); t < T; t++) weight[t * B + (B - 1)] = 0;
+  // with per-sequence lengths the loss, as in training, counts only the steps within them
+  const mask = cell.inputs.find((i) => i.mask);
+  if (mask) inputs[mask.name]!.forEach((m, i) => (weight[i] *= m));
   const valid = weight.reduce((a, b) => a + b, 0);
   weight.forEach((w, i) => (weight[i] = w / valid));
   inputs[TARGET] = target;
@@ -135,8 +138,8 @@ export async function gradcheck(cell: CellProgram, c: GradCase): Promise<TensorC
       checks.push({ tensor: label, worst, checked: indices.length, ...(at ? { at } : {}) });
     };
     for (const p of cell.params) check('params', p.name, `param ${p.name}`, g.params[p.name]);
-    // ids have no gradient (a step of an id is not small), so onehot inputs are not probed
-    for (const i of cell.inputs) if (!i.onehot) check('inputs', i.name, `input ${i.name}`, g.inputs[i.name]);
+    // ids have no gradient (a step of an id is not small), nor has a length mask (data), so neither is probed
+    for (const i of cell.inputs) if (!i.onehot && !i.mask) check('inputs', i.name, `input ${i.name}`, g.inputs[i.name]);
     for (const s of cell.states) check('initialState', s.name, `initial ${s.name}`, g.initialStates[s.name]);
     return checks;
   } finally {

@@ -34,6 +34,8 @@ export interface InputDecl {
    * and example; its value, as any leaf's, is the vector of `shape` with element j = (id == j).
    */
   readonly onehot?: boolean;
+  /** a 0/1 mask the runtime derives from sequence lengths (compiler/lengths.ts): data, no gradient */
+  readonly mask?: boolean;
 }
 export interface ParamDecl {
   readonly name: string;
@@ -142,7 +144,7 @@ export function printProgram(program: CellProgram): string {
   const sizes = program.sizes.map((s) => (s.default === undefined ? s.name : `${s.name}=${s.default}`));
   const reverse = program.direction === 'reverse' ? ' reverse' : '';
   lines.push(`cell ${program.name}${reverse} sizes(${sizes.join(', ')}) -> (${program.outputs.join(', ')})`);
-  for (const i of program.inputs) lines.push(`  input ${i.name}: ${formatType({ shape: i.shape, batched: true })}${i.onehot ? ' onehot' : ''}`);
+  for (const i of program.inputs) lines.push(`  input ${i.name}: ${formatType({ shape: i.shape, batched: true })}${i.onehot ? ' onehot' : ''}${i.mask ? ' mask' : ''}`);
   for (const p of program.params) {
     lines.push(`  param ${p.name}: ${formatType({ shape: p.shape, batched: false })} = ${formatInit(p.init)}`);
   }

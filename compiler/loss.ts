@@ -7,7 +7,11 @@ import { GraphBuilder } from './graph.js';
 import type { CellProgram } from './ir.js';
 import { shapeEquals } from './shape.js';
 
-export type LossKind = 'mse' | 'sigmoid-bce' | 'softmax-ce';
+/**
+ * 'cotangent' is the sum of target * output: its gradient is the target, so a layer whose
+ * output feeds a later layer trains on the gradient that layer sends back (runtime/layered.ts).
+ */
+export type LossKind = 'mse' | 'sigmoid-bce' | 'softmax-ce' | 'cotangent';
 
 export interface LossSpec {
   readonly kind: LossKind;
@@ -56,6 +60,9 @@ export function withLoss(program: CellProgram, spec: LossSpec): CellProgram {
       loss = emit('reduce_sum', [pointwise]);
       break;
     }
+    case 'cotangent':
+      loss = emit('reduce_sum', [emit('mul', [target, z])]);
+      break;
     case 'softmax-ce': {
       // logsumexp(z) - sum(q z)
       const m = emit('reduce_max', [z]);

@@ -1,5 +1,6 @@
 /** Random weights and inputs for checking a cell against the reference (browser-safe). */
 import type { Random } from '../runtime/init.js';
+import { validMask } from '../runtime/lengths.js';
 import type { CellProgram } from './ir.js';
 
 /** Weights like PyTorch's default RNN init: uniform in ±1/sqrt(fan-in), biases included. */
@@ -17,6 +18,10 @@ export function randomInputs(program: CellProgram, sizes: Readonly<Record<string
   const inputs: Record<string, Float32Array> = {};
   for (const i of program.inputs) {
     const n = i.shape.reduce((a, d) => a * d.evaluate(sizes), 1);
+    if (i.mask) {
+      inputs[i.name] = validMask(randomLengths(steps, batch, random), steps, batch);
+      continue;
+    }
     // a onehot input takes ids: one whole number in [0, n) per step and example
     inputs[i.name] = i.onehot
       ? Float32Array.from({ length: steps * batch }, () => Math.min(n - 1, Math.floor(random.uniform() * n)))
@@ -24,3 +29,9 @@ export function randomInputs(program: CellProgram, sizes: Readonly<Record<string
   }
   return inputs;
 }
+
+/** Lengths in [1, steps], the first example's the whole sequence, so padding and its absence both occur. */
+export function randomLengths(steps: number, batch: number, random: Random): Int32Array {
+  return Int32Array.from({ length: batch }, (_, b) => (b === 0 ? steps : 1 + Math.min(steps - 1, Math.floor(random.uniform() * steps))));
+}
+

@@ -6,6 +6,7 @@ import { type DeviceInfo, getDevice } from './device.js';
 import { PlanExecutor, WorkQueue, readBack } from './executor.js';
 import { PlanRunner, planConstants } from './plan-runner.js';
 import { Random, initialize } from './init.js';
+import { VALID_INPUT, validMask, zeroPadding } from './lengths.js';
 import type { LaunchPlan } from './plan.js';
 import { type InputData, deviceInput, evaluateDim, inputStride, isInputData, tensorElements, transpose } from './plan.js';
 import { type Gradients, Trainer, type TrainerOptions, type TrainingBatch, type TrainingPlans } from './trainer.js';
@@ -28,6 +29,11 @@ export interface CreateOptions<Sizes extends string = string> {
 export interface ForwardOptions {
   /** batch size for this call; the input's length must be steps x batch x features */
   readonly batch?: number;
+  /**
+   * [B] steps of each sequence (a cell compiled with lengths): states hold past a sequence's
+   * length, so its final state is the one at its last step, and outputs there are zero
+   */
+  readonly lengths?: ArrayLike<number>;
 }
 
 export interface ForwardResult<Outputs extends string = string, States extends string = string> {
@@ -174,8 +180,18 @@ export class SeqModel<Sizes extends string = string, Params extends string = str
   async forward(x: InputData | Partial<Record<Inputs, InputData>>, initialState?: Partial<Record<States, ArrayLike<number>>>, options: ForwardOptions = {}): Promise<ForwardResult<Outputs, States>> {
     const { plan, sizes } = this;
     const batch = options.batch ?? this.batch;
-    const given: Record<string, InputData | undefined> = isInputData(x) ? { [plan.inputs[0]?.name ?? 'x']: x } : (x as Record<string, InputData>);
-    if (isInputData(x) && plan.inputs.length !== 1) throw new Error(`cell ${plan.cell} has ${plan.inputs.length} inputs; pass a record { ${plan.inputs.map((i) => i.name).join(', ')} }`);
+    const userInputs = plan.inputs.filter((i) => i.name !== VALID_INPUT);
+    const given: Record<string, InputData | undefined> = isInputData(x) ? { [userInputs[0]?.name ?? 'x']: x } : { ...(x as Record<string, InputData>) };
+    if (isInputData(x) && userInputs.length !== 1) throw new Error(`cell ${plan.cell} has ${userInputs.length} inputs; pass a record { ${userInputs.map((i) => i.name).join(', ')} }`);
+    const withLengths = userInputs.length < plan.inputs.length;
+    if (options.lengths && !withLengths) throw new Error(`cell ${plan.cell} was compiled without per-sequence lengths; compile it with lengths (seqc compile --lengths) to pass them`);
+    if (withLengths) {
+      const first = userInputs[0]!;
+      const data = given[first.name];
+      const t = isInputData(data) ? data.length / (batch * inputStride(first, sizes)) : Number.NaN;
+      // without lengths every step is valid, unless a caller that built the mask itself passed it
+      if (Number.isInteger(t) && t >= 1 && (options.lengths || !given[VALID_INPUT])) given[VALID_INPUT] = validMask(options.lengths, t, batch);
+    }
     let steps: number | undefined;
     const inputs = new Map<number, Float32Array>();
     plan.inputs.forEach((input, index) => {
@@ -222,7 +238,7 @@ export class SeqModel<Sizes extends string = string, Params extends string = str
     }
     const regions = await this.#executor.run({ steps, batch, inputs, initialSlots, reads });
     const outputs = {} as Record<Outputs, Float32Array>;
-    plan.outputs.forEach((o, i) => (outputs[o.name as Outputs] = regions[i]!));
+    plan.outputs.forEach((o, i) => (outputs[o.name as Outputs] = options.lengths ? zeroPadding(regions[i]!, options.lengths, steps!, batch) : regions[i]!));
     const states = {} as Record<States, Float32Array>;
     plan.states.forEach((s, i) => (states[s.name as States] = regions[plan.outputs.length + i]!));
     return { outputs, states, steps, batch };
@@ -241,6 +257,11 @@ export class SeqModel<Sizes extends string = string, Params extends string = str
    */
   async trainStep(batch: TrainingBatch): Promise<number> {
     return (await this.#trainer()).step(batch);
+  }
+
+  /** trainStep that also returns the loss's gradient with respect to each input, [T, B, ...]. */
+  async trainStepWithInputGradients(batch: TrainingBatch): Promise<{ loss: number; inputs: Record<string, Float32Array> }> {
+    return (await this.#trainer()).stepWithInputGradients(batch);
   }
 
   /** Gradients of the loss on a batch, for inspection; the parameters do not change. */

@@ -6,6 +6,7 @@
  */
 import { type Workspace, allocateWorkspace, readBack, releaseWorkspace, setSeed } from './executor.js';
 import type { SeqModel } from './model.js';
+import { VALID_INPUT, validMask } from './lengths.js';
 import { Optimizer, type OptimizerSpec } from './optimizer.js';
 import { type PlanBindings, PlanRunner, planConstants } from './plan-runner.js';
 import type { LaunchPlan } from './plan.js';
@@ -14,7 +15,7 @@ import { stepSeed } from './random.js';
 
 /** What `seqc compile --loss` embeds: the plans for one loss on one output. */
 export interface TrainingPlans {
-  readonly loss: { readonly kind: 'mse' | 'sigmoid-bce' | 'softmax-ce'; readonly output: string };
+  readonly loss: { readonly kind: 'mse' | 'sigmoid-bce' | 'softmax-ce' | 'cotangent'; readonly output: string };
   readonly forward: LaunchPlan;
   readonly backward: LaunchPlan;
 }
@@ -39,8 +40,10 @@ export interface TrainingBatch {
   readonly x?: InputData;
   /** [T, B, N]: the output's target (one-hot or a distribution for softmax-ce) */
   readonly target: Float32Array;
-  /** [T, B]: 1 for real steps, 0 for padding (default all 1) */
+  /** [T, B]: 1 for real steps, 0 for padding (default all 1, or 1 within `lengths`) */
   readonly mask?: Float32Array;
+  /** [B] steps of each sequence, for a cell compiled with lengths (see ForwardOptions.lengths) */
+  readonly lengths?: ArrayLike<number>;
   /** 'mean' (default) divides by the number of real steps x examples; 'sum' does not */
   readonly reduction?: 'mean' | 'sum';
   /** this step's learning rate, for a schedule (default: the optimizer's) */
@@ -130,25 +133,46 @@ export class Trainer {
 
   /** One optimizer step on a batch: forward, loss, backward, clip, update; returns the loss. */
   step(batch: TrainingBatch): Promise<number> {
-    return this.model.queue.run(async () => {
-      const { session, steps } = await this.#prepare(batch);
-      this.#steps++;
-      const encoder = this.model.device.createCommandEncoder({ label: `${this.plans.forward.cell}/train` });
-      const pass = encoder.beginComputePass();
-      this.#encodeGradients(pass, session, steps);
-      this.#optimizer.encode(pass, batch.learningRate);
-      pass.end();
-      if (this.#stateful) this.#encodeCarry(encoder, session, steps);
-      encoder.copyBufferToBuffer(this.grads, this.model.paramCount * 4, session.staging, 0, 4);
-      encoder.copyBufferToBuffer(this.#optimizer.status, 4, session.staging, 4, 4);
-      this.model.device.queue.submit([encoder.finish()]);
-      await session.staging.mapAsync(GPUMapMode.READ, 0, 8);
-      const [loss, norm] = new Float32Array(session.staging.getMappedRange(0, 8).slice(0));
-      session.staging.unmap();
-      this.lastLoss = loss!;
-      this.lastGradientNorm = norm!;
-      return loss!;
-    });
+    return this.model.queue.run(async () => (await this.#step(batch, false)).loss);
+  }
+
+  /**
+   * One optimizer step that also reads back the loss's gradient with respect to each input,
+   * [T, B, ...] (taken before the update): what a layer below trains on.
+   */
+  stepWithInputGradients(batch: TrainingBatch): Promise<{ loss: number; inputs: Record<string, Float32Array> }> {
+    return this.model.queue.run(() => this.#step(batch, true));
+  }
+
+  async #step(batch: TrainingBatch, withInputs: boolean): Promise<{ loss: number; inputs: Record<string, Float32Array> }> {
+    const { session, steps } = await this.#prepare(batch);
+    this.#steps++;
+    const encoder = this.model.device.createCommandEncoder({ label: `${this.plans.forward.cell}/train` });
+    const pass = encoder.beginComputePass();
+    this.#encodeGradients(pass, session, steps);
+    this.#optimizer.encode(pass, batch.learningRate);
+    pass.end();
+    if (this.#stateful) this.#encodeCarry(encoder, session, steps);
+    encoder.copyBufferToBuffer(this.grads, this.model.paramCount * 4, session.staging, 0, 4);
+    encoder.copyBufferToBuffer(this.#optimizer.status, 4, session.staging, 4, 4);
+    this.model.device.queue.submit([encoder.finish()]);
+    await session.staging.mapAsync(GPUMapMode.READ, 0, 8);
+    const [loss, norm] = new Float32Array(session.staging.getMappedRange(0, 8).slice(0));
+    session.staging.unmap();
+    this.lastLoss = loss!;
+    this.lastGradientNorm = norm!;
+    return { loss: loss!, inputs: withInputs ? await this.#inputGradients(session, steps) : {} };
+  }
+
+  async #inputGradients(session: Session, steps: number): Promise<Record<string, Float32Array>> {
+    const bwd = this.plans.backward;
+    const inputs: Record<string, Float32Array> = {};
+    const elements = this.#backward.elements();
+    for (const input of this.plans.forward.inputs) {
+      const index = bwd.buffers.findIndex((b) => b.kind === 'readout' && b.name === `__d_${input.name}`);
+      if (index >= 0 && !input.name.startsWith('__')) inputs[input.name] = await readBack(this.model.device, session.backward.buffers[index]!, 0, steps * session.batch * elements[index]!);
+    }
+    return inputs;
   }
 
   /** Gradients of the loss on a batch, without changing the parameters. */
@@ -170,12 +194,7 @@ export class Trainer {
         params[p.name] = p.columnMajor ? transpose(stored, cols!, rows!) : stored;
       }
       const bwd = this.plans.backward;
-      const inputs: Record<string, Float32Array> = {};
-      const elements = this.#backward.elements();
-      for (const input of this.plans.forward.inputs) {
-        const index = bwd.buffers.findIndex((b) => b.kind === 'readout' && b.name === `__d_${input.name}`);
-        if (index >= 0 && !input.name.startsWith('__')) inputs[input.name] = await readBack(device, session.backward.buffers[index]!, 0, steps * session.batch * elements[index]!);
-      }
+      const inputs = await this.#inputGradients(session, steps);
       const initialStates: Record<string, Float32Array> = {};
       for (const state of this.plans.forward.states) {
         const n = tensorElements(state, this.model.sizes);
@@ -260,7 +279,10 @@ export class Trainer {
     if (!Number.isInteger(steps) || steps < 1) throw new Error(`input ${first.name} has ${firstData.length} elements, not a whole number of steps of batch ${B}`);
     const targetSize = tensorElements(plan.inputs.find((i) => i.name === TARGET)!, model.sizes);
     if (batch.target.length !== steps * B * targetSize) throw new Error(`target has ${batch.target.length} elements, expected ${steps * B * targetSize} ([T, B, N] = [${steps}, ${B}, ${targetSize}])`);
-    const mask = batch.mask ?? new Float32Array(steps * B).fill(1);
+    const withLengths = plan.inputs.some((i) => i.name === VALID_INPUT);
+    if (batch.lengths && !withLengths) throw new Error(`cell ${plan.cell} was compiled without per-sequence lengths; compile it with lengths (seqc compile --lengths) to pass them`);
+    if (withLengths && (batch.lengths || !given[VALID_INPUT])) given[VALID_INPUT] = validMask(batch.lengths, steps, B);
+    const mask = batch.mask ?? validMask(batch.lengths, steps, B);
     if (mask.length !== steps * B) throw new Error(`mask has ${mask.length} elements, expected ${steps * B} ([T, B])`);
     const valid = mask.reduce((a, b) => a + b, 0);
     const scale = batch.reduction === 'sum' ? 1 : 1 / Math.max(valid, 1);

@@ -10,6 +10,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { type GradCase, finiteDifference, gradCase, gradcheck, lossOf, probes, relativeError } from '../compiler/gradcheck.js';
 import type { CellProgram } from '../compiler/ir.js';
 import { buildLaunchPlan } from '../compiler/launch-plan.js';
+import { withLengths } from '../compiler/lengths.js';
 import { type LossKind, TARGET, WEIGHT, defaultLoss } from '../compiler/loss.js';
 import { buildTrainingPlans } from '../compiler/training.js';
 import { createModel, releaseDevice } from '../runtime/index.js';
@@ -20,8 +21,8 @@ import { loadExample } from './gpu-helpers.js';
 afterAll(releaseDevice);
 
 const TOLERANCE = 1e-3;
-const SMALL = { T: 5, B: 3, sizes: { I: 4, H: 6, O: 5, V: 7, E: 4 } };
-const MEDIUM = { T: 8, B: 4, sizes: { I: 8, H: 32, O: 7, V: 9, E: 8 } };
+const SMALL = { T: 5, B: 3, sizes: { I: 4, H: 6, O: 5, V: 7, E: 4, K: 5 } };
+const MEDIUM = { T: 8, B: 4, sizes: { I: 8, H: 32, O: 7, V: 9, E: 8, K: 7 } };
 const EXAMPLES = readdirSync('examples').filter((f) => f.endsWith('.seq')).map((f) => f.replace(/\.seq$/, ''));
 
 async function expectGradcheck(cell: CellProgram, loss: LossKind, output: string, dims: typeof SMALL, seed: number): Promise<void> {
@@ -41,6 +42,11 @@ describe('gradcheck: GPU gradients against float64 finite differences', () => {
     const cell = loadExample(name);
     const { kind, output } = defaultLoss(cell);
     await expectGradcheck(cell, kind, output, dims, 5);
+  });
+
+  it.each([['lstm', 'T=5 B=3 I=4 H=6', SMALL], ['lstm', 'T=8 B=4 I=8 H=32', MEDIUM], ['gru', 'T=8 B=4 I=8 H=32', MEDIUM]] as const)('%s with per-sequence lengths, %s', async (name, _label, dims) => {
+    // states hold past each sequence's length; the loss counts only the steps within it
+    await expectGradcheck(withLengths(loadExample(name)), 'mse', 'h', dims, 9);
   });
 
   it.each(['mse', 'sigmoid-bce', 'softmax-ce'] as const)('lstm with %s', async (loss) => {

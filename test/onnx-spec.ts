@@ -452,3 +452,52 @@ export function randomTorchCase(cell: SpecTorchCell, seed: number, dims: Dims, {
       return { ...common, ...torchLstm({ ...args, c0 }) };
   }
 }
+
+// ---------------------------------------------------------------------------------------
+// ONNX LSTM with its `direction` and `sequence_lens` attributes
+
+export interface OnnxLstmFullArgs {
+  /** `[T, batch, I]` */
+  readonly X: Vec;
+  /** `[D, 4*H, I]`, `[D, 4*H, H]`, `[D, 8*H]` with D = 2 for bidirectional, else 1 */
+  readonly W: Vec;
+  readonly R: Vec;
+  readonly B?: Vec;
+  /** `[batch]`: steps of each sequence (default all T) */
+  readonly sequenceLens?: ArrayLike<number>;
+  readonly direction: 'forward' | 'reverse' | 'bidirectional';
+  readonly dims: Dims;
+}
+
+/**
+ * ONNX `LSTM` with directions and sequence lengths: each example's first `sequence_lens[b]`
+ * steps are run forward, in reverse, or both; Y is `[T, D, batch, H]` with zeros past each
+ * sequence's length, and Y_h, Y_c are `[D, batch, H]`, the states after each direction's last
+ * processed step (t = len-1 forward, t = 0 in reverse). Built on `onnxLstm` one example and
+ * one direction at a time, on the example's steps in that direction's order.
+ */
+export function onnxLstmFull(a: OnnxLstmFullArgs): { Y: Float64Array; Y_h: Float64Array; Y_c: Float64Array } {
+  const { T, batch, I, H } = a.dims;
+  const directions = a.direction === 'bidirectional' ? ['forward', 'reverse'] : [a.direction];
+  const D = directions.length;
+  const Y = new Float64Array(T * D * batch * H);
+  const Y_h = new Float64Array(D * batch * H);
+  const Y_c = new Float64Array(D * batch * H);
+  const slice = (v: Vec, d: number, n: number) => Array.from({ length: n }, (_, i) => v[d * n + i]!);
+  directions.forEach((direction, d) => {
+    const W = slice(a.W, d, 4 * H * I);
+    const R = slice(a.R, d, 4 * H * H);
+    const B = a.B && slice(a.B, d, 8 * H);
+    for (let b = 0; b < batch; b++) {
+      const len = a.sequenceLens ? a.sequenceLens[b]! : T;
+      if (len === 0) continue;
+      const order = Array.from({ length: len }, (_, s) => (direction === 'forward' ? s : len - 1 - s));
+      const X = order.flatMap((t) => Array.from({ length: I }, (_, i) => a.X[(t * batch + b) * I + i]!));
+      const r = onnxLstm({ X, W, R, ...(B && { B }), dims: { T: len, batch: 1, I, H } });
+      order.forEach((t, s) => Y.set(r.Y.subarray(s * H, (s + 1) * H), ((t * D + d) * batch + b) * H));
+      Y_h.set(r.Y_h, (d * batch + b) * H);
+      Y_c.set(r.Y_c, (d * batch + b) * H);
+    }
+  });
+  return { Y, Y_h, Y_c };
+}
