@@ -1,0 +1,190 @@
+/**
+ * A model of layers over whole sequences, for what one step graph cannot hold: a layer whose
+ * every step needs the layer below at every step, as a bidirectional layer's reverse half
+ * does. Each layer is a compiled cell with one input and one output, run forward or
+ * bidirectionally (runtime/bidirectional.ts's reversal within each length), reading the
+ * layer below's outputs; a head cell with the loss sits on top (a per-step readout, e.g.
+ * tag logits).
+ *
+ * The host chains the layers: a forward pass layer by layer, then a training step of each
+ * cell from the top down, each layer trained on the gradient the layer above sends back to
+ * its input, through a cotangent loss (sum of that gradient times the output, whose own
+ * gradient is that gradient). Every cell's step is its own submit, with its own optimizer
+ * state and gradient clipping.
+ */
+import { reverseWithin } from './lengths.js';
+import { type CreateOptions, type SeqModel, createModel } from './model.js';
+import { type InputData, type LaunchPlan, inputStride } from './plan.js';
+import type { TrainerOptions, TrainingPlans } from './trainer.js';
+
+export interface LayerSpec {
+  /** the cell's forward plan, compiled with lengths (compiler/lengths.ts) */
+  readonly plan: LaunchPlan;
+  /** its training plans: a cotangent loss on its output for a layer, the model's loss for the head */
+  readonly training: TrainingPlans;
+  readonly sizes: Readonly<Record<string, number>>;
+  readonly bidirectional?: boolean;
+}
+
+export interface LayeredOptions {
+  readonly batch: number;
+  /** parameters of cell k are drawn from seed + k */
+  readonly seed?: number;
+  readonly device?: GPUDevice;
+  /** optimizer and clipping of every cell (each clips its own gradient) */
+  readonly training?: Omit<TrainerOptions, 'stateful'>;
+}
+
+export interface LayeredBatch {
+  /** [T, B, ...] for the first layer's input ([T, B] ids for a onehot input) */
+  readonly x: InputData;
+  /** [T, B, N] target of the head's output */
+  readonly target: Float32Array;
+  /** [B] steps of each sequence (default all T) */
+  readonly lengths?: ArrayLike<number>;
+  readonly learningRate?: number;
+}
+
+interface Layer {
+  readonly models: readonly SeqModel[];
+  readonly bidirectional: boolean;
+}
+
+const userInput = (model: SeqModel): string => model.plan.inputs.find((i) => !i.name.startsWith('__'))!.name;
+const firstOutput = (model: SeqModel): string => model.plan.outputs[0]!.name;
+
+/** [rows, a] and [rows, b] side by side: [rows, a + b]. */
+function joinRows(left: Float32Array, right: Float32Array, rows: number): Float32Array {
+  const a = left.length / rows;
+  const b = right.length / rows;
+  const out = new Float32Array(left.length + right.length);
+  for (let r = 0; r < rows; r++) {
+    out.set(left.subarray(r * a, (r + 1) * a), r * (a + b));
+    out.set(right.subarray(r * b, (r + 1) * b), r * (a + b) + a);
+  }
+  return out;
+}
+
+/** The first `a` and the last values of every row of [rows, n]. */
+function splitRows(data: Float32Array, rows: number, a: number): [Float32Array, Float32Array] {
+  const n = data.length / rows;
+  const left = new Float32Array(rows * a);
+  const right = new Float32Array(rows * (n - a));
+  for (let r = 0; r < rows; r++) {
+    left.set(data.subarray(r * n, r * n + a), r * a);
+    right.set(data.subarray(r * n + a, (r + 1) * n), r * (n - a));
+  }
+  return [left, right];
+}
+
+export class LayeredModel {
+  private constructor(readonly layers: readonly Layer[], readonly head: SeqModel, readonly batch: number) {}
+
+  static async create(layers: readonly LayerSpec[], head: LayerSpec, options: LayeredOptions): Promise<LayeredModel> {
+    let seed = options.seed ?? 0;
+    let device = options.device;
+    const training = { ...options.training, stateful: false };
+    const create = async (spec: LayerSpec): Promise<SeqModel> => {
+      const create: CreateOptions = { sizes: spec.sizes, batch: options.batch, seed: seed++, training, ...(device ? { device } : {}) };
+      const model = await createModel(spec.plan, create, spec.training);
+      device ??= model.device;
+      return model;
+    };
+    const built: Layer[] = [];
+    for (const spec of layers) {
+      const models = [await create(spec)];
+      if (spec.bidirectional) models.push(await create(spec));
+      built.push({ models, bidirectional: spec.bidirectional ?? false });
+    }
+    return new LayeredModel(built, await create(head), options.batch);
+  }
+
+  /** Every model's parameters by `layer.direction.name` and `head.name`. */
+  async getParams(): Promise<Record<string, Float32Array>> {
+    const out: Record<string, Float32Array> = {};
+    for (const [l, layer] of this.layers.entries()) {
+      for (const [d, model] of layer.models.entries()) {
+        for (const [name, value] of Object.entries(await model.getParams())) out[`${l}.${d === 0 ? 'forward' : 'reverse'}.${name}`] = value;
+      }
+    }
+    for (const [name, value] of Object.entries(await this.head.getParams())) out[`head.${name}`] = value;
+    return out;
+  }
+
+  /** One layer over whole sequences: its outputs [T, B, N] (bidirectional: [T, B, 2N]). */
+  async #layerForward(layer: Layer, x: InputData, steps: number, lengths: ArrayLike<number> | undefined): Promise<Float32Array> {
+    const [forward, reverse] = layer.models;
+    const f = (await forward!.forward({ [userInput(forward!)]: x }, undefined, { ...(lengths ? { lengths } : {}) })).outputs[firstOutput(forward!)]!;
+    if (!reverse) return f;
+    const r = (await reverse.forward({ [userInput(reverse)]: reverseWithin(x, lengths, steps, this.batch) }, undefined, { ...(lengths ? { lengths } : {}) })).outputs[firstOutput(reverse)]!;
+    return joinRows(f, reverseWithin(r, lengths, steps, this.batch), steps * this.batch);
+  }
+
+  /** Every layer, then the head: the head's first output, [T, B, N]. */
+  async forward(x: InputData, lengths?: ArrayLike<number>): Promise<Float32Array> {
+    const steps = this.#stepsOf(x);
+    let current: InputData = x;
+    for (const layer of this.layers) current = await this.#layerForward(layer, current, steps, lengths);
+    const r = await this.head.forward({ [userInput(this.head)]: current }, undefined, { ...(lengths ? { lengths } : {}) });
+    return r.outputs[firstOutput(this.head)]!;
+  }
+
+  /** Steps of a first-layer input: its length over the batch and the per-step width. */
+  #stepsOf(x: InputData): number {
+    const first = this.layers[0]?.models[0] ?? this.head;
+    const input = first.plan.inputs.find((i) => !i.name.startsWith('__'))!;
+    const width = inputStride(input, first.sizes);
+    const steps = x.length / (this.batch * width);
+    if (!Number.isInteger(steps) || steps < 1) throw new Error(`input has ${x.length} elements, not a whole number of steps of batch ${this.batch} x ${width}`);
+    return steps;
+  }
+
+  /**
+   * One training step: forward through the layers, the head's step on the loss, then each
+   * layer's step on the gradient sent to its output, top down. Returns the head's loss (mean
+   * over real steps and examples).
+   */
+  async trainStep(batch: LayeredBatch): Promise<number> {
+    const { x, lengths, learningRate } = batch;
+    const steps = this.#stepsOf(x);
+    const rows = steps * this.batch;
+    const inputs: InputData[] = [x];
+    for (const layer of this.layers) inputs.push(await this.#layerForward(layer, inputs[inputs.length - 1]!, steps, lengths));
+    const common = { ...(lengths ? { lengths } : {}), ...(learningRate === undefined ? {} : { learningRate }) };
+    const top = await this.head.trainStepWithInputGradients({ inputs: { [userInput(this.head)]: inputs[inputs.length - 1]! }, target: batch.target, ...common });
+    let gradient = top.inputs[userInput(this.head)]!;
+    for (let l = this.layers.length - 1; l >= 0; l--) {
+      const layer = this.layers[l]!;
+      const input = inputs[l]!;
+      const [forward, reverse] = layer.models;
+      // the cotangent loss is summed: the gradient from above already carries the head's mean
+      const step = async (model: SeqModel, x: InputData, cotangent: Float32Array) => {
+        const name = userInput(model);
+        const r = await model.trainStepWithInputGradients({ inputs: { [name]: x }, target: cotangent, reduction: 'sum', ...common });
+        return r.inputs[name];
+      };
+      if (!reverse) {
+        const below = await step(forward!, input, gradient);
+        if (!below) break; // ids have no gradient: the first layer is the last to train
+        gradient = below;
+        continue;
+      }
+      const [gf, gr] = splitRows(gradient, rows, gradient.length / rows / 2);
+      const df = await step(forward!, input, gf);
+      const dr = await step(reverse, reverseWithin(input, lengths, steps, this.batch), reverseWithin(gr, lengths, steps, this.batch));
+      if (!df || !dr) break; // ids have no gradient: the first layer is the last to train
+      const back = reverseWithin(dr, lengths, steps, this.batch);
+      gradient = df.map((v, i) => v + back[i]!);
+    }
+    return top.loss;
+  }
+
+  get bufferCount(): number {
+    return this.layers.reduce((n, l) => n + l.models.reduce((m, model) => m + model.bufferCount, 0), this.head.bufferCount);
+  }
+
+  dispose(): void {
+    for (const layer of this.layers) for (const model of layer.models) model.dispose();
+    this.head.dispose();
+  }
+}
