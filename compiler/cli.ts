@@ -11,6 +11,7 @@ import { lowerCells, lowerSource } from './frontend.js';
 import { type CellProgram, printProgram } from './ir.js';
 import { buildLaunchPlan } from './launch-plan.js';
 import { differentiate } from './autodiff.js';
+import { withLengths } from './lengths.js';
 import { type LossKind, type LossSpec, defaultLoss, withLoss } from './loss.js';
 
 export const DEFAULT_EXAMPLE = 'examples/lstm.seq';
@@ -18,32 +19,36 @@ export const DEFAULT_EXAMPLE = 'examples/lstm.seq';
 const USAGE = `usage: seqc <command> [options]
 
 commands:
-  compile FILE.seq [-o OUT.js] [--cell NAME] [--runtime SPECIFIER] [--loss KIND[:OUTPUT]]
+  compile FILE.seq [-o OUT.js] [--cell NAME] [--runtime SPECIFIER] [--loss KIND[:OUTPUT]] [--lengths]
                      write an ES module (and OUT.d.ts) that runs the cell on WebGPU;
-                     with --loss (mse, sigmoid-bce, softmax-ce) it also trains (trainStep)
+                     with --loss (mse, sigmoid-bce, softmax-ce) it also trains (trainStep);
+                     with --lengths it takes per-sequence lengths (forward(x, s, { lengths }))
   ir FILE.seq [--grad [--loss KIND[:OUTPUT]]]
                      print the IR of every cell; with --grad, its training forward (with the
                      loss, default as for gradcheck) and its backward pass (a reverse scan)
   wgsl FILE.seq      print the generated WGSL kernels
   check FILE.seq     check the source and report the first error
-  run [FILE.seq] [--size NAME=N ...] [--steps T] [--batch B] [--repeats N] [--seed S]
+  run [FILE.seq] [--size NAME=N ...] [--steps T] [--batch B] [--repeats N] [--seed S] [--lengths]
                      run the cell on the WebGPU device found, compare it with the float64
                      CPU reference, print device, sizes, time and max error
                      (default: ${DEFAULT_EXAMPLE}, T=64, B=32)
   gradcheck FILE.seq [--loss mse|sigmoid-bce|softmax-ce] [--output NAME] [--size NAME=N ...]
-                     [--steps T] [--batch B] [--seed S] [--tolerance R]
+                     [--steps T] [--batch B] [--seed S] [--tolerance R] [--lengths]
                      GPU gradients of every parameter, input and initial state against float64
                      finite differences of the CPU reference (default: small random sizes,
-                     T=5, B=3, softmax-ce on a readout else mse; exit 1 above R = 1e-3)
+                     T=5, B=3, softmax-ce on a readout else mse; exit 1 above R = 1e-3);
+                     --lengths: with random per-sequence lengths (states hold past them)
   train [FILE.seq] [--out DIR] [--size NAME=N ...] [--batch B] [--steps T] [--minutes M]
                      [--max-steps N] [--lr R] [--clip C] [--seed S]
                      train a character language model (default examples/charlm.seq) on the
                      Brown corpus: progress, held-out bits/char, DIR/loss.svg, a checkpoint in
                      DIR (default runs/charlm) every 819,200 characters, at the end and on
-                     Ctrl-C (defaults: B=32, T=16, 10 minutes, Adam lr 0.01 decaying linearly
-                     to 0.001 over the budget, clip 5)
-  sample DIR [--temperature T] [--length N] [--prime TEXT] [--seed S]
-                     generate text from a checkpoint
+                     Ctrl-C (defaults: B=64, T=16, 10 minutes, Adam lr 0.02 decaying linearly
+                     to 0.002 over the budget, clip 5; scores and keeps a moving average of
+                     the weights)
+  sample DIR [--temperature T] [--length N] [--prime TEXT] [--seed S] [--beam K]
+                     generate text from a checkpoint; --beam K: the K most probable
+                     continuations to the end of the sentence (beam search, width K)
   score DIR "TEXT"   log-probability and bits/char of a text under a checkpoint
   help               show this text`;
 
@@ -111,9 +116,10 @@ export function bindSizes(program: CellProgram, given: Readonly<Record<string, n
 }
 
 async function commandCompile(args: string[]): Promise<void> {
-  const { values, positionals } = parseArgs({ args, allowPositionals: true, options: { out: { type: 'string', short: 'o' }, cell: { type: 'string' }, runtime: { type: 'string' }, loss: { type: 'string' } } });
+  const { values, positionals } = parseArgs({ args, allowPositionals: true, options: { out: { type: 'string', short: 'o' }, cell: { type: 'string' }, runtime: { type: 'string' }, loss: { type: 'string' }, lengths: { type: 'boolean' } } });
   const { source, file } = readSource(positionals[0]);
-  const program = lowerSource(source, file, values.cell);
+  const cell = lowerSource(source, file, values.cell);
+  const program = values.lengths ? withLengths(cell) : cell;
   const plan = buildLaunchPlan(program);
   let training;
   if (values.loss !== undefined) {
@@ -179,10 +185,12 @@ async function commandRun(args: string[]): Promise<number> {
       repeats: { type: 'string' },
       seed: { type: 'string' },
       cell: { type: 'string' },
+      lengths: { type: 'boolean' },
     },
   });
   const { source, file } = readSource(positionals[0] ?? DEFAULT_EXAMPLE);
-  const program = lowerSource(source, file, values.cell);
+  const cell = lowerSource(source, file, values.cell);
+  const program = values.lengths ? withLengths(cell) : cell;
   const sizes = bindSizes(program, parseSizes(values.size), file);
   const { runAgainstReference } = await import('./run.js');
   const report = await runAgainstReference(program, {
@@ -209,10 +217,12 @@ async function commandGradcheck(args: string[]): Promise<number> {
       seed: { type: 'string' },
       tolerance: { type: 'string' },
       cell: { type: 'string' },
+      lengths: { type: 'boolean' },
     },
   });
   const { source, file } = readSource(positionals[0]);
-  const program = lowerSource(source, file, values.cell);
+  const cell = lowerSource(source, file, values.cell);
+  const program = values.lengths ? withLengths(cell) : cell;
   const { gradCase, gradcheck } = await import('./gradcheck.js');
   const fallback = defaultLoss(program);
   const loss = (values.loss ?? fallback.kind) as 'mse' | 'sigmoid-bce' | 'softmax-ce';
@@ -278,11 +288,11 @@ async function commandTrain(args: string[]): Promise<number> {
         file: positionals[0] ?? 'examples/charlm.seq',
         out: values.out ?? join('runs', 'charlm'),
         sizes: parseSizes(values.size),
-        batch: positiveInt('batch', values.batch, 32),
+        batch: positiveInt('batch', values.batch, 64),
         steps: positiveInt('steps', values.steps, 16),
         minutes: positiveNumber('minutes', values.minutes, 10),
         maxSteps: positiveInt('max-steps', values['max-steps'], Number.MAX_SAFE_INTEGER),
-        learningRate: positiveNumber('lr', values.lr, 1e-2),
+        learningRate: positiveNumber('lr', values.lr, 2e-2),
         clip: positiveNumber('clip', values.clip, 5),
         seed: positiveInt('seed', values.seed, 1),
         write: writeFileAtomic,
@@ -296,11 +306,16 @@ async function commandSample(args: string[]): Promise<number> {
   const { values, positionals } = parseArgs({
     args,
     allowPositionals: true,
-    options: { temperature: { type: 'string' }, length: { type: 'string' }, seed: { type: 'string' }, prime: { type: 'string' } },
+    options: { temperature: { type: 'string' }, length: { type: 'string' }, seed: { type: 'string' }, prime: { type: 'string' }, beam: { type: 'string' } },
   });
   if (!positionals[0]) throw new UsageError('give a checkpoint directory, e.g. seqc sample runs/charlm');
-  const { sample } = await import('./language-model.js');
+  const { beam, sample } = await import('./language-model.js');
   return withDevice(async () => {
+    if (values.beam !== undefined) {
+      if (values.temperature !== undefined || values.seed !== undefined) throw new UsageError('--beam searches for the most probable text; it takes no --temperature or --seed');
+      console.log(await beam(positionals[0], { width: positiveInt('beam', values.beam, 4), length: positiveInt('length', values.length, 120), prime: values.prime ?? 'The ' }));
+      return 0;
+    }
     console.log(await sample(positionals[0], {
       temperature: positiveNumber('temperature', values.temperature, 0.8),
       length: positiveInt('length', values.length, 400),

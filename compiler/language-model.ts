@@ -9,10 +9,12 @@
 import { mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { type SeqModel, createModel } from '../runtime/index.js';
+import { beamSearch } from '../runtime/decode.js';
+import { ParameterAverage } from '../runtime/parameter-average.js';
 import { brownText, splitHeldOut } from '../runtime/text/brown.js';
 import { createTrainingProgress } from '../runtime/text/progress.js';
 import { lossCurveSvg } from '../runtime/text/svg-plot.js';
-import { Vocabulary, batchCount, batchify } from '../runtime/text/vocab.js';
+import { PAD_ID, UNK_ID, Vocabulary, batchCount, batchify } from '../runtime/text/vocab.js';
 import type { CellProgram } from './ir.js';
 import { lowerSource } from './frontend.js';
 import { buildLaunchPlan } from './launch-plan.js';
@@ -48,6 +50,14 @@ const HELD_OUT_CHARS = 65_536;
 const FINAL_HELD_OUT_CHARS = 262_144;
 /** Characters of training between checkpoints, whatever the batch and window. */
 const CHECKPOINT_CHARS = 819_200;
+
+/**
+ * The weights scored and saved are an exponential moving average of the trained ones (Polyak
+ * averaging), taken every 50 steps with decay 0.95: about the last thousand steps, which
+ * averages out the noise of the last updates.
+ */
+const AVERAGE_EVERY = 50;
+const AVERAGE_DECAY = 0.95;
 
 /** Held-out bits per character, carrying state across windows like training does. */
 async function heldOutBitsPerChar(model: SeqModel, ids: Int32Array, size: number, batch: number, steps: number, characters: number): Promise<number> {
@@ -92,10 +102,15 @@ export async function train(options: TrainOptions): Promise<string> {
   let smoothed = Number.NaN;
   let lastBpc = Number.NaN;
   const checkpointEvery = Math.max(1, Math.round(CHECKPOINT_CHARS / (B * T)));
+  const average = new ParameterAverage(AVERAGE_DECAY);
   const checkpoint = async (final = false) => {
+    // score and save the averaged weights, then train on from the last ones
+    const current = await model.getParams();
+    model.setParams(average.value ?? current);
     lastBpc = await heldOutBitsPerChar(model, heldOutIds, V, B, T, final ? FINAL_HELD_OUT_CHARS : HELD_OUT_CHARS);
     curve.heldOut.push({ x: step, y: lastBpc });
     await model.save(join(options.out, 'charlm.safetensors'));
+    if (!final) model.setParams(current);
     const meta: Checkpoint = { format: 'seqc-lm-1', source, file: options.file, sizes, vocabulary: vocabulary.toJSON(), step, heldOutBitsPerChar: lastBpc };
     options.write(join(options.out, 'checkpoint.json'), JSON.stringify(meta));
     options.write(join(options.out, 'loss.svg'), lossCurveSvg(
@@ -117,6 +132,7 @@ export async function train(options: TrainOptions): Promise<string> {
         const bpc = loss / Math.LN2;
         smoothed = Number.isNaN(smoothed) ? bpc : 0.95 * smoothed + 0.05 * bpc;
         if (step % 10 === 0) curve.train.push({ x: step, y: smoothed });
+        if (step % AVERAGE_EVERY === 0) average.add(await model.getParams());
         const seconds = (performance.now() - started) / 1000;
         progress.update(step, { loss, bitsPerChar: bpc, tokensPerSecond: (step * B * T) / seconds });
         if (step % checkpointEvery === 0) await checkpoint();
@@ -159,6 +175,27 @@ export async function sample(directory: string, options: { temperature: number; 
   const { model, vocabulary } = await restore(directory, 1);
   try {
     return await sampleText(model, vocabulary, options);
+  } finally {
+    model.dispose();
+  }
+}
+
+/**
+ * The most probable continuations of `prime` by beam search, up to the end of a sentence
+ * ('.') or `length` characters: one line per beam, best first, with its log-probability.
+ */
+export async function beam(directory: string, options: { width: number; length: number; prime: string }): Promise<string> {
+  const { model, vocabulary } = await restore(directory, options.width);
+  try {
+    const end = vocabulary.encode('.')[0];
+    const results = await beamSearch(model, {
+      prime: vocabulary.encode(options.prime || ' '),
+      maxLength: options.length,
+      width: options.width,
+      banned: [PAD_ID, UNK_ID],
+      ...(end !== undefined && end !== UNK_ID ? { end } : {}),
+    });
+    return results.map((r) => `${(r.logProb / Math.LN2).toFixed(2).padStart(8)} bits  ${JSON.stringify(options.prime + vocabulary.decode(Int32Array.from(r.ids), { skipSpecial: true }))}`).join('\n');
   } finally {
     model.dispose();
   }

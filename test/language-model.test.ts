@@ -20,6 +20,12 @@ describe('character language model commands', () => {
     const sampled = await seqc('sample', dir, '--length', '40', '--prime', 'The ');
     expect(sampled.status, sampled.stderr).toBe(0);
     expect(sampled.stdout.trim().length).toBeGreaterThanOrEqual(40);
+    const beams = await seqc('sample', dir, '--beam', '3', '--length', '30', '--prime', 'The ');
+    expect(beams.status, beams.stderr).toBe(0);
+    const lines = beams.stdout.trim().split('\n');
+    expect(lines.length).toBeGreaterThanOrEqual(1);
+    expect(lines.length).toBeLessThanOrEqual(3);
+    for (const line of lines) expect(line).toMatch(/^\s*-\d+\.\d+ bits {2}"The /);
     const scored = await seqc('score', dir, 'The jury said it did.');
     expect(scored.status, scored.stderr).toBe(0);
     expect(scored.stdout).toMatch(/log p = -\d+\.\d+ nats .* \d+\.\d+ bits\/char/);
