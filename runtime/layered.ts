@@ -42,6 +42,11 @@ export interface LayeredBatch {
   readonly target: Float32Array;
   /** [B] steps of each sequence (default all T) */
   readonly lengths?: ArrayLike<number>;
+  /**
+   * [T, B]: the steps the head's loss counts (default every step within the lengths); a
+   * many-to-one model marks each sequence's last step alone
+   */
+  readonly mask?: Float32Array;
   readonly learningRate?: number;
 }
 
@@ -151,7 +156,7 @@ export class LayeredModel {
     const inputs: InputData[] = [x];
     for (const layer of this.layers) inputs.push(await this.#layerForward(layer, inputs[inputs.length - 1]!, steps, lengths));
     const common = { ...(lengths ? { lengths } : {}), ...(learningRate === undefined ? {} : { learningRate }) };
-    const top = await this.head.trainStepWithInputGradients({ inputs: { [userInput(this.head)]: inputs[inputs.length - 1]! }, target: batch.target, ...common });
+    const top = await this.head.trainStepWithInputGradients({ inputs: { [userInput(this.head)]: inputs[inputs.length - 1]! }, target: batch.target, ...(batch.mask ? { mask: batch.mask } : {}), ...common });
     let gradient = top.inputs[userInput(this.head)]!;
     for (let l = this.layers.length - 1; l >= 0; l--) {
       const layer = this.layers[l]!;

@@ -51,6 +51,8 @@ export function universalTag(brown: string): UniversalTag {
 export interface TaggedSentence {
   readonly words: readonly string[];
   readonly tags: readonly number[];
+  /** the document's genre category, `a`..`r` */
+  readonly category: string;
 }
 
 /** Every sentence of the corpus with universal tag ids; every 10th sentence held out. */
@@ -60,7 +62,7 @@ export function brownTagged(options: BrownOptions = {}): { train: TaggedSentence
   let index = 0;
   for (const doc of loadBrown(options)) {
     for (const s of doc.sentences) {
-      const tagged = { words: s.words, tags: s.tags.map((t) => UNIVERSAL_TAGS.indexOf(universalTag(t))) };
+      const tagged = { words: s.words, tags: s.tags.map((t) => UNIVERSAL_TAGS.indexOf(universalTag(t))), category: doc.category };
       (index++ % 10 === 9 ? heldOut : train).push(tagged);
     }
   }
