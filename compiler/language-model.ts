@@ -97,6 +97,11 @@ export async function train(options: TrainOptions): Promise<string> {
   let stop = false;
   const interrupt = () => (stop = true);
   process.once('SIGINT', interrupt);
+  // compile the training and scoring kernels before the clock starts: on a cold shader cache
+  // llvmpipe takes minutes over them, which would come out of the training budget
+  const [warmUp] = batchify(trainIds, B, T, { dropLast: true });
+  await model.gradients({ x: characterInput(model, warmUp!.x), target: oneHot(warmUp!.y, V) });
+  await model.forward(characterInput(model, warmUp!.x));
   const started = performance.now();
   let step = 0;
   let smoothed = Number.NaN;
