@@ -7,7 +7,31 @@
  */
 import { type CreateOptions, type ForwardOptions, type SeqModel, createModel } from './model.js';
 import { reverseWithin } from './lengths.js';
-import type { InputData, LaunchPlan } from './plan.js';
+import { type InputData, type LaunchPlan, isInputData } from './plan.js';
+
+/** [rows, a] and [rows, b] side by side: [rows, a + b]. */
+export function joinRows(left: Float32Array, right: Float32Array, rows: number): Float32Array {
+  const a = left.length / rows;
+  const b = right.length / rows;
+  const out = new Float32Array(left.length + right.length);
+  for (let r = 0; r < rows; r++) {
+    out.set(left.subarray(r * a, (r + 1) * a), r * (a + b));
+    out.set(right.subarray(r * b, (r + 1) * b), r * (a + b) + a);
+  }
+  return out;
+}
+
+/** The first `a` and the last values of every row of [rows, n]. */
+export function splitRows(data: Float32Array, rows: number, a: number): [Float32Array, Float32Array] {
+  const n = data.length / rows;
+  const left = new Float32Array(rows * a);
+  const right = new Float32Array(rows * (n - a));
+  for (let r = 0; r < rows; r++) {
+    left.set(data.subarray(r * n, r * n + a), r * a);
+    right.set(data.subarray(r * n + a, (r + 1) * n), r * (n - a));
+  }
+  return [left, right];
+}
 
 export interface BidirectionalResult {
   /** every output, [T, B, 2N]: the forward direction's N values, then the reverse's */
@@ -31,21 +55,12 @@ export class Bidirectional {
     const forward = await this.forwardModel.forward(x, undefined, options);
     const { steps } = forward;
     const flip = <T extends InputData>(data: T): T => reverseWithin(data, options.lengths, steps, batch);
-    const reversedInput = x instanceof Float32Array || x instanceof Int32Array || x instanceof Uint32Array
+    const reversedInput = isInputData(x)
       ? flip(x)
       : Object.fromEntries(Object.entries(x).map(([name, data]) => [name, flip(data)]));
     const reverse = await this.reverseModel.forward(reversedInput, undefined, options);
     const outputs: Record<string, Float32Array> = {};
-    for (const [name, f] of Object.entries(forward.outputs)) {
-      const r = flip(reverse.outputs[name]!);
-      const n = f.length / (steps * batch);
-      const joined = new Float32Array(2 * f.length);
-      for (let row = 0; row < steps * batch; row++) {
-        joined.set(f.subarray(row * n, (row + 1) * n), row * 2 * n);
-        joined.set(r.subarray(row * n, (row + 1) * n), row * 2 * n + n);
-      }
-      outputs[name] = joined;
-    }
+    for (const [name, f] of Object.entries(forward.outputs)) outputs[name] = joinRows(f, flip(reverse.outputs[name]!), steps * batch);
     return { outputs, states: { forward: forward.states, reverse: reverse.states } };
   }
 

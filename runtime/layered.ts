@@ -12,6 +12,7 @@
  * gradient is that gradient). Every cell's step is its own submit, with its own optimizer
  * state and gradient clipping.
  */
+import { joinRows, splitRows } from './bidirectional.js';
 import { reverseWithin } from './lengths.js';
 import { type CreateOptions, type SeqModel, createModel } from './model.js';
 import { type InputData, type LaunchPlan, inputStride } from './plan.js';
@@ -57,30 +58,6 @@ interface Layer {
 
 const userInput = (model: SeqModel): string => model.plan.inputs.find((i) => !i.name.startsWith('__'))!.name;
 const firstOutput = (model: SeqModel): string => model.plan.outputs[0]!.name;
-
-/** [rows, a] and [rows, b] side by side: [rows, a + b]. */
-function joinRows(left: Float32Array, right: Float32Array, rows: number): Float32Array {
-  const a = left.length / rows;
-  const b = right.length / rows;
-  const out = new Float32Array(left.length + right.length);
-  for (let r = 0; r < rows; r++) {
-    out.set(left.subarray(r * a, (r + 1) * a), r * (a + b));
-    out.set(right.subarray(r * b, (r + 1) * b), r * (a + b) + a);
-  }
-  return out;
-}
-
-/** The first `a` and the last values of every row of [rows, n]. */
-function splitRows(data: Float32Array, rows: number, a: number): [Float32Array, Float32Array] {
-  const n = data.length / rows;
-  const left = new Float32Array(rows * a);
-  const right = new Float32Array(rows * (n - a));
-  for (let r = 0; r < rows; r++) {
-    left.set(data.subarray(r * n, r * n + a), r * a);
-    right.set(data.subarray(r * n + a, (r + 1) * n), r * (n - a));
-  }
-  return [left, right];
-}
 
 export class LayeredModel {
   private constructor(readonly layers: readonly Layer[], readonly head: SeqModel, readonly batch: number) {}
