@@ -1,16 +1,18 @@
 // The char LM's training step on this adapter: the median step time and where it goes,
-// per kernel. Usage: node bench/train-profile.mjs [--batch B] [--steps T] [--size H=128 ...]
+// per kernel. Usage: node bench/train-profile.mjs [--batch B] [--steps T] [--size H=128 ...] [--max-kernel-kib K]
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { lowerSource } from '../dist/compiler/frontend.js';
-import { characterInput, charTrainingPlans, createCharModel, oneHot } from '../dist/compiler/char-model.js';
+import { characterInput, createCharModel, languageCell, oneHot } from '../dist/compiler/char-model.js';
+import { MAX_KERNEL_CHARS } from '../dist/compiler/launch-plan.js';
+import { buildTrainingPlans } from '../dist/compiler/training.js';
 import { Trainer } from '../dist/runtime/trainer.js';
 import { releaseDevice } from '../dist/runtime/index.js';
 
 const { values } = parseArgs({
   options: {
     batch: { type: 'string', default: '32' }, steps: { type: 'string', default: '64' }, vocabulary: { type: 'string', default: '84' },
-    size: { type: 'string', multiple: true, default: [] }, repeats: { type: 'string', default: '5' }, file: { type: 'string', default: 'examples/charlm.seq' },
+    size: { type: 'string', multiple: true, default: [] }, repeats: { type: 'string', default: '5' }, 'max-kernel-kib': { type: 'string', default: String(MAX_KERNEL_CHARS / 1024) }, file: { type: 'string', default: 'examples/charlm.seq' },
   },
 });
 const B = Number(values.batch);
@@ -18,7 +20,7 @@ const T = Number(values.steps);
 const V = Number(values.vocabulary);
 const sizes = Object.fromEntries(values.size.map((s) => s.split('=')).map(([k, v]) => [k, Number(v)]));
 const program = lowerSource(readFileSync(values.file, 'utf8'), values.file);
-const plans = charTrainingPlans(program);
+const plans = buildTrainingPlans(program, { kind: 'softmax-ce', output: languageCell(program).output }, Number(values['max-kernel-kib']) * 1024);
 const model = await createCharModel(program, V, { sizes, batch: B, learningRate: 1e-3, clip: 5 }, plans);
 const ids = Int32Array.from({ length: T * B }, (_, i) => (i * 7919) % V);
 const next = Int32Array.from({ length: T * B }, (_, i) => (i * 104729) % V);
@@ -31,10 +33,11 @@ for (let i = 0; i < Number(values.repeats); i++) {
   await trainer.step(batch);
   times.push(performance.now() - start);
 }
+if (process.env.SHOW_TIMES) console.log(times.map((t) => t.toFixed(0)).join(" "));
 times.sort((a, b) => a - b);
 const median = times[Math.floor(times.length / 2)];
 console.log(`step (B=${B}, T=${T}, V=${V}, ${JSON.stringify(sizes)}): median ${median.toFixed(1)} ms, min ${times[0].toFixed(1)}, max ${times.at(-1).toFixed(1)}; ${((B * T) / median * 1000).toFixed(0)} tok/s`);
-for (const row of await trainer.profile(batch, 3)) console.log(`  ${row.ms.toFixed(1).padStart(8)} ms  ${row.kernel}`);
+for (const row of await trainer.profile(batch, Number(values.repeats))) console.log(`  ${row.ms.toFixed(1).padStart(8)} ms  ${row.kernel}`);
 trainer.dispose();
 model.dispose();
 await releaseDevice();

@@ -519,9 +519,12 @@ class KernelWriter {
   }
 
   /**
-   * A post kernel: the sum over every step and row of one value. A matrix is tiled
-   * `rows` x `cols` per invocation, so an outer product's vectors are each loaded once per
-   * row of the sum for a whole tile: a GEMM over all steps.
+   * A post kernel: the sum over every step and row of one value, a GEMM over all steps when
+   * it is a matrix. Lanes own its rows, `cols` consecutive rows each, and each workgroup (a
+   * y index) owns `rows` consecutive columns, so every lane of a workgroup reads the same
+   * column elements: an outer product's column vector is one broadcast load per element,
+   * its row vector one divergent load, for `rows x cols` FMAs (measured on llvmpipe: 14
+   * GFLOP/s for a [512, 32] sum over 1024 rows, against 4 with both operands divergent).
    */
   writeAccumulation(): GeneratedKernel {
     const acc = this.kernel.accumulation!;
@@ -532,13 +535,14 @@ class KernelWriter {
     const param = program.params.findIndex((p) => gradientName(p.name) === acc.name);
     const matrix = e.type.shape.length === 2;
     const scalar = e.type.shape.length === 0;
-    const tileRows = matrix ? this.tile.rows : 1;
-    const tileCols = scalar ? 1 : this.tile.cols;
+    // a matrix's rows per invocation (along the lanes) and columns per workgroup
+    const laneRows = matrix ? this.tile.cols : 1;
+    const groupCols = matrix ? this.tile.rows : scalar ? 1 : this.tile.cols;
     const main = new Block('  ');
     const names: string[][] = [];
-    for (let a = 0; a < tileRows; a++) {
+    for (let a = 0; a < laneRows; a++) {
       names.push([]);
-      for (let c = 0; c < tileCols; c++) {
+      for (let c = 0; c < groupCols; c++) {
         const name = this.fresh('sum');
         main.line(`var ${name}: f32 = 0.0;`);
         names[a]!.push(name);
@@ -548,8 +552,8 @@ class KernelWriter {
     const body = main.child();
     body.line('let t = rr / B;');
     body.line('let r0 = rr - t * B;');
-    for (let a = 0; a < tileRows; a++) {
-      for (let c = 0; c < tileCols; c++) {
+    for (let a = 0; a < laneRows; a++) {
+      for (let c = 0; c < groupCols; c++) {
         const col: Index = scalar ? { base: '0u', lane: 0, offset: ZERO } : { base: 'j0', lane: c, offset: ZERO };
         const v = matrix ? this.value2d(e.id, { base: 'i0', lane: a, offset: ZERO }, col, 0, body) : this.value(e.id, col, 0, body);
         body.line(`${names[a]![c]} = ${names[a]![c]} + ${v};`);
@@ -557,8 +561,8 @@ class KernelWriter {
     }
     main.append(body);
     main.line('}');
-    for (let a = 0; a < tileRows; a++) {
-      for (let c = 0; c < tileCols; c++) {
+    for (let a = 0; a < laneRows; a++) {
+      for (let c = 0; c < groupCols; c++) {
         const rowText = this.index({ base: 'i0', lane: a, offset: ZERO });
         const colText = this.index({ base: 'j0', lane: c, offset: ZERO });
         let target: string;
@@ -577,15 +581,19 @@ class KernelWriter {
         main.line(`if (${guard}) { ${target} = ${names[a]![c]}; }`);
       }
     }
-    const wgsl = this.postKernel(this.header(true), [`  let j0 = gid.x * ${tileCols}u;`, `  let i0 = gid.y * ${tileRows}u;`], main);
+    const origin = matrix
+      ? [`  let i0 = gid.x * ${laneRows}u;`, `  let j0 = group.y * ${groupCols}u;`]
+      : [`  let j0 = gid.x * ${groupCols}u;`];
+    const wgsl = this.postKernel(this.header(true, { rows: groupCols, cols: laneRows }), origin, main);
     return {
       wgsl,
       usesParams: this.#usesParams,
       buffers: this.bufferList(),
-      widths: [scalar ? Dim.of(1) : e.type.shape[e.type.shape.length - 1]!],
-      ...(matrix ? { height: e.type.shape[0]! } : {}),
-      tile: { rows: tileRows, cols: tileCols },
-      accumulators: tileRows * tileCols,
+      // lanes (x) cover a matrix's rows, workgroups in y its columns; a vector's elements are the lanes
+      widths: [scalar ? Dim.of(1) : e.type.shape[0]!],
+      ...(matrix ? { height: e.type.shape[1]! } : {}),
+      tile: matrix ? { rows: groupCols, cols: laneRows } : { rows: 1, cols: groupCols },
+      accumulators: laneRows * groupCols,
       accesses: main.accesses.total,
       usesGrads: true,
     };
@@ -597,7 +605,7 @@ class KernelWriter {
       ...header,
       '',
       '@compute @workgroup_size(workgroup_size, workgroup_rows)',
-      'fn main(@builtin(global_invocation_id) gid: vec3<u32>) {',
+      'fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(workgroup_id) group: vec3<u32>) {',
       ...origin,
       '  let B = launch.batch;',
       '  let rows = launch.steps * B;',

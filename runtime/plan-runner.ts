@@ -170,8 +170,8 @@ export class PlanRunner {
     }
     const invocationsX = Math.ceil(width / variant.cols);
     const limit = device.limits.maxComputeInvocationsPerWorkgroup;
-    // plans from before 2-D workgroups declare no workgroup_rows
-    const rowsPerGroup = variant.wgsl.includes('override workgroup_rows') ? workgroupRows(invocationsX, rowTiles(32), limit, parallel) : 1;
+    // plans from before 2-D workgroups declare no workgroup_rows; a post kernel's workgroup owns one column tile
+    const rowsPerGroup = kernel.phase !== 'post' && variant.wgsl.includes('override workgroup_rows') ? workgroupRows(invocationsX, rowTiles(32), limit, parallel) : 1;
     const rowBlocks = (steps: number) => Math.ceil(rowTiles(steps) / rowsPerGroup);
     const groupsY = rowBlocks(32);
     const workgroupSize = rowsPerGroup > 1 ? nextPowerOfTwo(invocationsX) : chooseWorkgroupSize(invocationsX, groupsY, limit, parallel);

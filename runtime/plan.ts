@@ -45,9 +45,9 @@ export interface PlanKernel {
   readonly phase: 'hoisted' | 'step' | 'after' | 'post';
   /** the same kernel for several tile shapes; the runtime picks one for the batch size */
   readonly variants: readonly PlanVariant[];
-  /** the element counts of its outputs; invocations along x cover the largest */
+  /** the element counts of its outputs (a post kernel over a matrix: its rows); invocations along x cover the largest */
   readonly widths: readonly DimTerms[];
-  /** post kernels over a matrix: its rows, covered along y */
+  /** post kernels over a matrix: its columns, covered by workgroups along y (a variant's `rows` each) */
   readonly height?: DimTerms;
   /** binding 1 or 2: the packed gradient buffer, written by post kernels */
   readonly usesGrads?: boolean;
@@ -57,9 +57,9 @@ export interface PlanKernel {
 }
 
 export interface PlanVariant {
-  /** batch rows (hoisted and after kernels: rows of all steps) per invocation */
+  /** batch rows (hoisted and after kernels: rows of all steps) per invocation; a post kernel over a matrix: its columns per workgroup */
   readonly rows: number;
-  /** consecutive output elements per invocation */
+  /** consecutive output elements per invocation; a post kernel over a matrix: its rows */
   readonly cols: number;
   /** storage accesses per invocation (loops by their trip counts; a weight element 4, a row-shared buffer element 1), to compare variants */
   readonly accesses?: DimTerms;
