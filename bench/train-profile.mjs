@@ -37,7 +37,7 @@ if (process.env.SHOW_TIMES) console.log(times.map((t) => t.toFixed(0)).join(" ")
 times.sort((a, b) => a - b);
 const median = times[Math.floor(times.length / 2)];
 console.log(`step (B=${B}, T=${T}, V=${V}, ${JSON.stringify(sizes)}): median ${median.toFixed(1)} ms, min ${times[0].toFixed(1)}, max ${times.at(-1).toFixed(1)}; ${((B * T) / median * 1000).toFixed(0)} tok/s`);
-for (const row of await trainer.profile(batch, Number(values.repeats))) console.log(`  ${row.ms.toFixed(1).padStart(8)} ms  ${row.kernel}`);
+for (const row of await trainer.profile(batch, Number(values.repeats))) console.log(`  ${row.ms.toFixed(1).padStart(8)} ms (min ${row.minMs.toFixed(1).padStart(5)})  ${row.kernel}`);
 trainer.dispose();
 model.dispose();
 await releaseDevice();

@@ -53,10 +53,11 @@ const CHECKPOINT_CHARS = 819_200;
 
 /**
  * The weights scored and saved are an exponential moving average of the trained ones (Polyak
- * averaging), taken every 50 steps with decay 0.95: about the last thousand steps, which
- * averages out the noise of the last updates.
+ * averaging), taken every 10 steps with decay 0.95: about the last two hundred steps, which
+ * averages out the noise of the last updates (held-out 2.295 bits/char against 2.303 and
+ * 2.315 with a snapshot every 50 steps, in 10-minute runs on llvmpipe).
  */
-const AVERAGE_EVERY = 50;
+const AVERAGE_EVERY = 10;
 const AVERAGE_DECAY = 0.95;
 
 /** Held-out bits per character, carrying state across windows like training does. */

@@ -38,19 +38,25 @@ interface Index {
 const ZERO = Dim.of(0);
 const shifted = (index: Index, by: Dim): Index => ({ ...index, offset: index.offset.add(by) });
 
-/** Storage reads and writes per invocation, weighted by the trip counts of their loops. */
+/**
+ * Storage reads and writes per invocation, weighted by the trip counts of their loops:
+ * `total` weighs an element that differs between lanes 4 and one they share 1, `shared` counts
+ * the shared ones alone.
+ */
 class AccessCount {
   total = Dim.of(0);
+  shared = Dim.of(0);
 }
 
 /**
- * A parameter or gradient element differs in every lane (neighbouring invocations own
- * neighbouring rows of a weight); a sequence-buffer element of a batch row is the same in
- * every lane of that row, a broadcast that costs about a quarter as much (measured on
- * llvmpipe: a 32-row tile of U^T @ dz beat an 8-row one by 1.5x though it reads 4x more
- * operand elements per lane). Counted in quarters.
+ * When lanes own columns, a parameter or gradient element differs in every lane (neighbouring
+ * invocations own neighbouring rows of a weight), while a sequence-buffer element of a batch
+ * row is the same in every lane of that row, a broadcast that costs about a quarter as much
+ * (measured on llvmpipe: a 32-row tile of U^T @ dz beat an 8-row one by 1.5x though it reads
+ * 4x more operand elements per lane). When lanes own batch rows it is the other way round.
+ * Counted in quarters.
  */
-const DIVERGENT_ACCESS = /\b(?:params|grads)\[/g;
+const PARAM_ACCESS = /\b(?:params|grads)\[/g;
 const ROW_ACCESS = /\bbuf_\d+\[/g;
 const DIVERGENT_WEIGHT = 4;
 
@@ -64,6 +70,8 @@ class Block {
     /** how many times the scope runs per invocation */
     readonly trips: Dim = Dim.of(1),
     readonly accesses: AccessCount = parent?.accesses ?? new AccessCount(),
+    /** lanes own batch rows: buffer elements differ between them and parameters are shared */
+    readonly rowLanes: boolean = parent?.rowLanes ?? false,
   ) {}
 
   lookup(key: string): string | undefined {
@@ -74,12 +82,16 @@ class Block {
   }
   line(text: string): void {
     this.lines.push(this.indent + text);
-    const accesses = DIVERGENT_WEIGHT * (text.match(DIVERGENT_ACCESS)?.length ?? 0) + (text.match(ROW_ACCESS)?.length ?? 0);
-    if (accesses) this.accesses.total = this.accesses.total.add(this.trips.scale(accesses));
+    const params = text.match(PARAM_ACCESS)?.length ?? 0;
+    const rows = text.match(ROW_ACCESS)?.length ?? 0;
+    const [divergent, shared] = this.rowLanes ? [rows, params] : [params, rows];
+    if (divergent + shared === 0) return;
+    this.accesses.total = this.accesses.total.add(this.trips.scale(DIVERGENT_WEIGHT * divergent + shared));
+    this.accesses.shared = this.accesses.shared.add(this.trips.scale(shared));
   }
   /** A nested scope: a branch, or the body of a loop of `trips` iterations. */
   child(trips?: Dim): Block {
-    return new Block(this.indent + '  ', this, trips ? this.trips.mul(trips) : this.trips);
+    return new Block(this.indent + '  ', this, trips ? this.trips.mul(trips) : this.trips, this.accesses, this.rowLanes);
   }
   append(child: Block): void {
     this.lines.push(...child.lines);
@@ -91,6 +103,12 @@ export interface Tile {
   readonly rows: number;
   /** consecutive element indices per invocation */
   readonly cols: number;
+  /**
+   * 'rows': the lanes of a workgroup own consecutive row tiles and share one column tile (a
+   * workgroup y index), for kernels over all steps' rows whose outputs are too narrow to fill
+   * the lanes with column tiles. Otherwise lanes own column tiles.
+   */
+  readonly lanes?: 'rows';
 }
 
 export interface GeneratedKernel {
@@ -102,8 +120,10 @@ export interface GeneratedKernel {
   readonly tile: Tile;
   /** accumulators an invocation keeps live across its matmul loops */
   readonly accumulators: number;
-  /** storage accesses per invocation, loops by their trip counts, a weight element counting 4 and a row-shared buffer element 1: the runtime's cost estimate */
+  /** storage accesses per invocation, loops by their trip counts, an element that differs between lanes counting 4 and a shared one 1: the runtime's cost estimate */
   readonly accesses: Dim;
+  /** the shared accesses alone: they differ between lanes too when a workgroup spans several row tiles */
+  readonly sharedAccesses: Dim;
   /** post kernels over a matrix: its rows, covered by the dispatch's y */
   readonly height?: Dim;
   /** post kernels write the packed gradient buffer */
@@ -493,7 +513,7 @@ class KernelWriter {
   header(usesGrads: boolean, tile: Tile = this.tile): string[] {
     const { program } = this.schedule;
     const header: string[] = [
-      `// seqc: cell ${program.name}, ${this.kernel.phase} kernel, level ${this.kernel.level}, tile ${tile.rows}x${tile.cols}`,
+      `// seqc: cell ${program.name}, ${this.kernel.phase} kernel, level ${this.kernel.level}, tile ${tile.rows}x${tile.cols}${tile.lanes === 'rows' ? ', lanes own row tiles' : ''}`,
       ...program.sizes.map((s, i) => `override size_${i}: u32; // ${s.name}`),
       ...program.params.map((p, i) => `override param_${i}: u32; // offset of ${p.name}`),
       'override loss_slot: u32 = 0u;',
@@ -595,6 +615,7 @@ class KernelWriter {
       tile: matrix ? { rows: groupCols, cols: laneRows } : { rows: 1, cols: groupCols },
       accumulators: laneRows * groupCols,
       accesses: main.accesses.total,
+      sharedAccesses: main.accesses.shared,
       usesGrads: true,
     };
   }
@@ -654,7 +675,7 @@ class KernelWriter {
     main.append(body);
     main.line('}');
     const wgsl = this.postKernel(this.header(true, { rows: 1, cols: 1 }), ['  let j0 = gid.x;'], main);
-    return { wgsl, usesParams: this.#usesParams, buffers: this.bufferList(), widths: [rows], tile: { rows: 1, cols: 1 }, accumulators: 0, accesses: main.accesses.total, usesGrads: true };
+    return { wgsl, usesParams: this.#usesParams, buffers: this.bufferList(), widths: [rows], tile: { rows: 1, cols: 1 }, accumulators: 0, accesses: main.accesses.total, sharedAccesses: main.accesses.shared, usesGrads: true };
   }
 
   write(): GeneratedKernel {
@@ -670,7 +691,9 @@ class KernelWriter {
     this.#bufferUse.clear();
     this.#usesParams = false;
     this.#usesRandom = false;
-    const main = new Block('  ');
+    const rowLanes = this.tile.lanes === 'rows';
+    if (rowLanes && this.kernel.phase === 'step') throw new Error('internal: lanes own row tiles only in kernels over all steps');
+    const main = new Block('  ', undefined, Dim.of(1), new AccessCount(), rowLanes);
     const accumulators = this.emitMatmuls(requests, main);
     this.epilogue(main, outputs);
 
@@ -688,10 +711,11 @@ class KernelWriter {
       ...header,
       '',
       '@compute @workgroup_size(workgroup_size, workgroup_rows)',
-      'fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {',
-      `  let j0 = gid.x * ${this.tile.cols}u;`,
+      'fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>, @builtin(workgroup_id) group: vec3<u32>) {',
       // hoisted and after kernels run over all T*B rows at once; rows past 65535 blocks spill into z
-      `  let row0 = (gid.y + gid.z * groups.y * workgroup_rows) * ${this.tile.rows}u;`,
+      ...(rowLanes
+        ? [`  let j0 = group.y * ${this.tile.cols}u;`, `  let row0 = (gid.x + gid.z * groups.x * workgroup_size) * ${this.tile.rows}u;`]
+        : [`  let j0 = gid.x * ${this.tile.cols}u;`, `  let row0 = (gid.y + gid.z * groups.y * workgroup_rows) * ${this.tile.rows}u;`]),
       '  let B = launch.batch;',
       allSteps ? '  let rows = launch.steps * B;' : '  let rows = B;',
       '  let t = launch.t;',
@@ -701,7 +725,7 @@ class KernelWriter {
       '}',
       '',
     ].join('\n');
-    return { wgsl, usesParams: this.#usesParams, buffers, widths: [...widths.values()], tile: this.tile, accumulators, accesses: main.accesses.total };
+    return { wgsl, usesParams: this.#usesParams, buffers, widths: [...widths.values()], tile: this.tile, accumulators, accesses: main.accesses.total, sharedAccesses: main.accesses.shared };
   }
 }
 

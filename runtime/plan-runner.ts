@@ -14,10 +14,8 @@ interface CompiledKernel {
   readonly variant: PlanVariant;
   readonly pipeline: GPUComputePipeline;
   readonly layout: GPUBindGroupLayout;
-  readonly groupsX: number;
-  readonly groupsY: number;
-  /** row blocks per dispatch: batch rows (step) or all steps' rows (hoisted, after) per tile */
-  readonly rowBlocks: (steps: number) => number;
+  /** workgroups per dispatch for a sequence of `steps` */
+  readonly dispatch: (steps: number) => readonly [number, number, number];
 }
 
 /** Pipelines are cached per device by WGSL text and constants, so models of one cell share them. */
@@ -93,14 +91,21 @@ function workgroupRows(invocationsX: number, rowTiles: number, limit: number, pa
  * The tile variant expected to finish first: rounds of invocations the device runs at once,
  * times the storage accesses of one invocation. Bigger tiles reuse each load more; smaller
  * ones give more invocations, which matters when a step has few rows (a per-step kernel).
+ * Where column tiles are fewer than a vector's lanes, a workgroup packs several row tiles
+ * and the elements its lanes would share differ between them too.
  */
 function chooseVariant(kernel: PlanKernel, width: number, rows: number, sizes: Readonly<Record<string, number>>, parallel: Parallelism): PlanVariant {
   const lanes = parallel.threads * parallel.simd;
   let best: { variant: PlanVariant; cost: number } | undefined;
   for (const variant of kernel.variants) {
     if (!variant.accesses) return [...kernel.variants].sort((a, b) => b.rows - a.rows).find((v) => v.rows <= rows) ?? kernel.variants[0]!;
-    const invocations = Math.ceil(width / variant.cols) * Math.ceil(rows / variant.rows);
-    const cost = Math.ceil(invocations / lanes) * evaluateDim(variant.accesses, sizes);
+    const columnTiles = Math.ceil(width / variant.cols);
+    const rowTiles = Math.ceil(rows / variant.rows);
+    const packed = columnTiles < parallel.simd && rowTiles > 1;
+    // lanes own row tiles only where column tiles cannot fill them: elsewhere the bigger kernel buys nothing
+    if (variant.lanes === 'rows' && !packed) continue;
+    const accesses = evaluateDim(variant.accesses, sizes) + (packed && variant.lanes !== 'rows' && variant.sharedAccesses ? 3 * evaluateDim(variant.sharedAccesses, sizes) : 0);
+    const cost = Math.ceil((columnTiles * rowTiles) / lanes) * accesses;
     if (!best || cost < best.cost) best = { variant, cost };
   }
   return best!.variant;
@@ -160,6 +165,8 @@ export class PlanRunner {
     if (kernel.phase === 'post') {
       variant = kernel.variants[0]!;
       const tiles = kernel.height ? Math.ceil(evaluateDim(kernel.height, sizes) / variant.rows) : 1;
+      // a post kernel's workgroup y index is its column tile; there is no z to spill into
+      if (tiles > device.limits.maxComputeWorkgroupsPerDimension) throw new Error(`kernel ${kernel.label} needs ${tiles} column tiles; this device dispatches at most ${device.limits.maxComputeWorkgroupsPerDimension}`);
       rowTiles = () => tiles;
     } else {
       // hoisted and after kernels see the rows of all steps; plan for sequences of at least 8 steps
@@ -168,16 +175,33 @@ export class PlanRunner {
       variant = chooseVariant(kernel, width, rows, sizes, parallel);
       rowTiles = (steps: number) => Math.ceil((allSteps ? steps * batch : batch) / variant.rows);
     }
-    const invocationsX = Math.ceil(width / variant.cols);
+    const columnTiles = Math.ceil(width / variant.cols);
     const limit = device.limits.maxComputeInvocationsPerWorkgroup;
+    const maxGroups = device.limits.maxComputeWorkgroupsPerDimension;
+    /** blocks along one dimension, those past the limit spilling into z */
+    const spill = (blocks: number): [number, number] => [Math.min(blocks, maxGroups), Math.ceil(blocks / Math.min(blocks, maxGroups))];
+    if (variant.lanes === 'rows') {
+      // lanes along x own row tiles; each y index is one column tile
+      const workgroupSize = chooseWorkgroupSize(rowTiles(32), columnTiles, limit, parallel);
+      const { pipeline, layout } = await pipelineFor(device, kernel, variant.wgsl, { ...this.constants, workgroup_size: workgroupSize });
+      const dispatch = (steps: number) => {
+        const [x, z] = spill(Math.ceil(rowTiles(steps) / workgroupSize));
+        return [x, columnTiles, z] as const;
+      };
+      return { kernel, variant, pipeline, layout, dispatch };
+    }
     // plans from before 2-D workgroups declare no workgroup_rows; a post kernel's workgroup owns one column tile
-    const rowsPerGroup = kernel.phase !== 'post' && variant.wgsl.includes('override workgroup_rows') ? workgroupRows(invocationsX, rowTiles(32), limit, parallel) : 1;
+    const rowsPerGroup = kernel.phase !== 'post' && variant.wgsl.includes('override workgroup_rows') ? workgroupRows(columnTiles, rowTiles(32), limit, parallel) : 1;
     const rowBlocks = (steps: number) => Math.ceil(rowTiles(steps) / rowsPerGroup);
-    const groupsY = rowBlocks(32);
-    const workgroupSize = rowsPerGroup > 1 ? nextPowerOfTwo(invocationsX) : chooseWorkgroupSize(invocationsX, groupsY, limit, parallel);
+    const workgroupSize = rowsPerGroup > 1 ? nextPowerOfTwo(columnTiles) : chooseWorkgroupSize(columnTiles, rowBlocks(32), limit, parallel);
     const shape: Record<string, number> = rowsPerGroup > 1 ? { workgroup_size: workgroupSize, workgroup_rows: rowsPerGroup } : { workgroup_size: workgroupSize };
     const { pipeline, layout } = await pipelineFor(device, kernel, variant.wgsl, { ...this.constants, ...shape });
-    return { kernel, variant, pipeline, layout, groupsX: Math.ceil(invocationsX / workgroupSize), groupsY, rowBlocks };
+    const groupsX = Math.ceil(columnTiles / workgroupSize);
+    const dispatch = (steps: number) => {
+      const [y, z] = spill(rowBlocks(steps));
+      return [groupsX, y, z] as const;
+    };
+    return { kernel, variant, pipeline, layout, dispatch };
   }
 
   bindGroups(kernels: readonly CompiledKernel[], bindings: PlanBindings): GPUBindGroup[] {
@@ -198,16 +222,13 @@ export class PlanRunner {
    * restricts the encoding to one kernel (all its steps), for profiling.
    */
   encode(pass: GPUComputePassEncoder, kernels: readonly CompiledKernel[], groups: readonly GPUBindGroup[], steps: number, stride: number, only?: number): void {
-    const maxGroups = this.device.limits.maxComputeWorkgroupsPerDimension;
     const phase = (name: PlanKernel['phase']) =>
       kernels.map((k, i) => ({ k, group: groups[i]!, i })).filter(({ k, i }) => k.kernel.phase === name && (only === undefined || only === i));
-    const overAllSteps = (name: 'hoisted' | 'after') => {
+    const overAllSteps = (name: 'hoisted' | 'after' | 'post') => {
       for (const { k, group } of phase(name)) {
         pass.setPipeline(k.pipeline);
         pass.setBindGroup(0, group, [0]);
-        const blocks = k.rowBlocks(steps);
-        const y = Math.min(blocks, maxGroups);
-        pass.dispatchWorkgroups(k.groupsX, y, Math.ceil(blocks / y));
+        pass.dispatchWorkgroups(...k.dispatch(steps));
       }
     };
     overAllSteps('hoisted');
@@ -218,15 +239,11 @@ export class PlanRunner {
       for (const { k, group } of stepKernels) {
         pass.setPipeline(k.pipeline);
         pass.setBindGroup(0, group, [t * stride]);
-        pass.dispatchWorkgroups(k.groupsX, k.rowBlocks(steps), 1);
+        pass.dispatchWorkgroups(...k.dispatch(steps));
       }
     }
     overAllSteps('after');
-    for (const { k, group } of phase('post')) {
-      pass.setPipeline(k.pipeline);
-      pass.setBindGroup(0, group, [0]);
-      pass.dispatchWorkgroups(k.groupsX, k.groupsY, 1);
-    }
+    overAllSteps('post');
   }
 }
 

@@ -61,8 +61,12 @@ export interface PlanVariant {
   readonly rows: number;
   /** consecutive output elements per invocation; a post kernel over a matrix: its rows */
   readonly cols: number;
-  /** storage accesses per invocation (loops by their trip counts; a weight element 4, a row-shared buffer element 1), to compare variants */
+  /** 'rows': a workgroup's lanes own consecutive row tiles and share the column tile of its y index; otherwise lanes own column tiles */
+  readonly lanes?: 'rows';
+  /** storage accesses per invocation (loops by their trip counts; an element that differs between lanes 4, a shared one 1), to compare variants */
   readonly accesses?: DimTerms;
+  /** the shared accesses alone: they differ between lanes too where a workgroup packs several row tiles */
+  readonly sharedAccesses?: DimTerms;
   readonly wgsl: string;
 }
 
