@@ -36,6 +36,8 @@ export interface CharModelOptions {
   readonly learningRate: number;
   /** global gradient-norm clip (0: off) */
   readonly clip: number;
+  /** keep a moving average of the weights with this decay per step (TrainerOptions.averageDecay) */
+  readonly averageDecay?: number;
 }
 
 /** The sizes a language model binds: the cell's defaults, then `given`, then V. */
@@ -58,7 +60,7 @@ export function createCharModel(program: CellProgram, vocabularySize: number, op
       batch: options.batch,
       seed: options.seed ?? 0,
       // the same seed fixes the initial weights and the dropout masks of every step
-      training: { optimizer: { kind: 'adam', learningRate: options.learningRate }, clipNorm: options.clip, stateful: true, seed: options.seed ?? 0 },
+      training: { optimizer: { kind: 'adam', learningRate: options.learningRate }, clipNorm: options.clip, stateful: true, seed: options.seed ?? 0, averageDecay: options.averageDecay },
     },
     training,
   );

@@ -259,6 +259,11 @@ export class SeqModel<Sizes extends string = string, Params extends string = str
     return (await this.#trainer()).step(batch);
   }
 
+  /** The moving average of the parameters kept by training (TrainerOptions.averageDecay), row-major. */
+  async averagedParams(): Promise<Record<Params, Float32Array>> {
+    return (await this.#trainer()).averagedParams() as Promise<Record<Params, Float32Array>>;
+  }
+
   /** trainStep that also returns the loss's gradient with respect to each input, [T, B, ...]. */
   async trainStepWithInputGradients(batch: TrainingBatch): Promise<{ loss: number; inputs: Record<string, Float32Array> }> {
     return (await this.#trainer()).stepWithInputGradients(batch);

@@ -1,8 +1,9 @@
 /**
  * Optimizer kernels over the packed parameter and gradient buffers (one layout for both, so
  * every update is elementwise): the global gradient norm (for clipping), then SGD with
- * momentum or Adam with decoupled weight decay. Hyperparameters come from a uniform written
- * before each step, so changing them (a schedule) needs no recompilation.
+ * momentum or Adam with decoupled weight decay, and an exponential moving average of the
+ * updated parameters (Polyak averaging) kept beside them. Hyperparameters come from a uniform
+ * written before each step, so changing them (a schedule) needs no recompilation.
  */
 
 export type OptimizerSpec =
@@ -10,6 +11,8 @@ export type OptimizerSpec =
   | { readonly kind: 'adam'; readonly learningRate: number; readonly beta1?: number; readonly beta2?: number; readonly epsilon?: number; readonly weightDecay?: number };
 
 const REDUCE_GROUP = 256;
+/** the Hyper struct: 9 f32, padded to 16 bytes */
+const HYPER_BYTES = 48;
 
 const NORM_PARTIALS = /* wgsl */ `
 override count: u32;
@@ -33,7 +36,7 @@ fn main(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id) wid: ve
 }`;
 
 const NORM_FINISH = /* wgsl */ `
-struct Hyper { lr: f32, beta1: f32, beta2: f32, eps: f32, decay: f32, momentum: f32, step: f32, clip: f32 }
+struct Hyper { lr: f32, beta1: f32, beta2: f32, eps: f32, decay: f32, momentum: f32, step: f32, clip: f32, average: f32 }
 override groups: u32;
 @group(0) @binding(0) var<storage, read> partials: array<f32>;
 @group(0) @binding(1) var<storage, read_write> status: array<f32>;
@@ -50,7 +53,7 @@ fn main() {
 }`;
 
 const UPDATE = (kind: OptimizerSpec['kind']) => /* wgsl */ `
-struct Hyper { lr: f32, beta1: f32, beta2: f32, eps: f32, decay: f32, momentum: f32, step: f32, clip: f32 }
+struct Hyper { lr: f32, beta1: f32, beta2: f32, eps: f32, decay: f32, momentum: f32, step: f32, clip: f32, average: f32 }
 override count: u32;
 @group(0) @binding(0) var<storage, read_write> params: array<f32>;
 @group(0) @binding(1) var<storage, read> grads: array<f32>;
@@ -58,6 +61,7 @@ override count: u32;
 @group(0) @binding(3) var<storage, read_write> second: array<f32>;
 @group(0) @binding(4) var<storage, read> status: array<f32>;
 @group(0) @binding(5) var<uniform> hyper: Hyper;
+@group(0) @binding(6) var<storage, read_write> average: array<f32>;
 @compute @workgroup_size(64)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
   let i = gid.x + gid.y * groups.x * 64u;
@@ -66,15 +70,19 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
 ${kind === 'sgd'
     ? `  let v = hyper.momentum * first[i] + g;
   first[i] = v;
-  params[i] = params[i] - hyper.lr * v;`
+  let p = params[i] - hyper.lr * v;`
     : `  let m = hyper.beta1 * first[i] + (1.0 - hyper.beta1) * g;
   let s = hyper.beta2 * second[i] + (1.0 - hyper.beta2) * g * g;
   first[i] = m;
   second[i] = s;
   let mhat = m / (1.0 - pow(hyper.beta1, hyper.step));
   let shat = s / (1.0 - pow(hyper.beta2, hyper.step));
-  params[i] = params[i] - hyper.lr * (mhat / (sqrt(shat) + hyper.eps) + hyper.decay * params[i]);`}
+  let p = params[i] - hyper.lr * (mhat / (sqrt(shat) + hyper.eps) + hyper.decay * params[i]);`}
+  params[i] = p;
+  // hyper.average is the average's decay, or a negative number when none is kept
+  if (hyper.average >= 0.0) { average[i] = hyper.average * average[i] + (1.0 - hyper.average) * p; }
   _ = second[0];
+  _ = average[0];
 }`;
 
 interface Pipelines {
@@ -95,13 +103,18 @@ export class Optimizer {
   readonly #pipelines: Pipelines;
   readonly #groups: readonly [GPUBindGroup, GPUBindGroup, GPUBindGroup];
   readonly #reduceGroups: number;
+  /** the decay of the parameter average, or undefined when none is kept */
+  readonly averageDecay: number | undefined;
+  /** the moving average of the parameters (before bias correction), when one is kept */
+  readonly average: GPUBuffer;
   #step = 0;
 
-  private constructor(device: GPUDevice, params: GPUBuffer, grads: GPUBuffer, count: number, spec: OptimizerSpec, clip: number, pipelines: Pipelines, reduceGroups: number) {
+  private constructor(device: GPUDevice, params: GPUBuffer, grads: GPUBuffer, count: number, spec: OptimizerSpec, clip: number, pipelines: Pipelines, reduceGroups: number, averageDecay: number | undefined) {
     this.#device = device;
     this.#count = count;
     this.#spec = spec;
     this.#clip = clip;
+    this.averageDecay = averageDecay;
     this.#pipelines = pipelines;
     this.#reduceGroups = reduceGroups;
     const storage = (size: number, label: string) => device.createBuffer({ size: Math.max(4, size * 4), usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST | GPUBufferUsage.COPY_SRC, label });
@@ -109,19 +122,24 @@ export class Optimizer {
     const first = storage(count, 'optimizer/first-moment');
     const second = storage(spec.kind === 'adam' ? count : 1, 'optimizer/second-moment');
     this.status = storage(2, 'optimizer/status');
-    this.#hyper = device.createBuffer({ size: 32, usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST, label: 'optimizer/hyperparameters' });
-    this.#buffers = [partials, first, second, this.status, this.#hyper];
+    this.average = storage(averageDecay === undefined ? 1 : count, 'optimizer/parameter-average');
+    this.#hyper = device.createBuffer({ size: HYPER_BYTES, usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST, label: 'optimizer/hyperparameters' });
+    this.#buffers = [partials, first, second, this.status, this.#hyper, this.average];
     const group = (pipeline: GPUComputePipeline, buffers: GPUBuffer[]) =>
       device.createBindGroup({ layout: pipeline.getBindGroupLayout(0), entries: buffers.map((buffer, binding) => ({ binding, resource: { buffer } })) });
     this.#groups = [
       group(pipelines.partials, [grads, partials]),
       group(pipelines.finish, [partials, this.status, this.#hyper]),
-      group(pipelines.update, [params, grads, first, second, this.status, this.#hyper]),
+      group(pipelines.update, [params, grads, first, second, this.status, this.#hyper, this.average]),
     ];
   }
 
-  /** `clip` > 0 scales the gradients down to that global norm when they exceed it. */
-  static async create(device: GPUDevice, params: GPUBuffer, grads: GPUBuffer, count: number, spec: OptimizerSpec, clip = 0): Promise<Optimizer> {
+  /**
+   * `clip` > 0 scales the gradients down to that global norm when they exceed it;
+   * `averageDecay` in [0, 1) keeps a moving average of the parameters, updated every step.
+   */
+  static async create(device: GPUDevice, params: GPUBuffer, grads: GPUBuffer, count: number, spec: OptimizerSpec, clip = 0, averageDecay?: number): Promise<Optimizer> {
+    if (averageDecay !== undefined && !(averageDecay >= 0 && averageDecay < 1)) throw new Error(`parameter average decay ${averageDecay}: expected a number in [0, 1)`);
     const reduceGroups = Math.max(1, Math.min(64, Math.ceil(count / REDUCE_GROUP)));
     const pipeline = (code: string, constants: Record<string, number>, label: string) =>
       device.createComputePipelineAsync({ layout: 'auto', label, compute: { module: device.createShaderModule({ code, label }), entryPoint: 'main', constants } });
@@ -130,7 +148,7 @@ export class Optimizer {
       pipeline(NORM_FINISH, { groups: reduceGroups }, 'optimizer/clip'),
       pipeline(UPDATE(spec.kind), { count }, `optimizer/${spec.kind}`),
     ]);
-    return new Optimizer(device, params, grads, count, spec, clip, { partials, finish, update }, reduceGroups);
+    return new Optimizer(device, params, grads, count, spec, clip, { partials, finish, update }, reduceGroups, averageDecay);
   }
 
   /**
@@ -150,6 +168,7 @@ export class Optimizer {
       s.kind === 'sgd' ? s.momentum ?? 0 : 0,
       this.#step,
       this.#clip,
+      this.averageDecay ?? -1,
     ]);
     this.#device.queue.writeBuffer(this.#hyper, 0, hyper);
     pass.setPipeline(this.#pipelines.partials);
@@ -167,6 +186,12 @@ export class Optimizer {
 
   get steps(): number {
     return this.#step;
+  }
+
+  /** What the stored average is scaled by so that its weights sum to one (as Adam corrects its moments). */
+  get averageCorrection(): number {
+    if (this.averageDecay === undefined || this.#step === 0) return Number.NaN;
+    return 1 / (1 - this.averageDecay ** this.#step);
   }
 
   dispose(): void {

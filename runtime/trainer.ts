@@ -31,6 +31,11 @@ export interface TrainerOptions {
    * (seed, k), so every step has fresh masks and a run is reproducible from the seed
    */
   readonly seed?: number;
+  /**
+   * keep an exponential moving average of the parameters on the device, updated after every
+   * step with this decay (0.995: about the last 200 steps); read it with averagedParams()
+   */
+  readonly averageDecay?: number;
 }
 
 export interface TrainingBatch {
@@ -114,7 +119,7 @@ export class Trainer {
     const backward = new PlanRunner(device, plans.backward, sizes, constants);
     await Promise.all([forward.kernelsFor(model.batch), backward.kernelsFor(model.batch)]);
     const grads = device.createBuffer({ size: (paramCount + 1) * 4, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST, label: `${plans.forward.cell}/gradients` });
-    const optimizer = await Optimizer.create(device, model.paramBuffer, grads, paramCount, options.optimizer ?? { kind: 'adam', learningRate: 1e-3 }, options.clipNorm ?? 0);
+    const optimizer = await Optimizer.create(device, model.paramBuffer, grads, paramCount, options.optimizer ?? { kind: 'adam', learningRate: 1e-3 }, options.clipNorm ?? 0, options.averageDecay);
     return new Trainer(model, plans, forward, backward, grads, optimizer, options.stateful ?? false, options.seed ?? 0);
   }
 
@@ -186,13 +191,7 @@ export class Trainer {
       pass.end();
       device.queue.submit([encoder.finish()]);
       const all = await readBack(device, this.grads, 0, this.model.paramCount + 1);
-      const params: Record<string, Float32Array> = {};
-      for (const p of this.model.plan.params) {
-        const { offset, length } = this.model.paramOffsets.get(p.name)!;
-        const stored = all.slice(offset, offset + length);
-        const [rows, cols] = p.shape.map((d) => evaluateDim(d, this.model.sizes));
-        params[p.name] = p.columnMajor ? transpose(stored, cols!, rows!) : stored;
-      }
+      const params = this.#unpack(all);
       const bwd = this.plans.backward;
       const inputs = await this.#inputGradients(session, steps);
       const initialStates: Record<string, Float32Array> = {};
@@ -211,6 +210,34 @@ export class Trainer {
       }
       return { loss: all[this.model.paramCount]!, params, inputs, initialStates };
     });
+  }
+
+  /**
+   * The moving average of the parameters over the steps so far (bias-corrected, so its
+   * weights sum to one), row-major like getParams; needs `averageDecay`.
+   */
+  averagedParams(): Promise<Record<string, Float32Array>> {
+    return this.model.queue.run(async () => {
+      const optimizer = this.#optimizer;
+      if (optimizer.averageDecay === undefined) throw new Error('this trainer keeps no parameter average: create it with averageDecay');
+      if (optimizer.steps === 0) throw new Error('no parameter average before the first training step');
+      const stored = await readBack(this.model.device, optimizer.average, 0, this.model.paramCount);
+      const scale = optimizer.averageCorrection;
+      for (let i = 0; i < stored.length; i++) stored[i]! *= scale;
+      return this.#unpack(stored);
+    });
+  }
+
+  /** Per-parameter row-major tensors from a buffer in the packed parameter layout. */
+  #unpack(packed: Float32Array): Record<string, Float32Array> {
+    const params: Record<string, Float32Array> = {};
+    for (const p of this.model.plan.params) {
+      const { offset, length } = this.model.paramOffsets.get(p.name)!;
+      const stored = packed.slice(offset, offset + length);
+      const [rows, cols] = p.shape.map((d) => evaluateDim(d, this.model.sizes));
+      params[p.name] = p.columnMajor ? transpose(stored, cols!, rows!) : stored;
+    }
+    return params;
   }
 
   /**

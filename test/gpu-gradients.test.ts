@@ -112,6 +112,51 @@ describe('optimizer kernels', () => {
     }
   });
 
+  it('the parameter average is the bias-corrected moving average of the parameters after each step', async () => {
+    const decay = 0.6;
+    const model = await createModel(buildLaunchPlan(cell()), { sizes, batch: B, seed: 4 });
+    const trainer = await Trainer.create(model, buildTrainingPlans(cell(), { kind: 'mse', output: 'h' }), { optimizer: { kind: 'adam', learningRate: 0.05 }, averageDecay: decay });
+    try {
+      await expect(trainer.averagedParams()).rejects.toThrow(/before the first training step/);
+      const sums: Record<string, Float64Array> = {};
+      for (let step = 1; step <= 4; step++) {
+        await trainer.step(batch);
+        const now = await model.getParams();
+        for (const name of model.paramNames) {
+          sums[name] ??= new Float64Array(now[name]!.length);
+          for (let i = 0; i < now[name]!.length; i++) sums[name]![i] = decay * sums[name]![i]! + (1 - decay) * now[name]![i]!;
+        }
+      }
+      const averaged = await trainer.averagedParams();
+      const last = await model.getParams();
+      let moved = 0;
+      for (const name of model.paramNames) {
+        for (let i = 0; i < last[name]!.length; i++) {
+          const expected = sums[name]![i]! / (1 - decay ** 4);
+          expect(averaged[name]![i]!).toBeCloseTo(expected, 5);
+          moved = Math.max(moved, Math.abs(averaged[name]![i]! - last[name]![i]!));
+        }
+      }
+      // the average lags the last weights: it is not a copy of them
+      expect(moved).toBeGreaterThan(1e-3);
+    } finally {
+      trainer.dispose();
+      model.dispose();
+    }
+  });
+
+  it('a trainer without averageDecay keeps no average', async () => {
+    const model = await createModel(buildLaunchPlan(cell()), { sizes, batch: B, seed: 4 });
+    const trainer = await Trainer.create(model, buildTrainingPlans(cell(), { kind: 'mse', output: 'h' }));
+    try {
+      await trainer.step(batch);
+      await expect(trainer.averagedParams()).rejects.toThrow(/keeps no parameter average/);
+    } finally {
+      trainer.dispose();
+      model.dispose();
+    }
+  });
+
   it('clipping scales the step to the global norm', async () => {
     const model = await createModel(buildLaunchPlan(cell()), { sizes, batch: B, seed: 4 });
     const trainer = await Trainer.create(model, buildTrainingPlans(cell(), { kind: 'mse', output: 'h' }), { optimizer: { kind: 'sgd', learningRate: 1 }, clipNorm: 0.01 });
