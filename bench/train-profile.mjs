@@ -33,7 +33,6 @@ for (let i = 0; i < Number(values.repeats); i++) {
   await trainer.step(batch);
   times.push(performance.now() - start);
 }
-if (process.env.SHOW_TIMES) console.log(times.map((t) => t.toFixed(0)).join(" "));
 times.sort((a, b) => a - b);
 const median = times[Math.floor(times.length / 2)];
 console.log(`step (B=${B}, T=${T}, V=${V}, ${JSON.stringify(sizes)}): median ${median.toFixed(1)} ms, min ${times[0].toFixed(1)}, max ${times.at(-1).toFixed(1)}; ${((B * T) / median * 1000).toFixed(0)} tok/s`);

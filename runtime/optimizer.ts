@@ -11,7 +11,9 @@ export type OptimizerSpec =
   | { readonly kind: 'adam'; readonly learningRate: number; readonly beta1?: number; readonly beta2?: number; readonly epsilon?: number; readonly weightDecay?: number };
 
 const REDUCE_GROUP = 256;
-/** the Hyper struct: 9 f32, padded to 16 bytes */
+/** The hyperparameter uniform, written before each step; `average` is the average's decay, negative when none is kept. */
+const HYPER = `struct Hyper { lr: f32, beta1: f32, beta2: f32, eps: f32, decay: f32, momentum: f32, step: f32, clip: f32, average: f32 }`;
+/** its 9 f32, rounded up to a multiple of 16 bytes */
 const HYPER_BYTES = 48;
 
 const NORM_PARTIALS = /* wgsl */ `
@@ -36,7 +38,7 @@ fn main(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id) wid: ve
 }`;
 
 const NORM_FINISH = /* wgsl */ `
-struct Hyper { lr: f32, beta1: f32, beta2: f32, eps: f32, decay: f32, momentum: f32, step: f32, clip: f32, average: f32 }
+${HYPER}
 override groups: u32;
 @group(0) @binding(0) var<storage, read> partials: array<f32>;
 @group(0) @binding(1) var<storage, read_write> status: array<f32>;
@@ -53,7 +55,7 @@ fn main() {
 }`;
 
 const UPDATE = (kind: OptimizerSpec['kind']) => /* wgsl */ `
-struct Hyper { lr: f32, beta1: f32, beta2: f32, eps: f32, decay: f32, momentum: f32, step: f32, clip: f32, average: f32 }
+${HYPER}
 override count: u32;
 @group(0) @binding(0) var<storage, read_write> params: array<f32>;
 @group(0) @binding(1) var<storage, read> grads: array<f32>;

@@ -249,44 +249,37 @@ export class Trainer {
     return this.model.queue.run(async () => {
       const { session, steps } = await this.#prepare(batch);
       const device = this.model.device;
-      const rows: { kernel: string; ms: number; minMs: number }[] = [];
+      const timed = async (kernel: string, encode: (pass: GPUComputePassEncoder) => void) => {
+        const times: number[] = [];
+        for (let r = 0; r < repeats; r++) {
+          const start = performance.now();
+          const encoder = device.createCommandEncoder();
+          const pass = encoder.beginComputePass();
+          encode(pass);
+          pass.end();
+          device.queue.submit([encoder.finish()]);
+          await device.queue.onSubmittedWorkDone();
+          times.push(performance.now() - start);
+        }
+        times.sort((a, b) => a - b);
+        return { kernel, ms: times[Math.floor(times.length / 2)]!, minMs: times[0]! };
+      };
+      const rows = [await timed('forward and backward, one submit', (pass) => this.#encodeGradients(pass, session, steps))];
       const plans = [
         { runner: this.#forward, kernels: session.kernels.forward, groups: session.groups.forward, stride: session.forward.stride },
         { runner: this.#backward, kernels: session.kernels.backward, groups: session.groups.backward, stride: session.backward.stride },
       ];
-      const wholeTimes: number[] = [];
-      for (let r = 0; r < repeats; r++) {
-        const start = performance.now();
-        const encoder = device.createCommandEncoder();
-        const pass = encoder.beginComputePass();
-        this.#encodeGradients(pass, session, steps);
-        pass.end();
-        device.queue.submit([encoder.finish()]);
-        await device.queue.onSubmittedWorkDone();
-        wholeTimes.push(performance.now() - start);
-      }
-      wholeTimes.sort((a, b) => a - b);
-      rows.push({ kernel: 'forward and backward, one submit', ms: wholeTimes[Math.floor(wholeTimes.length / 2)]!, minMs: wholeTimes[0]! });
       for (const { runner, kernels, groups, stride } of plans) {
         for (let i = 0; i < kernels.length; i++) {
-          const times: number[] = [];
-          for (let r = 0; r < repeats; r++) {
-            const start = performance.now();
-            const encoder = device.createCommandEncoder();
-            const pass = encoder.beginComputePass();
-            runner.encode(pass, kernels, groups, steps, stride, i);
-            pass.end();
-            device.queue.submit([encoder.finish()]);
-            await device.queue.onSubmittedWorkDone();
-            times.push(performance.now() - start);
-          }
-          times.sort((a, b) => a - b);
-          rows.push({ kernel: `${kernels[i]!.kernel.label} (${kernels[i]!.variant.rows}x${kernels[i]!.variant.cols}${kernels[i]!.variant.lanes === 'rows' ? ', lanes own rows' : ''})`, ms: times[Math.floor(times.length / 2)]!, minMs: times[0]! });
+          const { kernel, variant } = kernels[i]!;
+          const label = `${kernel.label} (${variant.rows}x${variant.cols}${variant.lanes === 'rows' ? ', lanes own rows' : ''})`;
+          rows.push(await timed(label, (pass) => runner.encode(pass, kernels, groups, steps, stride, i)));
         }
       }
       return rows;
     });
   }
+
 
   #encodeGradients(pass: GPUComputePassEncoder, session: Session, steps: number): void {
     this.#forward.encode(pass, session.kernels.forward, session.groups.forward, steps, session.forward.stride);
