@@ -6,7 +6,7 @@ const big = { B: 32, T: 64, I: 128, H: 256 };
 const small = { B: 1, T: 128, I: 64, H: 128 };
 const tiny = { B: 2, T: 8, I: 8, H: 16 };
 
-/** kind: forward | train. family: lstm | gru | mingru (what the peers build). */
+/** kind: forward | train. family: lstm | gru | mingru (what the peers build). peers: the only peers a case runs. */
 export const CASES = {
   'lstm-big': { title: 'LSTM forward, big', family: 'lstm', kind: 'forward', file: 'examples/lstm.seq', ...big },
   'gru-big': { title: 'GRU forward, big', family: 'gru', kind: 'forward', file: 'examples/gru.seq', ...big },
@@ -14,6 +14,8 @@ export const CASES = {
   'gru-small': { title: 'GRU forward, small', family: 'gru', kind: 'forward', file: 'examples/gru.seq', ...small },
   'lstm-train': { title: 'LSTM big + softmax(64) training step, Adam', family: 'lstm', kind: 'train', file: 'bench/cells/lstm-readout.seq', ...big, O: 64 },
   'mingru-big': { title: 'minGRU (custom cell) forward, big', family: 'mingru', kind: 'forward', file: 'examples/mingru.seq', ...big, O: 64 },
+  // the parallel scan against seqc's own step loop; ORT's graph would unroll 1024 steps
+  'mingru-long': { title: 'minGRU forward, T=1024: parallel scan against the step loop', family: 'mingru', kind: 'forward', file: 'examples/mingru.seq', B: 1, T: 1024, I: 64, H: 128, O: 64, peers: ['seqc', 'seqc-sequential', 'tfjs-webgpu'] },
   // not in the default set: for smoke runs and the test
   'lstm-tiny': { title: 'LSTM forward, tiny', family: 'lstm', kind: 'forward', file: 'examples/lstm.seq', ...tiny, hidden: true },
   'gru-tiny': { title: 'GRU forward, tiny', family: 'gru', kind: 'forward', file: 'examples/gru.seq', ...tiny, hidden: true },

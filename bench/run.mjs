@@ -1,7 +1,7 @@
 // npm run bench: seqc against TensorFlow.js (WebGPU backend) and ONNX Runtime Web (WebGPU EP,
 // and its wasm backend as the CPU reference), all in this one process on one Dawn adapter.
 //
-//   node bench/run.mjs [--case lstm-big,gru-small ...] [--peers seqc,tfjs-webgpu,ort-webgpu,ort-wasm]
+//   node bench/run.mjs [--case lstm-big,gru-small ...] [--peers seqc,seqc-sequential,tfjs-webgpu,ort-webgpu,ort-wasm]
 //                      [--repeats 10] [--warmup 2] [--quick] [--no-matmul] [--no-compile] [--out DIR]
 //
 // Each case runs on every peer with the same seeded weights and inputs; each peer's output is
@@ -25,7 +25,7 @@ process.chdir(root);
 const { values } = parseArgs({
   options: {
     case: { type: 'string', multiple: true, default: [] },
-    peers: { type: 'string', default: 'seqc,tfjs-webgpu,ort-webgpu,ort-wasm' },
+    peers: { type: 'string', default: 'seqc,seqc-sequential,tfjs-webgpu,ort-webgpu,ort-wasm' },
     repeats: { type: 'string' },
     warmup: { type: 'string' },
     quick: { type: 'boolean', default: false },
@@ -36,7 +36,7 @@ const { values } = parseArgs({
   },
 });
 if (values.help) {
-  console.log(`node bench/run.mjs [--case ${Object.keys(CASES).join('|')}] [--peers seqc,tfjs-webgpu,ort-webgpu,ort-wasm] [--repeats N] [--warmup N] [--quick] [--no-matmul] [--no-compile] [--out DIR]`);
+  console.log(`node bench/run.mjs [--case ${Object.keys(CASES).join('|')}] [--peers seqc,seqc-sequential,tfjs-webgpu,ort-webgpu,ort-wasm] [--repeats N] [--warmup N] [--quick] [--no-matmul] [--no-compile] [--out DIR]`);
   process.exit(0);
 }
 const quick = values.quick;
@@ -46,7 +46,7 @@ const caseIds = values.case.flatMap((s) => s.split(',')).filter(Boolean);
 const selected = caseIds.length ? caseIds : Object.keys(CASES).filter((k) => !CASES[k].hidden);
 for (const id of selected) if (!CASES[id]) throw new Error(`unknown case ${id}; cases: ${Object.keys(CASES).join(', ')}`);
 const peerNames = values.peers.split(',').filter(Boolean);
-const KNOWN = ['seqc', 'tfjs-webgpu', 'ort-webgpu', 'ort-wasm'];
+const KNOWN = ['seqc', 'seqc-sequential', 'tfjs-webgpu', 'ort-webgpu', 'ort-wasm'];
 for (const p of peerNames) if (!KNOWN.includes(p)) throw new Error(`unknown peer ${p}; peers: ${KNOWN.join(', ')}`);
 if (!peerNames.includes('seqc')) throw new Error('seqc must be among the peers: the others are checked against it');
 
@@ -78,8 +78,8 @@ const adapter = await openGpu();
 const device = await seqcDevice(adapter);
 const adapterDescription = adapterInfo(adapter);
 log(`adapter: ${adapterDescription.route} (${adapterDescription.featureLevel}): ${[adapterDescription.vendor, adapterDescription.architecture, adapterDescription.description].filter(Boolean).join(' ')}`);
-const peers = { seqc };
-if (peerNames.some((p) => p !== 'seqc')) {
+const peers = { seqc, 'seqc-sequential': seqc.sequential };
+if (peerNames.some((p) => !p.startsWith('seqc'))) {
   installNavigatorGpu();
   if (peerNames.includes('tfjs-webgpu')) peers['tfjs-webgpu'] = await import('./peers/tfjs.mjs');
   if (peerNames.some((p) => p.startsWith('ort-'))) {
@@ -135,6 +135,10 @@ for (const id of selected) {
   let baseline; // seqc's outputs (forward) or first two losses (train)
   for (const peerName of peerNames) {
     const peer = peers[peerName];
+    if (c.peers && !c.peers.includes(peerName)) {
+      entry.skipped[peerName] = `not run for this case (its peers: ${c.peers.join(', ')})`;
+      continue;
+    }
     log(`${id}: ${peerName} ...`);
     let prepared;
     try {

@@ -20,7 +20,7 @@ const T = Number(values.steps);
 const V = Number(values.vocabulary);
 const sizes = Object.fromEntries(values.size.map((s) => s.split('=')).map(([k, v]) => [k, Number(v)]));
 const program = lowerSource(readFileSync(values.file, 'utf8'), values.file);
-const plans = buildTrainingPlans(program, { kind: 'softmax-ce', output: languageCell(program).output }, Number(values['max-kernel-kib']) * 1024);
+const plans = buildTrainingPlans(program, { kind: 'softmax-ce', output: languageCell(program).output }, { maxKernelChars: Number(values['max-kernel-kib']) * 1024 });
 const model = await createCharModel(program, V, { sizes, batch: B, learningRate: 1e-3, clip: 5 }, plans);
 const ids = Int32Array.from({ length: T * B }, (_, i) => (i * 7919) % V);
 const next = Int32Array.from({ length: T * B }, (_, i) => (i * 104729) % V);

@@ -2,9 +2,10 @@
 import type { DimTerms, LaunchPlan, PlanTensor } from '../runtime/plan.js';
 import { withoutDropout } from './inference.js';
 import type { CellProgram } from './ir.js';
-import { type KernelSpec, type Schedule, schedule as scheduleCell } from './schedule.js';
+import { type KernelSpec, type Schedule, type ScheduleOptions, schedule as scheduleCell } from './schedule.js';
 import { type Dim, type Shape, formatShape } from './shape.js';
 import { type GeneratedKernel, type Tile, generateKernel } from './wgsl.js';
+import { SCAN_TILES } from './wgsl-scan.js';
 
 export function dimTerms(dim: Dim): DimTerms {
   return [...dim.terms].map(([monomial, coefficient]) => [coefficient, ...(monomial === '' ? [] : monomial.split('*'))] as const);
@@ -92,14 +93,20 @@ function fitToBudget(scheduled: Schedule, kernel: KernelSpec): KernelSpec[] {
   return groups.map((outputs) => ({ ...kernel, outputs }));
 }
 
+export interface PlanOptions extends ScheduleOptions {
+  /** the largest WGSL text of a tile variant (MAX_KERNEL_CHARS) */
+  readonly maxKernelChars?: number;
+}
+
 /** The inference plan of a cell (model.forward, seqc run): dropout is the identity there. */
-export function buildLaunchPlan(program: CellProgram, columnMajor?: ReadonlySet<string>, maxKernelChars = MAX_KERNEL_CHARS): LaunchPlan {
-  return buildPlan(withoutDropout(program), columnMajor, maxKernelChars);
+export function buildLaunchPlan(program: CellProgram, options: PlanOptions = {}): LaunchPlan {
+  return buildPlan(withoutDropout(program), options);
 }
 
 /** The plan of a program as it is, dropout masks included: what the training passes run. */
-export function buildPlan(program: CellProgram, columnMajor?: ReadonlySet<string>, maxKernelChars = MAX_KERNEL_CHARS): LaunchPlan {
-  const scheduled = scheduleCell(program, columnMajor);
+export function buildPlan(program: CellProgram, options: PlanOptions = {}): LaunchPlan {
+  const maxKernelChars = options.maxKernelChars ?? MAX_KERNEL_CHARS;
+  const scheduled = scheduleCell(program, options);
   const kernels = scheduled.kernels.flatMap((k) => fitToBudget(scheduled, k));
   const results = new Map([...program.updates, ...program.readouts].map((r) => [r.name, r.value]));
   const stateNames = new Set(program.states.map((s) => s.name));
@@ -117,6 +124,18 @@ export function buildPlan(program: CellProgram, columnMajor?: ReadonlySet<string
     })),
     buffers: scheduled.buffers.map((b) => ({ kind: b.kind, name: b.name, elements: dimTerms(b.elements), lags: b.lags })),
     kernels: kernels.map((k, i) => {
+      if (k.phase === 'scan') {
+        // one kernel for all steps; its lanes span elements and time (compiler/wgsl-scan.ts)
+        const variants = SCAN_TILES.map((tile) => generateKernel(scheduled, k, tile));
+        return {
+          label: `${program.name}/scan#${i}`,
+          phase: k.phase,
+          widths: variants[0]!.widths.map(dimTerms),
+          usesParams: variants[0]!.usesParams,
+          buffers: variants[0]!.buffers,
+          variants: variants.map((v) => ({ rows: v.tile.rows, cols: v.tile.cols, wgsl: v.wgsl })),
+        };
+      }
       if (k.accumulation) {
         const generated = generateKernel(scheduled, k, ACCUMULATION_TILE);
         return {

@@ -6,6 +6,7 @@ import { compare } from '../runtime/compare.js';
 import { createModel, releaseDevice } from '../runtime/index.js';
 import { Random } from '../runtime/init.js';
 import { referenceForward } from '../runtime/reference.js';
+import type { LaunchPlan } from '../runtime/plan.js';
 import type { CellProgram } from './ir.js';
 import { withoutDropout } from './inference.js';
 import { buildLaunchPlan } from './launch-plan.js';
@@ -27,6 +28,12 @@ export interface RunReport {
 }
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+
+function kernelCounts(plan: LaunchPlan): string {
+  const count = (phase: LaunchPlan['kernels'][number]['phase']) => plan.kernels.filter((k) => k.phase === phase).length;
+  const loop = count('scan') ? `${count('scan')} parallel scan over time` : `${count('step')} per step`;
+  return `${count('hoisted')} hoisted, ${loop}, ${count('after')} after the loop`;
+}
 
 export async function runAgainstReference(program: CellProgram, options: RunOptions): Promise<RunReport> {
   const { sizes, steps, batch, repeats } = options;
@@ -59,7 +66,7 @@ export async function runAgainstReference(program: CellProgram, options: RunOpti
     for (const name of Object.keys(reference.finalStates)) check(`final ${name}`, first.states[name]!, reference.finalStates[name]!);
     const sorted = [...times].sort((a, b) => a - b);
     const text = [
-      `cell ${program.name}: ${plan.kernels.length} kernels (${plan.kernels.filter((k) => k.phase === 'hoisted').length} hoisted, ${plan.kernels.filter((k) => k.phase === 'step').length} per step, ${plan.kernels.filter((k) => k.phase === 'after').length} after the loop)`,
+      `cell ${program.name}: ${plan.kernels.length} kernels (${kernelCounts(plan)})`,
       `device: ${model.deviceDescription}`,
       `sizes: ${Object.entries(sizes).map(([k, v]) => `${k}=${v}`).join(' ')}  steps T=${steps}  batch B=${batch}`,
       `forward: median ${median(times).toFixed(2)} ms (min ${sorted[0]!.toFixed(2)}, max ${sorted[sorted.length - 1]!.toFixed(2)}) over ${repeats} runs after warm-up`,

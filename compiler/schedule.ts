@@ -15,13 +15,27 @@
  *   steps, or for an embedding's gradient a scatter-add (compiler/wgsl.ts).
  * - Level: within a phase, a kernel may only read buffers written by earlier kernels; values
  *   of one level share a kernel.
+ * - Scan: when every update is affine in its own state (compiler/scan.ts), the step loop
+ *   becomes one parallel scan over time (`recurrence: 'scan'`, the default where it applies).
  * Nothing here is specific to any cell.
  */
 import type { Binding, CellProgram } from './ir.js';
 import { isContraction, isReduce } from './ops.js';
+import { isLinearRecurrence } from './scan.js';
 import { Dim, shapeSize } from './shape.js';
 
-export type Phase = 'hoisted' | 'step' | 'after' | 'post';
+/** 'scan' replaces 'step' where the recurrence is linear: one kernel for all steps. */
+export type Phase = 'hoisted' | 'step' | 'scan' | 'after' | 'post';
+
+export interface ScheduleOptions {
+  /**
+   * Parameters stored column-major (Schedule.columnMajor): a backward pass passes its forward's
+   * layout. Default: every matmul weight.
+   */
+  readonly columnMajor?: ReadonlySet<string>;
+  /** 'sequential' keeps the step loop even where a scan applies (to compare them) */
+  readonly recurrence?: 'scan' | 'sequential';
+}
 
 export interface BufferSpec {
   readonly kind: 'input' | 'state' | 'readout' | 'temp' | 'load';
@@ -87,11 +101,8 @@ export function matmulWeights(program: CellProgram): Set<string> {
   return names;
 }
 
-/**
- * `columnMajor` overrides the parameter layout, so that a backward pass reads the parameter
- * buffer laid out as its forward pass chose.
- */
-export function schedule(program: CellProgram, columnMajor: ReadonlySet<string> = matmulWeights(program)): Schedule {
+export function schedule(program: CellProgram, options: ScheduleOptions = {}): Schedule {
+  const columnMajor = options.columnMajor ?? matmulWeights(program);
   const eqns = program.eqns;
   const consumers = eqns.map(() => [] as number[]);
   for (const e of eqns) for (const a of e.args) consumers[a]!.push(e.id);
@@ -144,7 +155,9 @@ export function schedule(program: CellProgram, columnMajor: ReadonlySet<string> 
     }
   }
 
-  const phaseOf = (id: number): Phase => (stateFree[id] ? 'hoisted' : feedsRecurrence[id] ? 'step' : 'after');
+  const inLoop = [...materialize].filter((id) => !stateFree[id] && feedsRecurrence[id]);
+  const loop: Phase = options.recurrence !== 'sequential' && isLinearRecurrence(program, inLoop) ? 'scan' : 'step';
+  const phaseOf = (id: number): Phase => (stateFree[id] ? 'hoisted' : feedsRecurrence[id] ? loop : 'after');
   // A materialized value that a contraction reads whole (or a reduction itself) must be
   // complete before its reader starts: it is a barrier between kernels.
   const barrier = new Set<number>();
@@ -206,7 +219,7 @@ export function schedule(program: CellProgram, columnMajor: ReadonlySet<string> 
   }
 
   const kernels: KernelSpec[] = [];
-  for (const phase of ['hoisted', 'step', 'after'] as const) {
+  for (const phase of ['hoisted', 'step', 'scan', 'after'] as const) {
     const values = [...materialized.values()].filter((m) => m.phase === phase);
     const levels = [...new Set(values.map((m) => m.level))].sort((a, b) => a - b);
     for (const l of levels) kernels.push({ phase, level: l, outputs: values.filter((m) => m.level === l).map((m) => m.eqn) });

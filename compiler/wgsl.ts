@@ -17,6 +17,7 @@ import { BINARY, DROPOUT_MASK, ONE_HOT_WGSL, REDUCE, UNARY, isBinary, isReduce, 
 import type { KernelSpec, Schedule } from './schedule.js';
 import { gradientName } from './autodiff.js';
 import { Dim, shapeSize } from './shape.js';
+import { writeScanKernel } from './wgsl-scan.js';
 
 export function f32Literal(value: number): string {
   if (Number.isNaN(value)) return 'bitcast<f32>(0x7fc00000u)';
@@ -29,13 +30,13 @@ export function f32Literal(value: number): string {
 }
 
 /** An element index: `base + lane + offset`, base being the tile's first index or a loop variable. */
-interface Index {
+export interface Index {
   readonly base: string;
   readonly lane: number;
   readonly offset: Dim;
 }
 
-const ZERO = Dim.of(0);
+export const ZERO = Dim.of(0);
 const shifted = (index: Index, by: Dim): Index => ({ ...index, offset: index.offset.add(by) });
 
 /**
@@ -61,7 +62,7 @@ const ROW_ACCESS = /\bbuf_\d+\[/g;
 const DIVERGENT_WEIGHT = 4;
 
 /** A scope of generated statements; values computed here are reused by later statements. */
-class Block {
+export class Block {
   readonly lines: string[] = [];
   readonly #memo = new Map<string, string>();
   constructor(
@@ -158,7 +159,7 @@ function laneWidth(outputs: readonly Eqn[]): Dim | undefined {
   return narrowest;
 }
 
-class KernelWriter {
+export class KernelWriter {
   readonly #eqns: readonly Eqn[];
   readonly #sizeIndex: ReadonlyMap<string, number>;
   readonly #paramIndex: ReadonlyMap<string, number>;
@@ -174,6 +175,10 @@ class KernelWriter {
   readonly #accumulators = new Map<string, string>();
   /** the element indices the lanes of all tiles cover; wider outputs are written at multiples of it */
   #laneWidth: Dim | undefined;
+
+  get usesParams(): boolean {
+    return this.#usesParams;
+  }
 
   constructor(readonly schedule: Schedule, readonly kernel: KernelSpec, readonly tile: Tile) {
     const { program } = schedule;
@@ -730,5 +735,6 @@ class KernelWriter {
 }
 
 export function generateKernel(schedule: Schedule, kernel: KernelSpec, tile: Tile = { rows: 1, cols: 1 }): GeneratedKernel {
-  return new KernelWriter(schedule, kernel, tile).write();
+  const writer = new KernelWriter(schedule, kernel, tile);
+  return kernel.phase === 'scan' ? writeScanKernel(writer) : writer.write();
 }

@@ -9,6 +9,9 @@ import { type Parallelism, parallelismOf } from './device.js';
 
 export const UNIFORM_BYTES = 16;
 
+/** Invocations per lane the device runs at once that a scan's dispatch should offer. */
+const SCAN_FILL = 4;
+
 interface CompiledKernel {
   readonly kernel: PlanKernel;
   readonly variant: PlanVariant;
@@ -162,6 +165,17 @@ export class PlanRunner {
     const parallel = parallelismOf(device);
     let variant: PlanVariant;
     let rowTiles: (steps: number) => number;
+    if (kernel.phase === 'scan') {
+      // a workgroup per (variant.cols elements, batch row), variant.rows lanes along time (its size is in the WGSL):
+      // the fewest time lanes that fill the device, since each one adds work
+      const byTimeLanes = [...kernel.variants].sort((a, b) => a.rows - b.rows);
+      variant = byTimeLanes.find((v) => batch * width * v.rows >= SCAN_FILL * parallel.threads * parallel.simd) ?? byTimeLanes.at(-1)!;
+      const maxGroups = device.limits.maxComputeWorkgroupsPerDimension;
+      if (batch > maxGroups) throw new Error(`kernel ${kernel.label} runs a workgroup per batch row; this device dispatches at most ${maxGroups} (batch ${batch})`);
+      const { pipeline, layout } = await pipelineFor(device, kernel, variant.wgsl, { ...this.constants });
+      const groups = [Math.ceil(width / variant.cols), batch, 1] as const;
+      return { kernel, variant, pipeline, layout, dispatch: () => groups };
+    }
     if (kernel.phase === 'post') {
       variant = kernel.variants[0]!;
       const tiles = kernel.height ? Math.ceil(evaluateDim(kernel.height, sizes) / variant.rows) : 1;
@@ -218,13 +232,13 @@ export class PlanRunner {
   }
 
   /**
-   * Hoisted kernels, then every step (in the plan's direction), then after and post kernels. `only`
+   * Hoisted kernels, then every step (in the plan's direction) or the scan that replaces them, then after and post kernels. `only`
    * restricts the encoding to one kernel (all its steps), for profiling.
    */
   encode(pass: GPUComputePassEncoder, kernels: readonly CompiledKernel[], groups: readonly GPUBindGroup[], steps: number, stride: number, only?: number): void {
     const phase = (name: PlanKernel['phase']) =>
       kernels.map((k, i) => ({ k, group: groups[i]!, i })).filter(({ k, i }) => k.kernel.phase === name && (only === undefined || only === i));
-    const overAllSteps = (name: 'hoisted' | 'after' | 'post') => {
+    const overAllSteps = (name: 'hoisted' | 'scan' | 'after' | 'post') => {
       for (const { k, group } of phase(name)) {
         pass.setPipeline(k.pipeline);
         pass.setBindGroup(0, group, [0]);
@@ -232,6 +246,7 @@ export class PlanRunner {
       }
     };
     overAllSteps('hoisted');
+    overAllSteps('scan');
     const stepKernels = phase('step');
     const reverse = this.plan.direction === 'reverse';
     for (let s = 0; s < steps; s++) {

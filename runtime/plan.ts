@@ -40,9 +40,11 @@ export interface PlanKernel {
   /**
    * hoisted kernels run once over all steps before the loop, step kernels once per step,
    * after kernels once over all steps after it (what reads state but feeds no state), post
-   * kernels last (sums over every step and row into the gradient buffer)
+   * kernels last (sums over every step and row into the gradient buffer); a scan kernel runs
+   * once in place of the step loop, every step's update by a parallel scan over time
+   * (a recurrence affine in its state)
    */
-  readonly phase: 'hoisted' | 'step' | 'after' | 'post';
+  readonly phase: 'hoisted' | 'step' | 'scan' | 'after' | 'post';
   /** the same kernel for several tile shapes; the runtime picks one for the batch size */
   readonly variants: readonly PlanVariant[];
   /** the element counts of its outputs (a post kernel over a matrix: its rows); invocations along x cover the largest */
@@ -59,7 +61,7 @@ export interface PlanKernel {
 export interface PlanVariant {
   /** batch rows (hoisted and after kernels: rows of all steps) per invocation; a post kernel over a matrix: its columns per workgroup */
   readonly rows: number;
-  /** consecutive output elements per invocation; a post kernel over a matrix: its rows */
+  /** consecutive output elements per invocation; a post kernel over a matrix: its rows; a scan kernel: per workgroup */
   readonly cols: number;
   /** 'rows': a workgroup's lanes own consecutive row tiles and share the column tile of its y index; otherwise lanes own column tiles */
   readonly lanes?: 'rows';

@@ -6,9 +6,11 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import type { CellProgram } from '../compiler/ir.js';
 import { buildLaunchPlan } from '../compiler/launch-plan.js';
+import { withLengths } from '../compiler/lengths.js';
 import type { LossKind } from '../compiler/loss.js';
 import { buildTrainingPlans } from '../compiler/training.js';
-import type { LaunchPlan, PlanVariant } from '../runtime/plan.js';
+import { SCAN_TILES } from '../compiler/wgsl-scan.js';
+import type { LaunchPlan, PlanKernel, PlanVariant } from '../runtime/plan.js';
 import { createModel, releaseDevice } from '../runtime/index.js';
 import { referenceGradients } from '../runtime/reference-grad.js';
 import { Trainer } from '../runtime/trainer.js';
@@ -18,11 +20,11 @@ import { gradCase, relativeError } from './grad-helpers.js';
 afterAll(releaseDevice);
 
 /** A plan whose kernels keep only the tile variants `keep` accepts (all of them where it accepts none). */
-function withVariants(plan: LaunchPlan, keep: (v: PlanVariant) => boolean): LaunchPlan {
-  return { ...plan, kernels: plan.kernels.map((k) => ({ ...k, variants: k.variants.some(keep) ? k.variants.filter(keep) : k.variants })) };
+function withVariants(plan: LaunchPlan, keep: (v: PlanVariant, k: PlanKernel) => boolean): LaunchPlan {
+  return { ...plan, kernels: plan.kernels.map((k) => ({ ...k, variants: k.variants.some((v) => keep(v, k)) ? k.variants.filter((v) => keep(v, k)) : k.variants })) };
 }
 
-async function compareGradients(cell: CellProgram, loss: LossKind, output: string, dims: { T: number; B: number; sizes: Record<string, number> }, seed: number, keep: (v: PlanVariant) => boolean = () => true) {
+async function compareGradients(cell: CellProgram, loss: LossKind, output: string, dims: { T: number; B: number; sizes: Record<string, number> }, seed: number, keep: (v: PlanVariant, k: PlanKernel) => boolean = () => true) {
   const c = gradCase(cell, loss, output, dims, seed);
   const ref = referenceGradients(c.program, { params: c.params, inputs: c.inputs, sizes: c.sizes, T: c.T, B: c.B, initialState: c.initialState });
   const model = await createModel(withVariants(buildLaunchPlan(cell), keep), { sizes: c.sizes, batch: c.B });
@@ -81,6 +83,15 @@ describe('GPU gradients equal the float64 reference (relative 1e-3)', () => {
   const CASES = [...FAMILIES.map(([family, keep]) => ['lstm', family, keep] as const), ['gru', ...FAMILIES[0]!] as const];
   it.each(CASES)('%s with only %s', async (name, _family, keep) => {
     await compareGradients(loadExample(name), 'softmax-ce', 'h', { T: 6, B: 37, sizes: { I: 8, H: 20 } }, 29, keep);
+  });
+
+  // the forward and the backward (a reverse recurrence) both run as scans, with several steps per time lane
+  const SCAN_CASES = SCAN_TILES.flatMap((tile) => [['without', tile.rows], ['with', tile.rows]] as const);
+  it.each(SCAN_CASES)('minGRU through its scans at T=75, %s sequence lengths, %i time lanes', async (lengths, timeLanes) => {
+    const cell = lengths === 'with' ? withLengths(loadExample('mingru')) : loadExample('mingru');
+    const plans = buildTrainingPlans(cell, { kind: 'softmax-ce', output: 'y' });
+    expect([...plans.forward.kernels, ...plans.backward.kernels].filter((k) => k.phase === 'scan')).toHaveLength(2);
+    await compareGradients(cell, 'softmax-ce', 'y', { T: 75, B: 3, sizes: { I: 4, H: 6, O: 5 } }, 37, (v, k) => k.phase !== 'scan' || v.rows === timeLanes);
   });
 });
 

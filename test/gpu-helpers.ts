@@ -3,6 +3,7 @@ import { readFileSync } from 'node:fs';
 import { lowerSource } from '../compiler/frontend.js';
 import type { CellProgram } from '../compiler/ir.js';
 import { buildLaunchPlan } from '../compiler/launch-plan.js';
+import type { LaunchPlan } from '../runtime/plan.js';
 import { randomInputs, randomParams } from '../compiler/random-data.js';
 import { type Comparison, compare } from '../runtime/compare.js';
 import { Random } from '../runtime/init.js';
@@ -21,10 +22,10 @@ export interface Sizes {
 }
 
 /** Runs a cell on the GPU and in float64 on fresh random weights, inputs and initial states. */
-export async function gpuVersusReference(program: CellProgram, { T, B, sizes }: Sizes, seed: number): Promise<Record<string, Comparison>> {
+export async function gpuVersusReference(program: CellProgram, { T, B, sizes }: Sizes, seed: number, plan: LaunchPlan = buildLaunchPlan(program)): Promise<Record<string, Comparison>> {
   const bound = Object.fromEntries(program.sizes.map((s) => [s.name, sizes[s.name]!]));
   const random = new Random(seed);
-  const model = await createModel(buildLaunchPlan(program), { sizes: bound, batch: B });
+  const model = await createModel(plan, { sizes: bound, batch: B });
   try {
     const params = randomParams(program, bound, random);
     model.setParams(params);

@@ -19,13 +19,16 @@ function program(c) {
   return lowerSource(readFileSync(c.file, 'utf8'), c.file);
 }
 
-/** Outputs in seqc's layout, [T, B, N] per name. */
-export async function prepare(c, data, { device }) {
+class Skip extends Error {}
+
+/** Outputs in seqc's layout, [T, B, N] per name. `recurrence: 'sequential'` keeps the step loop where a scan applies. */
+export async function prepare(c, data, { device, recurrence }) {
   const cell = program(c);
+  const planOptions = recurrence ? { recurrence } : {};
   const sizes = sizesOf(c);
   if (c.kind === 'train') {
-    const plans = buildTrainingPlans(cell, { kind: 'softmax-ce', output: 'y' });
-    const model = await createModel(buildLaunchPlan(cell), { sizes, batch: c.B, device, training: { optimizer: ADAM, clipNorm: 0 } }, plans);
+    const plans = buildTrainingPlans(cell, { kind: 'softmax-ce', output: 'y' }, planOptions);
+    const model = await createModel(buildLaunchPlan(cell, planOptions), { sizes, batch: c.B, device, training: { optimizer: ADAM, clipNorm: 0 } }, plans);
     model.setParams(data.params);
     const batch = { x: data.x, target: data.target };
     return {
@@ -42,7 +45,7 @@ export async function prepare(c, data, { device }) {
       dispose: () => model.dispose(),
     };
   }
-  const model = await createModel(buildLaunchPlan(cell), { sizes, batch: c.B, device });
+  const model = await createModel(buildLaunchPlan(cell, planOptions), { sizes, batch: c.B, device });
   model.setParams(data.params);
   return {
     run: () => model.forward(data.x),
@@ -51,6 +54,15 @@ export async function prepare(c, data, { device }) {
     dispose: () => model.dispose(),
   };
 }
+
+/** seqc with the step loop kept: what the parallel scan is measured against, on cells where one applies. */
+export const sequential = {
+  name: 'seqc-sequential',
+  prepare(c, data, options) {
+    if (!buildLaunchPlan(program(c)).kernels.some((k) => k.phase === 'scan')) throw new Skip('no linear recurrence in this cell: the same schedule as seqc');
+    return prepare(c, data, { ...options, recurrence: 'sequential' });
+  },
+};
 
 /** The float64 CPU reference's outputs for a forward case. */
 export function reference(c, data) {
