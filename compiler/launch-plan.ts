@@ -21,6 +21,7 @@ function tensor(name: string, shape: Shape): PlanTensor {
  */
 const ACCUMULATOR_BUDGET = 512;
 const ROW_CHOICES = [1, 8, 32];
+const PERSISTENT_MAX_COLS = 8;
 const MAX_COLS = 16;
 
 /** Row tiles of the variant whose lanes own rows (measured on llvmpipe: 16x16 beat 8x32 and 4x32). */
@@ -39,9 +40,17 @@ function tileOf(rows: number, matmulsPerElement: number, scalarOutputs: boolean)
  * over all steps' rows also get one whose lanes own row tiles, for outputs too narrow to fill
  * the lanes (W^T @ dz into a 32-wide embedding: 2.5 ms against 6.6 for a [1024, 512] x [512, 32] product).
  */
-function tilesFor(phase: KernelSpec['phase'], matmulsPerElement: number, scalarOutputs: boolean): Tile[] {
+function tilesFor(phase: KernelSpec['phase'], matmulsPerElement: number, scalarOutputs: boolean, persistent: boolean): Tile[] {
   const tiles = ROW_CHOICES.map((rows) => tileOf(rows, matmulsPerElement, scalarOutputs));
   if (phase === 'hoisted' || phase === 'after') tiles.push({ ...tileOf(ROW_LANE_ROWS, matmulsPerElement, scalarOutputs), lanes: 'rows' });
+  if (persistent) {
+    // for small batches, where a step's work is smaller than a dispatch: one-row tiles of at most
+    // 8 columns, and of one (SwiftShader compiles a char LM's 1x8 persistent kernel in 0.3 s and
+    // did not finish its 1x16 in a minute; an LSTM's with 8 rows took over 20 s)
+    const one = tileOf(1, matmulsPerElement, scalarOutputs);
+    const widths = [...new Set([Math.min(one.cols, PERSISTENT_MAX_COLS), 1])];
+    tiles.push(...widths.map((cols) => ({ rows: 1, cols, persistent: true })));
+  }
   return tiles;
 }
 
@@ -51,11 +60,11 @@ function tilesFor(phase: KernelSpec['phase'], matmulsPerElement: number, scalarO
  */
 export const MAX_KERNEL_CHARS = 200 * 1024;
 
-function boundedVariants(scheduled: Schedule, kernel: KernelSpec, single: GeneratedKernel, maxChars: number): GeneratedKernel[] {
+function boundedVariants(scheduled: Schedule, kernel: KernelSpec, single: GeneratedKernel, maxChars: number, persistent: boolean): GeneratedKernel[] {
   const variants: GeneratedKernel[] = [];
-  for (const tile of tilesFor(kernel.phase, single.accumulators, single.widths.every((w) => w.constant === 1))) {
+  for (const tile of tilesFor(kernel.phase, single.accumulators, single.widths.every((w) => w.constant === 1), persistent)) {
     let cols = tile.cols;
-    let generated = tile.rows === 1 && cols === 1 && !tile.lanes ? single : generateKernel(scheduled, kernel, { ...tile, cols });
+    let generated = tile.rows === 1 && cols === 1 && !tile.lanes && !tile.persistent ? single : generateKernel(scheduled, kernel, { ...tile, cols });
     while (generated.wgsl.length > maxChars && cols > 1) {
       cols /= 2;
       generated = generateKernel(scheduled, kernel, { ...tile, cols });
@@ -108,6 +117,7 @@ export function buildPlan(program: CellProgram, options: PlanOptions = {}): Laun
   const maxKernelChars = options.maxKernelChars ?? MAX_KERNEL_CHARS;
   const scheduled = scheduleCell(program, options);
   const kernels = scheduled.kernels.flatMap((k) => fitToBudget(scheduled, k));
+  const stepKernels = kernels.filter((k) => k.phase === 'step').length;
   const results = new Map([...program.updates, ...program.readouts].map((r) => [r.name, r.value]));
   const stateNames = new Set(program.states.map((s) => s.name));
   return {
@@ -150,7 +160,8 @@ export function buildPlan(program: CellProgram, options: PlanOptions = {}): Laun
         };
       }
       const single = generateKernel(scheduled, k);
-      const variants = boundedVariants(scheduled, k, single, maxKernelChars);
+      // a step that is one kernel may persist: with several, each must finish before the next starts
+      const variants = boundedVariants(scheduled, k, single, maxKernelChars, k.phase === 'step' && stepKernels === 1);
       return {
         label: `${program.name}/${k.phase}${k.level}#${i}`,
         phase: k.phase,
@@ -161,6 +172,7 @@ export function buildPlan(program: CellProgram, options: PlanOptions = {}): Laun
           rows: v.tile.rows,
           cols: v.tile.cols,
           ...(v.tile.lanes ? { lanes: v.tile.lanes } : {}),
+          ...(v.tile.persistent ? { persistent: true } : {}),
           accesses: dimTerms(v.accesses),
           sharedAccesses: dimTerms(v.sharedAccesses),
           wgsl: v.wgsl,

@@ -110,6 +110,12 @@ export interface Tile {
    * the lanes with column tiles. Otherwise lanes own column tiles.
    */
   readonly lanes?: 'rows';
+  /**
+   * A step kernel that one workgroup runs once for every step: its invocations loop over the
+   * step's tiles, then wait at a barrier for the next step (what a persistent RNN does), so a
+   * small step costs no dispatch.
+   */
+  readonly persistent?: boolean;
 }
 
 export interface GeneratedKernel {
@@ -518,7 +524,7 @@ export class KernelWriter {
   header(usesGrads: boolean, tile: Tile = this.tile): string[] {
     const { program } = this.schedule;
     const header: string[] = [
-      `// seqc: cell ${program.name}, ${this.kernel.phase} kernel, level ${this.kernel.level}, tile ${tile.rows}x${tile.cols}${tile.lanes === 'rows' ? ', lanes own row tiles' : ''}`,
+      `// seqc: cell ${program.name}, ${this.kernel.phase} kernel, level ${this.kernel.level}, tile ${tile.rows}x${tile.cols}${tile.lanes === 'rows' ? ', lanes own row tiles' : ''}${tile.persistent ? ', persistent' : ''}`,
       ...program.sizes.map((s, i) => `override size_${i}: u32; // ${s.name}`),
       ...program.params.map((p, i) => `override param_${i}: u32; // offset of ${p.name}`),
       'override loss_slot: u32 = 0u;',
@@ -625,6 +631,39 @@ export class KernelWriter {
     };
   }
 
+  /**
+   * The source of a persistent step kernel: one workgroup walks the steps in the program's
+   * direction; at each, its invocations take the step's tiles in turn, then all wait at a
+   * storage barrier, so the states written at t are visible to every invocation at t + 1.
+   */
+  persistentKernel(header: readonly string[], widths: readonly Dim[], rowIds: readonly string[], main: Block): string {
+    const width = widths.map((w) => this.dim(w)).reduce((a, b) => `max(${a}, ${b})`);
+    const { rows, cols } = this.tile;
+    const reverse = this.schedule.program.direction === 'reverse';
+    return [
+      ...header,
+      '',
+      '@compute @workgroup_size(workgroup_size)',
+      'fn main(@builtin(local_invocation_index) local: u32) {',
+      '  let B = launch.batch;',
+      '  let rows = B;',
+      '  let T = launch.steps;',
+      `  let column_tiles = (${width} + ${cols - 1}u) / ${cols}u;`,
+      `  let tiles = column_tiles * ((rows + ${rows - 1}u) / ${rows}u);`,
+      '  for (var s: u32 = 0u; s < T; s = s + 1u) {',
+      `    let t = ${reverse ? 'T - 1u - s' : 's'};`,
+      '    for (var tile: u32 = local; tile < tiles; tile = tile + workgroup_size) {',
+      `      let j0 = (tile % column_tiles) * ${cols}u;`,
+      `      let row0 = (tile / column_tiles) * ${rows}u;`,
+      ...[...rowIds, ...main.lines].map((line) => `    ${line}`),
+      '    }',
+      '    storageBarrier();',
+      '  }',
+      '}',
+      '',
+    ].join('\n');
+  }
+
   /** The source of a post kernel: its tile origin, then a body that loops over all rows. */
   postKernel(header: readonly string[], origin: readonly string[], main: Block): string {
     return [
@@ -698,6 +737,7 @@ export class KernelWriter {
     this.#usesRandom = false;
     const rowLanes = this.tile.lanes === 'rows';
     if (rowLanes && this.kernel.phase === 'step') throw new Error('internal: lanes own row tiles only in kernels over all steps');
+    if (this.tile.persistent && this.kernel.phase !== 'step') throw new Error('internal: only a step kernel persists');
     const main = new Block('  ', undefined, Dim.of(1), new AccessCount(), rowLanes);
     const accumulators = this.emitMatmuls(requests, main);
     this.epilogue(main, outputs);
@@ -712,24 +752,26 @@ export class KernelWriter {
     const buffers = this.bufferList();
     const allSteps = this.kernel.phase !== 'step';
     const rowIds = Array.from({ length: this.tile.rows }, (_, r) => `  let r${r} = row0 + ${r}u;`);
-    const wgsl = [
-      ...header,
-      '',
-      '@compute @workgroup_size(workgroup_size, workgroup_rows)',
-      'fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>, @builtin(workgroup_id) group: vec3<u32>) {',
-      // hoisted and after kernels run over all T*B rows at once; rows past 65535 blocks spill into z
-      ...(rowLanes
-        ? [`  let j0 = group.y * ${this.tile.cols}u;`, `  let row0 = (gid.x + gid.z * groups.x * workgroup_size) * ${this.tile.rows}u;`]
-        : [`  let j0 = gid.x * ${this.tile.cols}u;`, `  let row0 = (gid.y + gid.z * groups.y * workgroup_rows) * ${this.tile.rows}u;`]),
-      '  let B = launch.batch;',
-      allSteps ? '  let rows = launch.steps * B;' : '  let rows = B;',
-      '  let t = launch.t;',
-      '  if (row0 >= rows) { return; }',
-      ...rowIds,
-      ...main.lines,
-      '}',
-      '',
-    ].join('\n');
+    const wgsl = this.tile.persistent
+      ? this.persistentKernel(header, [...widths.values()], rowIds, main)
+      : [
+          ...header,
+          '',
+          '@compute @workgroup_size(workgroup_size, workgroup_rows)',
+          'fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>, @builtin(workgroup_id) group: vec3<u32>) {',
+          // hoisted and after kernels run over all T*B rows at once; rows past 65535 blocks spill into z
+          ...(rowLanes
+            ? [`  let j0 = group.y * ${this.tile.cols}u;`, `  let row0 = (gid.x + gid.z * groups.x * workgroup_size) * ${this.tile.rows}u;`]
+            : [`  let j0 = gid.x * ${this.tile.cols}u;`, `  let row0 = (gid.y + gid.z * groups.y * workgroup_rows) * ${this.tile.rows}u;`]),
+          '  let B = launch.batch;',
+          allSteps ? '  let rows = launch.steps * B;' : '  let rows = B;',
+          '  let t = launch.t;',
+          '  if (row0 >= rows) { return; }',
+          ...rowIds,
+          ...main.lines,
+          '}',
+          '',
+        ].join('\n');
     return { wgsl, usesParams: this.#usesParams, buffers, widths: [...widths.values()], tile: this.tile, accumulators, accesses: main.accesses.total, sharedAccesses: main.accesses.shared };
   }
 }

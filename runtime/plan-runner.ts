@@ -9,6 +9,13 @@ import { type Parallelism, parallelismOf } from './device.js';
 
 export const UNIFORM_BYTES = 16;
 
+/**
+ * What dispatching a step costs, in the units of a variant's `accesses` (weighted storage
+ * accesses per invocation): on llvmpipe a step of a small LSTM takes about 0.3 ms beyond its
+ * arithmetic, the time of some 40k such accesses.
+ */
+const DISPATCH_ACCESSES = 40_000;
+
 /** Invocations per lane the device runs at once that a scan's dispatch should offer. */
 const SCAN_FILL = 4;
 
@@ -108,7 +115,11 @@ function chooseVariant(kernel: PlanKernel, width: number, rows: number, sizes: R
     // lanes own row tiles only where column tiles cannot fill them: elsewhere the bigger kernel buys nothing
     if (variant.lanes === 'rows' && !packed) continue;
     const accesses = evaluateDim(variant.accesses, sizes) + (packed && variant.lanes !== 'rows' && variant.sharedAccesses ? 3 * evaluateDim(variant.sharedAccesses, sizes) : 0);
-    const cost = Math.ceil((columnTiles * rowTiles) / lanes) * accesses;
+    // per step: a persistent kernel's one workgroup runs a vector's lanes at a time and needs no dispatch
+    const tiles = columnTiles * rowTiles;
+    const cost = variant.persistent
+      ? Math.ceil(tiles / parallel.simd) * accesses
+      : Math.ceil(tiles / lanes) * accesses + (kernel.phase === 'step' ? DISPATCH_ACCESSES : 0);
     if (!best || cost < best.cost) best = { variant, cost };
   }
   return best!.variant;
@@ -192,6 +203,13 @@ export class PlanRunner {
     const columnTiles = Math.ceil(width / variant.cols);
     const limit = device.limits.maxComputeInvocationsPerWorkgroup;
     const maxGroups = device.limits.maxComputeWorkgroupsPerDimension;
+    if (variant.persistent) {
+      // one workgroup, as wide as the step has tiles (within the device's limit)
+      const tiles = columnTiles * rowTiles(1);
+      const workgroupSize = Math.min(limit, 256, Math.max(Math.min(parallel.simd, limit), nextPowerOfTwo(tiles)));
+      const { pipeline, layout } = await pipelineFor(device, kernel, variant.wgsl, { ...this.constants, workgroup_size: workgroupSize });
+      return { kernel, variant, pipeline, layout, dispatch: () => [1, 1, 1] as const };
+    }
     /** blocks along one dimension, those past the limit spilling into z */
     const spill = (blocks: number): [number, number] => [Math.min(blocks, maxGroups), Math.ceil(blocks / Math.min(blocks, maxGroups))];
     if (variant.lanes === 'rows') {
@@ -247,7 +265,13 @@ export class PlanRunner {
     };
     overAllSteps('hoisted');
     overAllSteps('scan');
-    const stepKernels = phase('step');
+    // a persistent step kernel walks every step itself
+    for (const { k, group } of phase('step').filter(({ k }) => k.variant.persistent)) {
+      pass.setPipeline(k.pipeline);
+      pass.setBindGroup(0, group, [0]);
+      pass.dispatchWorkgroups(...k.dispatch(steps));
+    }
+    const stepKernels = phase('step').filter(({ k }) => !k.variant.persistent);
     const reverse = this.plan.direction === 'reverse';
     for (let s = 0; s < steps; s++) {
       const t = reverse ? steps - 1 - s : s;

@@ -65,6 +65,8 @@ export interface PlanVariant {
   readonly cols: number;
   /** 'rows': a workgroup's lanes own consecutive row tiles and share the column tile of its y index; otherwise lanes own column tiles */
   readonly lanes?: 'rows';
+  /** a step kernel that one workgroup dispatches once for all steps, looping over them with a barrier between */
+  readonly persistent?: boolean;
   /** storage accesses per invocation (loops by their trip counts; an element that differs between lanes 4, a shared one 1), to compare variants */
   readonly accesses?: DimTerms;
   /** the shared accesses alone: they differ between lanes too where a workgroup packs several row tiles */
