@@ -1,10 +1,11 @@
 /** Scheduled kernels to the launch plan the runtime executes (plain JSON, embeddable). */
-import type { DimTerms, LaunchPlan, PlanTensor } from '../runtime/plan.js';
+import type { DimTerms, LaunchPlan, PlanKernel, PlanTensor } from '../runtime/plan.js';
 import { withoutDropout } from './inference.js';
 import type { CellProgram } from './ir.js';
 import { type KernelSpec, type Schedule, type ScheduleOptions, schedule as scheduleCell } from './schedule.js';
 import { type Dim, type Shape, formatShape } from './shape.js';
 import { type GeneratedKernel, type Tile, generateKernel } from './wgsl.js';
+import { writePersistentKernel } from './wgsl-persistent.js';
 import { SCAN_TILES } from './wgsl-scan.js';
 
 export function dimTerms(dim: Dim): DimTerms {
@@ -21,7 +22,13 @@ function tensor(name: string, shape: Shape): PlanTensor {
  */
 const ACCUMULATOR_BUDGET = 512;
 const ROW_CHOICES = [1, 8, 32];
-const PERSISTENT_MAX_COLS = 8;
+
+/**
+ * Tiles of the persistent kernel, for small batches where a step's work is smaller than a
+ * dispatch: one row by 8 columns, and by one (SwiftShader compiles a char LM's 1x8 persistent
+ * kernel in 0.3 s but did not finish its 1x16 in a minute, nor an LSTM's 8-row one in 20 s).
+ */
+const PERSISTENT_TILES: readonly Tile[] = [{ rows: 1, cols: 8 }, { rows: 1, cols: 1 }];
 const MAX_COLS = 16;
 
 /** Row tiles of the variant whose lanes own rows (measured on llvmpipe: 16x16 beat 8x32 and 4x32). */
@@ -40,17 +47,9 @@ function tileOf(rows: number, matmulsPerElement: number, scalarOutputs: boolean)
  * over all steps' rows also get one whose lanes own row tiles, for outputs too narrow to fill
  * the lanes (W^T @ dz into a 32-wide embedding: 2.5 ms against 6.6 for a [1024, 512] x [512, 32] product).
  */
-function tilesFor(phase: KernelSpec['phase'], matmulsPerElement: number, scalarOutputs: boolean, persistent: boolean): Tile[] {
+function tilesFor(phase: KernelSpec['phase'], matmulsPerElement: number, scalarOutputs: boolean): Tile[] {
   const tiles = ROW_CHOICES.map((rows) => tileOf(rows, matmulsPerElement, scalarOutputs));
   if (phase === 'hoisted' || phase === 'after') tiles.push({ ...tileOf(ROW_LANE_ROWS, matmulsPerElement, scalarOutputs), lanes: 'rows' });
-  if (persistent) {
-    // for small batches, where a step's work is smaller than a dispatch: one-row tiles of at most
-    // 8 columns, and of one (SwiftShader compiles a char LM's 1x8 persistent kernel in 0.3 s and
-    // did not finish its 1x16 in a minute; an LSTM's with 8 rows took over 20 s)
-    const one = tileOf(1, matmulsPerElement, scalarOutputs);
-    const widths = [...new Set([Math.min(one.cols, PERSISTENT_MAX_COLS), 1])];
-    tiles.push(...widths.map((cols) => ({ rows: 1, cols, persistent: true })));
-  }
   return tiles;
 }
 
@@ -60,11 +59,11 @@ function tilesFor(phase: KernelSpec['phase'], matmulsPerElement: number, scalarO
  */
 export const MAX_KERNEL_CHARS = 200 * 1024;
 
-function boundedVariants(scheduled: Schedule, kernel: KernelSpec, single: GeneratedKernel, maxChars: number, persistent: boolean): GeneratedKernel[] {
+function boundedVariants(scheduled: Schedule, kernel: KernelSpec, single: GeneratedKernel, maxChars: number): GeneratedKernel[] {
   const variants: GeneratedKernel[] = [];
-  for (const tile of tilesFor(kernel.phase, single.accumulators, single.widths.every((w) => w.constant === 1), persistent)) {
+  for (const tile of tilesFor(kernel.phase, single.accumulators, single.widths.every((w) => w.constant === 1))) {
     let cols = tile.cols;
-    let generated = tile.rows === 1 && cols === 1 && !tile.lanes && !tile.persistent ? single : generateKernel(scheduled, kernel, { ...tile, cols });
+    let generated = tile.rows === 1 && cols === 1 && !tile.lanes ? single : generateKernel(scheduled, kernel, { ...tile, cols });
     while (generated.wgsl.length > maxChars && cols > 1) {
       cols /= 2;
       generated = generateKernel(scheduled, kernel, { ...tile, cols });
@@ -117,7 +116,7 @@ export function buildPlan(program: CellProgram, options: PlanOptions = {}): Laun
   const maxKernelChars = options.maxKernelChars ?? MAX_KERNEL_CHARS;
   const scheduled = scheduleCell(program, options);
   const kernels = scheduled.kernels.flatMap((k) => fitToBudget(scheduled, k));
-  const stepKernels = kernels.filter((k) => k.phase === 'step').length;
+  const persistent = persistentKernel(scheduled, kernels.filter((k) => k.phase === 'step'), `${program.name}/persistent#${kernels.length}`);
   const results = new Map([...program.updates, ...program.readouts].map((r) => [r.name, r.value]));
   const stateNames = new Set(program.states.map((s) => s.name));
   return {
@@ -133,7 +132,7 @@ export function buildPlan(program: CellProgram, options: PlanOptions = {}): Laun
       kind: stateNames.has(name) ? ('state' as const) : ('readout' as const),
     })),
     buffers: scheduled.buffers.map((b) => ({ kind: b.kind, name: b.name, elements: dimTerms(b.elements), lags: b.lags })),
-    kernels: kernels.map((k, i) => {
+    kernels: kernels.map((k, i): PlanKernel => {
       if (k.phase === 'scan') {
         // one kernel for all steps; its lanes span elements and time (compiler/wgsl-scan.ts)
         const variants = SCAN_TILES.map((tile) => generateKernel(scheduled, k, tile));
@@ -160,8 +159,7 @@ export function buildPlan(program: CellProgram, options: PlanOptions = {}): Laun
         };
       }
       const single = generateKernel(scheduled, k);
-      // a step that is one kernel may persist: with several, each must finish before the next starts
-      const variants = boundedVariants(scheduled, k, single, maxKernelChars, k.phase === 'step' && stepKernels === 1);
+      const variants = boundedVariants(scheduled, k, single, maxKernelChars);
       return {
         label: `${program.name}/${k.phase}${k.level}#${i}`,
         phase: k.phase,
@@ -172,12 +170,37 @@ export function buildPlan(program: CellProgram, options: PlanOptions = {}): Laun
           rows: v.tile.rows,
           cols: v.tile.cols,
           ...(v.tile.lanes ? { lanes: v.tile.lanes } : {}),
-          ...(v.tile.persistent ? { persistent: true } : {}),
           accesses: dimTerms(v.accesses),
           sharedAccesses: dimTerms(v.sharedAccesses),
           wgsl: v.wgsl,
         })),
       };
-    }),
+    }).concat(persistent ? [persistent] : []),
+  };
+}
+
+/**
+ * The alternative to a plan's step kernels that runs them all, every step, in one workgroup
+ * (compiler/wgsl-persistent.ts): the runtime takes one or the other by the batch size, and
+ * steps where the device offers fewer storage buffers than the step kernels bind together (a
+ * backward pass binds more than the 8 every device has).
+ */
+function persistentKernel(scheduled: Schedule, steps: readonly KernelSpec[], label: string): PlanKernel | undefined {
+  if (steps.length === 0) return undefined;
+  const variants = PERSISTENT_TILES.map((tile) => writePersistentKernel(scheduled, steps, tile));
+  return {
+    label,
+    phase: 'step',
+    persistent: true,
+    widths: variants[0]!.widths.map(dimTerms),
+    usesParams: variants[0]!.usesParams,
+    buffers: variants[0]!.buffers,
+    variants: variants.map((v) => ({
+      rows: v.tile.rows,
+      cols: v.tile.cols,
+      accesses: dimTerms(v.accesses),
+      levels: v.levels.map((l) => ({ widths: l.widths.map(dimTerms), accesses: dimTerms(l.accesses) })),
+      wgsl: v.wgsl,
+    })),
   };
 }

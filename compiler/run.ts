@@ -30,8 +30,9 @@ export interface RunReport {
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
 function kernelCounts(plan: LaunchPlan): string {
-  const count = (phase: LaunchPlan['kernels'][number]['phase']) => plan.kernels.filter((k) => k.phase === phase).length;
-  const loop = count('scan') ? `${count('scan')} parallel scan over time` : `${count('step')} per step`;
+  const count = (phase: LaunchPlan['kernels'][number]['phase']) => plan.kernels.filter((k) => k.phase === phase && !k.persistent).length;
+  const persistent = plan.kernels.some((k) => k.persistent) ? ' (or one persistent kernel for every step)' : '';
+  const loop = count('scan') ? `${count('scan')} parallel scan over time` : `${count('step')} per step${persistent}`;
   return `${count('hoisted')} hoisted, ${loop}, ${count('after')} after the loop`;
 }
 

@@ -110,11 +110,7 @@ export interface Tile {
    * the lanes with column tiles. Otherwise lanes own column tiles.
    */
   readonly lanes?: 'rows';
-  /**
-   * A step kernel that one workgroup runs once for every step: its invocations loop over the
-   * step's tiles, then wait at a barrier for the next step (what a persistent RNN does), so a
-   * small step costs no dispatch.
-   */
+  /** a persistent kernel's tile (compiler/wgsl-persistent.ts): it runs every step itself */
   readonly persistent?: boolean;
 }
 
@@ -631,39 +627,6 @@ export class KernelWriter {
     };
   }
 
-  /**
-   * The source of a persistent step kernel: one workgroup walks the steps in the program's
-   * direction; at each, its invocations take the step's tiles in turn, then all wait at a
-   * storage barrier, so the states written at t are visible to every invocation at t + 1.
-   */
-  persistentKernel(header: readonly string[], widths: readonly Dim[], rowIds: readonly string[], main: Block): string {
-    const width = widths.map((w) => this.dim(w)).reduce((a, b) => `max(${a}, ${b})`);
-    const { rows, cols } = this.tile;
-    const reverse = this.schedule.program.direction === 'reverse';
-    return [
-      ...header,
-      '',
-      '@compute @workgroup_size(workgroup_size)',
-      'fn main(@builtin(local_invocation_index) local: u32) {',
-      '  let B = launch.batch;',
-      '  let rows = B;',
-      '  let T = launch.steps;',
-      `  let column_tiles = (${width} + ${cols - 1}u) / ${cols}u;`,
-      `  let tiles = column_tiles * ((rows + ${rows - 1}u) / ${rows}u);`,
-      '  for (var s: u32 = 0u; s < T; s = s + 1u) {',
-      `    let t = ${reverse ? 'T - 1u - s' : 's'};`,
-      '    for (var tile: u32 = local; tile < tiles; tile = tile + workgroup_size) {',
-      `      let j0 = (tile % column_tiles) * ${cols}u;`,
-      `      let row0 = (tile / column_tiles) * ${rows}u;`,
-      ...[...rowIds, ...main.lines].map((line) => `    ${line}`),
-      '    }',
-      '    storageBarrier();',
-      '  }',
-      '}',
-      '',
-    ].join('\n');
-  }
-
   /** The source of a post kernel: its tile origin, then a body that loops over all rows. */
   postKernel(header: readonly string[], origin: readonly string[], main: Block): string {
     return [
@@ -722,8 +685,11 @@ export class KernelWriter {
     return { wgsl, usesParams: this.#usesParams, buffers: this.bufferList(), widths: [rows], tile: { rows: 1, cols: 1 }, accumulators: 0, accesses: main.accesses.total, sharedAccesses: main.accesses.shared, usesGrads: true };
   }
 
-  write(): GeneratedKernel {
-    if (this.kernel.accumulation) return this.writeAccumulation();
+  /**
+   * The body of a hoisted, step or after kernel for one tile at (j0, row0): the matmuls the
+   * tile needs, gathered and computed together, then every output stored.
+   */
+  body(): { main: Block; widths: Dim[]; accumulators: number } {
     const outputs = this.kernel.outputs.map((id) => this.#eqns[id]!);
     this.#laneWidth = laneWidth(outputs);
     // Pass 1 finds the matmuls the tile needs; pass 2 computes them together, then the rest.
@@ -737,42 +703,52 @@ export class KernelWriter {
     this.#usesRandom = false;
     const rowLanes = this.tile.lanes === 'rows';
     if (rowLanes && this.kernel.phase === 'step') throw new Error('internal: lanes own row tiles only in kernels over all steps');
-    if (this.tile.persistent && this.kernel.phase !== 'step') throw new Error('internal: only a step kernel persists');
     const main = new Block('  ', undefined, Dim.of(1), new AccessCount(), rowLanes);
     const accumulators = this.emitMatmuls(requests, main);
     this.epilogue(main, outputs);
-
     const widths = new Map<string, Dim>();
     for (const o of outputs) widths.set(shapeSize(o.type.shape).toString(), shapeSize(o.type.shape));
     if (this.#laneWidth) {
       widths.clear();
       widths.set(this.#laneWidth.toString(), this.#laneWidth);
     }
+    return { main, widths: [...widths.values()], accumulators };
+  }
+
+  /** Takes on the bindings and helpers another writer's code uses, for one shader holding both. */
+  absorb(other: KernelWriter): void {
+    for (const [buffer, write] of other.#bufferUse) this.#bufferUse.set(buffer, (this.#bufferUse.get(buffer) ?? false) || write);
+    this.#usesParams ||= other.#usesParams;
+    this.#usesRandom ||= other.#usesRandom;
+  }
+
+  write(): GeneratedKernel {
+    if (this.kernel.accumulation) return this.writeAccumulation();
+    const { main, widths, accumulators } = this.body();
+    const rowLanes = this.tile.lanes === 'rows';
     const header = this.header(false);
     const buffers = this.bufferList();
     const allSteps = this.kernel.phase !== 'step';
     const rowIds = Array.from({ length: this.tile.rows }, (_, r) => `  let r${r} = row0 + ${r}u;`);
-    const wgsl = this.tile.persistent
-      ? this.persistentKernel(header, [...widths.values()], rowIds, main)
-      : [
-          ...header,
-          '',
-          '@compute @workgroup_size(workgroup_size, workgroup_rows)',
-          'fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>, @builtin(workgroup_id) group: vec3<u32>) {',
-          // hoisted and after kernels run over all T*B rows at once; rows past 65535 blocks spill into z
-          ...(rowLanes
-            ? [`  let j0 = group.y * ${this.tile.cols}u;`, `  let row0 = (gid.x + gid.z * groups.x * workgroup_size) * ${this.tile.rows}u;`]
-            : [`  let j0 = gid.x * ${this.tile.cols}u;`, `  let row0 = (gid.y + gid.z * groups.y * workgroup_rows) * ${this.tile.rows}u;`]),
-          '  let B = launch.batch;',
-          allSteps ? '  let rows = launch.steps * B;' : '  let rows = B;',
-          '  let t = launch.t;',
-          '  if (row0 >= rows) { return; }',
-          ...rowIds,
-          ...main.lines,
-          '}',
-          '',
-        ].join('\n');
-    return { wgsl, usesParams: this.#usesParams, buffers, widths: [...widths.values()], tile: this.tile, accumulators, accesses: main.accesses.total, sharedAccesses: main.accesses.shared };
+    const wgsl = [
+      ...header,
+      '',
+      '@compute @workgroup_size(workgroup_size, workgroup_rows)',
+      'fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>, @builtin(workgroup_id) group: vec3<u32>) {',
+      // hoisted and after kernels run over all T*B rows at once; rows past 65535 blocks spill into z
+      ...(rowLanes
+        ? [`  let j0 = group.y * ${this.tile.cols}u;`, `  let row0 = (gid.x + gid.z * groups.x * workgroup_size) * ${this.tile.rows}u;`]
+        : [`  let j0 = gid.x * ${this.tile.cols}u;`, `  let row0 = (gid.y + gid.z * groups.y * workgroup_rows) * ${this.tile.rows}u;`]),
+      '  let B = launch.batch;',
+      allSteps ? '  let rows = launch.steps * B;' : '  let rows = B;',
+      '  let t = launch.t;',
+      '  if (row0 >= rows) { return; }',
+      ...rowIds,
+      ...main.lines,
+      '}',
+      '',
+    ].join('\n');
+    return { wgsl, usesParams: this.#usesParams, buffers, widths, tile: this.tile, accumulators, accesses: main.accesses.total, sharedAccesses: main.accesses.shared };
   }
 }
 

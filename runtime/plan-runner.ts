@@ -104,25 +104,46 @@ function workgroupRows(invocationsX: number, rowTiles: number, limit: number, pa
  * Where column tiles are fewer than a vector's lanes, a workgroup packs several row tiles
  * and the elements its lanes would share differ between them too.
  */
-function chooseVariant(kernel: PlanKernel, width: number, rows: number, sizes: Readonly<Record<string, number>>, parallel: Parallelism): PlanVariant {
+function chooseVariant(kernel: PlanKernel, width: number, rows: number, sizes: Readonly<Record<string, number>>, parallel: Parallelism): { variant: PlanVariant; cost: number } {
   const lanes = parallel.threads * parallel.simd;
   let best: { variant: PlanVariant; cost: number } | undefined;
   for (const variant of kernel.variants) {
-    if (!variant.accesses) return [...kernel.variants].sort((a, b) => b.rows - a.rows).find((v) => v.rows <= rows) ?? kernel.variants[0]!;
+    if (!variant.accesses) return { variant: [...kernel.variants].sort((a, b) => b.rows - a.rows).find((v) => v.rows <= rows) ?? kernel.variants[0]!, cost: 0 };
     const columnTiles = Math.ceil(width / variant.cols);
     const rowTiles = Math.ceil(rows / variant.rows);
     const packed = columnTiles < parallel.simd && rowTiles > 1;
     // lanes own row tiles only where column tiles cannot fill them: elsewhere the bigger kernel buys nothing
     if (variant.lanes === 'rows' && !packed) continue;
     const accesses = evaluateDim(variant.accesses, sizes) + (packed && variant.lanes !== 'rows' && variant.sharedAccesses ? 3 * evaluateDim(variant.sharedAccesses, sizes) : 0);
-    // per step: a persistent kernel's one workgroup runs a vector's lanes at a time and needs no dispatch
-    const tiles = columnTiles * rowTiles;
-    const cost = variant.persistent
-      ? Math.ceil(tiles / parallel.simd) * accesses
-      : Math.ceil(tiles / lanes) * accesses + (kernel.phase === 'step' ? DISPATCH_ACCESSES : 0);
+    const cost = Math.ceil((columnTiles * rowTiles) / lanes) * accesses + (kernel.phase === 'step' ? DISPATCH_ACCESSES : 0);
     if (!best || cost < best.cost) best = { variant, cost };
   }
-  return best!.variant;
+  return best!;
+}
+
+/**
+ * The persistent kernel's variant expected to finish a step first, and that cost: its one
+ * workgroup runs a vector's lanes at a time, kernel after kernel, and dispatches nothing.
+ */
+function choosePersistentVariant(kernel: PlanKernel, batch: number, sizes: Readonly<Record<string, number>>, parallel: Parallelism): { variant: PlanVariant; cost: number; tiles: number } {
+  let best: { variant: PlanVariant; cost: number; tiles: number } | undefined;
+  for (const variant of kernel.variants) {
+    let cost = 0;
+    let tiles = 0;
+    for (const level of variant.levels ?? []) {
+      const width = Math.max(...level.widths.map((w) => evaluateDim(w, sizes)));
+      const levelTiles = Math.ceil(width / variant.cols) * Math.ceil(batch / variant.rows);
+      cost += Math.ceil(levelTiles / parallel.simd) * evaluateDim(level.accesses, sizes);
+      tiles = Math.max(tiles, levelTiles);
+    }
+    if (!best || cost < best.cost) best = { variant, cost, tiles };
+  }
+  return best!;
+}
+
+/** Storage buffers a kernel binds. */
+function storageOf(kernel: PlanKernel): number {
+  return kernel.buffers.length + (kernel.usesParams ? 1 : 0) + (kernel.usesGrads ? 1 : 0);
 }
 
 /** Values of the WGSL override constants every kernel declares. */
@@ -156,26 +177,49 @@ export class PlanRunner {
     return this.plan.buffers.map((b) => evaluateDim(b.elements, this.sizes));
   }
 
-  /** Every kernel compiled for a batch size, with its tile and workgroup shape chosen. */
+  /**
+   * Every kernel run at a batch size, compiled, with its tile and workgroup shape chosen: the
+   * step kernels or the persistent kernel that stands for them, whichever is expected to
+   * finish a step first.
+   */
   kernelsFor(batch: number): Promise<CompiledKernel[]> {
     let compiled = this.#compiled.get(batch);
     if (!compiled) {
-      compiled = Promise.all(this.plan.kernels.map((kernel) => this.#compile(kernel, batch)));
+      const persist = this.#persists(batch);
+      const used = this.plan.kernels.filter((k) => (k.persistent ? persist : !(persist && k.phase === 'step')));
+      compiled = Promise.all(used.map((kernel) => this.#compile(kernel, batch)));
       this.#compiled.set(batch, compiled);
       compiled.catch(() => this.#compiled.delete(batch));
     }
     return compiled;
   }
 
+  #persists(batch: number): boolean {
+    const persistent = this.plan.kernels.find((k) => k.persistent);
+    if (!persistent || storageOf(persistent) > this.device.limits.maxStorageBuffersPerShaderStage) return false;
+    const steps = this.plan.kernels.filter((k) => k.phase === 'step' && !k.persistent);
+    const parallel = parallelismOf(this.device);
+    const stepped = steps.reduce((sum, k) => sum + chooseVariant(k, Math.max(...k.widths.map((w) => evaluateDim(w, this.sizes))), batch, this.sizes, parallel).cost, 0);
+    return steps.length === 0 || choosePersistentVariant(persistent, batch, this.sizes, parallel).cost < stepped;
+  }
+
   async #compile(kernel: PlanKernel, batch: number): Promise<CompiledKernel> {
     const { device, sizes } = this;
     const storageLimit = device.limits.maxStorageBuffersPerShaderStage;
-    const storage = kernel.buffers.length + (kernel.usesParams ? 1 : 0) + (kernel.usesGrads ? 1 : 0);
+    const storage = storageOf(kernel);
     if (storage > storageLimit) throw new Error(`kernel ${kernel.label} needs ${storage} storage buffers; this device allows ${storageLimit}`);
     const width = Math.max(...kernel.widths.map((w) => evaluateDim(w, sizes)));
     const parallel = parallelismOf(device);
     let variant: PlanVariant;
     let rowTiles: (steps: number) => number;
+    const limit = device.limits.maxComputeInvocationsPerWorkgroup;
+    if (kernel.persistent) {
+      // one workgroup, as wide as the widest step kernel has tiles (within the device's limit)
+      const chosen = choosePersistentVariant(kernel, batch, sizes, parallel);
+      const workgroupSize = Math.min(limit, 256, Math.max(Math.min(parallel.simd, limit), nextPowerOfTwo(chosen.tiles)));
+      const { pipeline, layout } = await pipelineFor(device, kernel, chosen.variant.wgsl, { ...this.constants, workgroup_size: workgroupSize });
+      return { kernel, variant: chosen.variant, pipeline, layout, dispatch: () => [1, 1, 1] as const };
+    }
     if (kernel.phase === 'scan') {
       // a workgroup per (variant.cols elements, batch row), variant.rows lanes along time (its size is in the WGSL):
       // the fewest time lanes that fill the device, since each one adds work
@@ -197,19 +241,11 @@ export class PlanRunner {
       // hoisted and after kernels see the rows of all steps; plan for sequences of at least 8 steps
       const allSteps = kernel.phase !== 'step';
       const rows = allSteps ? batch * 8 : batch;
-      variant = chooseVariant(kernel, width, rows, sizes, parallel);
+      variant = chooseVariant(kernel, width, rows, sizes, parallel).variant;
       rowTiles = (steps: number) => Math.ceil((allSteps ? steps * batch : batch) / variant.rows);
     }
     const columnTiles = Math.ceil(width / variant.cols);
-    const limit = device.limits.maxComputeInvocationsPerWorkgroup;
     const maxGroups = device.limits.maxComputeWorkgroupsPerDimension;
-    if (variant.persistent) {
-      // one workgroup, as wide as the step has tiles (within the device's limit)
-      const tiles = columnTiles * rowTiles(1);
-      const workgroupSize = Math.min(limit, 256, Math.max(Math.min(parallel.simd, limit), nextPowerOfTwo(tiles)));
-      const { pipeline, layout } = await pipelineFor(device, kernel, variant.wgsl, { ...this.constants, workgroup_size: workgroupSize });
-      return { kernel, variant, pipeline, layout, dispatch: () => [1, 1, 1] as const };
-    }
     /** blocks along one dimension, those past the limit spilling into z */
     const spill = (blocks: number): [number, number] => [Math.min(blocks, maxGroups), Math.ceil(blocks / Math.min(blocks, maxGroups))];
     if (variant.lanes === 'rows') {
@@ -266,12 +302,12 @@ export class PlanRunner {
     overAllSteps('hoisted');
     overAllSteps('scan');
     // a persistent step kernel walks every step itself
-    for (const { k, group } of phase('step').filter(({ k }) => k.variant.persistent)) {
+    for (const { k, group } of phase('step').filter(({ k }) => k.kernel.persistent)) {
       pass.setPipeline(k.pipeline);
       pass.setBindGroup(0, group, [0]);
       pass.dispatchWorkgroups(...k.dispatch(steps));
     }
-    const stepKernels = phase('step').filter(({ k }) => !k.variant.persistent);
+    const stepKernels = phase('step').filter(({ k }) => !k.kernel.persistent);
     const reverse = this.plan.direction === 'reverse';
     for (let s = 0; s < steps; s++) {
       const t = reverse ? steps - 1 - s : s;

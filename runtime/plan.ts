@@ -45,6 +45,11 @@ export interface PlanKernel {
    * (a recurrence affine in its state)
    */
   readonly phase: 'hoisted' | 'step' | 'scan' | 'after' | 'post';
+  /**
+   * A step kernel that stands for all the others: one workgroup, dispatched once, runs every
+   * step kernel at every step itself. The runtime runs either it or the others.
+   */
+  readonly persistent?: boolean;
   /** the same kernel for several tile shapes; the runtime picks one for the batch size */
   readonly variants: readonly PlanVariant[];
   /** the element counts of its outputs (a post kernel over a matrix: its rows); invocations along x cover the largest */
@@ -65,8 +70,8 @@ export interface PlanVariant {
   readonly cols: number;
   /** 'rows': a workgroup's lanes own consecutive row tiles and share the column tile of its y index; otherwise lanes own column tiles */
   readonly lanes?: 'rows';
-  /** a step kernel that one workgroup dispatches once for all steps, looping over them with a barrier between */
-  readonly persistent?: boolean;
+  /** a persistent kernel's: per step kernel it runs, the widths its tiles cover and its accesses per tile */
+  readonly levels?: readonly { readonly widths: readonly DimTerms[]; readonly accesses: DimTerms }[];
   /** storage accesses per invocation (loops by their trip counts; an element that differs between lanes 4, a shared one 1), to compare variants */
   readonly accesses?: DimTerms;
   /** the shared accesses alone: they differ between lanes too where a workgroup packs several row tiles */

@@ -89,10 +89,11 @@ function compileNow(): void {
     lastError = undefined;
     editor.setError(undefined);
     diagnostics.hidden = true;
-    const phases = (phase: string) => plan.kernels.filter((k) => k.phase === phase).length;
+    const phases = (phase: string) => plan.kernels.filter((k) => k.phase === phase && !k.persistent).length;
     const wgslBytes = plan.kernels.reduce((n, k) => n + k.variants.reduce((m, v) => m + v.wgsl.length, 0), 0);
+    const loop = phases('scan') ? `${phases('scan')} parallel scan` : `${phases('step')} per step${plan.kernels.some((k) => k.persistent) ? ' or one persistent' : ''}`;
     status.textContent = `compiled cell ${program.name} in ${compiled.ms.toFixed(0)} ms: ${plan.kernels.length} kernels ` +
-      `(${phases('hoisted')} hoisted, ${phases('step')} per step), ${(wgslBytes / 1024).toFixed(1)} KiB of WGSL`;
+      `(${phases('hoisted')} hoisted, ${loop}), ${(wgslBytes / 1024).toFixed(1)} KiB of WGSL`;
     status.className = 'status ok';
     extraPlans = [];
     listKernels();
