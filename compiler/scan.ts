@@ -90,7 +90,7 @@ export function isLinearRecurrence(program: CellProgram, stepValues: readonly nu
     const state = program.states.find((s) => s.name === u.name)!;
     const value = program.eqns[u.value]!;
     if (!value.type.batched || !shapeEquals(value.type.shape, state.shape)) return false;
-    // the update's own value read by another update would put two states in one recurrence
+    // an update that reads another state's update (h from c[t]) reads that state: it is not affine in its own alone
     return affineInState(program.eqns, u.value, u.name, CHECK, free) !== undefined;
   });
 }

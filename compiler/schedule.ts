@@ -21,7 +21,7 @@
  */
 import type { Binding, CellProgram } from './ir.js';
 import { isContraction, isReduce } from './ops.js';
-import { isLinearRecurrence } from './scan.js';
+import { isLinearRecurrence, stateFreeValues } from './scan.js';
 import { Dim, shapeSize } from './shape.js';
 
 /** 'scan' replaces 'step' where the recurrence is linear: one kernel for all steps. */
@@ -107,8 +107,7 @@ export function schedule(program: CellProgram, options: ScheduleOptions = {}): S
   const consumers = eqns.map(() => [] as number[]);
   for (const e of eqns) for (const a of e.args) consumers[a]!.push(e.id);
 
-  const stateFree = eqns.map(() => true);
-  for (const e of eqns) stateFree[e.id] = e.op !== 'state' && e.args.every((a) => stateFree[a]);
+  const stateFree = stateFreeValues(eqns);
 
   // what the next step's state depends on; everything else that reads state can wait
   const feedsRecurrence = eqns.map(() => false);

@@ -13,7 +13,7 @@
  */
 import type { CellProgram } from './ir.js';
 import { type AffineAlgebra, affineInState, stateFreeValues } from './scan.js';
-import { shapeSize } from './shape.js';
+import { type Dim, shapeSize } from './shape.js';
 import { Block, type GeneratedKernel, type Index, type KernelWriter, type Tile, ZERO } from './wgsl.js';
 
 /**
@@ -41,7 +41,9 @@ interface ScannedState {
   readonly name: string;
   readonly value: number;
   readonly buffer: number;
-  /** WGSL: the state's element count */
+  /** the state's element count */
+  readonly size: Dim;
+  /** the same, as WGSL */
   readonly width: string;
 }
 
@@ -52,7 +54,10 @@ export function writeScanKernel(writer: KernelWriter): GeneratedKernel {
   const outputs = new Set(kernel.outputs);
   const states: ScannedState[] = program.updates
     .filter((u) => outputs.has(u.value))
-    .map((u) => ({ name: u.name, value: u.value, buffer: schedule.stateBuffers.get(u.name)!, width: writer.dim(shapeSize(program.states.find((s) => s.name === u.name)!.shape)) }));
+    .map((u) => {
+      const size = shapeSize(program.states.find((s) => s.name === u.name)!.shape);
+      return { name: u.name, value: u.value, buffer: schedule.stateBuffers.get(u.name)!, size, width: writer.dim(size) };
+    });
   const at: Index = { base: 'j0', lane: 0, offset: ZERO };
   const reverse = program.direction === 'reverse';
   const stepOf = (s: string) => (reverse ? `(T - 1u - ${s})` : s);
@@ -143,9 +148,6 @@ export function writeScanKernel(writer: KernelWriter): GeneratedKernel {
     '}',
     '',
   ].join('\n');
-  const widths = [...new Map(states.map((s) => {
-    const dim = shapeSize(program.states.find((d) => d.name === s.name)!.shape);
-    return [dim.toString(), dim] as const;
-  })).values()];
+  const widths = [...new Map(states.map((s) => [s.size.toString(), s.size] as const)).values()];
   return { wgsl, usesParams: writer.usesParams, buffers: writer.bufferList(), widths, tile: writer.tile, accumulators: 0, accesses: main.accesses.total, sharedAccesses: main.accesses.shared };
 }
