@@ -16,6 +16,21 @@ export const UNIFORM_BYTES = 16;
  */
 const DISPATCH_ACCESSES = 40_000;
 
+/**
+ * A variant's shader compile, in the same units, spread over the launches it is compiled
+ * for: a kernel runs for a training run's steps, some ten thousand. Measured on llvmpipe,
+ * compiling takes about 50 ms x (kilochars / 20)^1.6 (0.07 s for 22k, 0.7-0.9 s for 108k,
+ * 1.4-2.8 s for 180k), and one access about 7.5 ns (DISPATCH_ACCESSES). Where a problem is
+ * so small that every tile finishes in a round or two, the smaller kernel then wins: it
+ * compiles in a tenth of the time, and a test or a gradient check compiles far more than it runs.
+ */
+const LAUNCHES_PER_COMPILE = 10_000;
+const ACCESSES_PER_MS = DISPATCH_ACCESSES / 0.3;
+function compileAccesses(wgsl: string): number {
+  const ms = 50 * (wgsl.length / 1024 / 20) ** 1.6;
+  return (ms * ACCESSES_PER_MS) / LAUNCHES_PER_COMPILE;
+}
+
 /** Invocations per lane the device runs at once that a scan's dispatch should offer. */
 const SCAN_FILL = 4;
 
@@ -99,7 +114,7 @@ function workgroupRows(invocationsX: number, rowTiles: number, limit: number, pa
 
 /**
  * The tile variant expected to finish first: rounds of invocations the device runs at once,
- * times the storage accesses of one invocation. Bigger tiles reuse each load more; smaller
+ * times the storage accesses of one invocation, plus its share of the compile. Bigger tiles reuse each load more; smaller
  * ones give more invocations, which matters when a step has few rows (a per-step kernel).
  * Where column tiles are fewer than a vector's lanes, a workgroup packs several row tiles
  * and the elements its lanes would share differ between them too.
@@ -115,7 +130,7 @@ function chooseVariant(kernel: PlanKernel, width: number, rows: number, sizes: R
     // lanes own row tiles only where column tiles cannot fill them: elsewhere the bigger kernel buys nothing
     if (variant.lanes === 'rows' && !packed) continue;
     const accesses = evaluateDim(variant.accesses, sizes) + (packed && variant.lanes !== 'rows' && variant.sharedAccesses ? 3 * evaluateDim(variant.sharedAccesses, sizes) : 0);
-    const cost = Math.ceil((columnTiles * rowTiles) / lanes) * accesses + (kernel.phase === 'step' ? DISPATCH_ACCESSES : 0);
+    const cost = Math.ceil((columnTiles * rowTiles) / lanes) * accesses + (kernel.phase === 'step' ? DISPATCH_ACCESSES : 0) + compileAccesses(variant.wgsl);
     if (!best || cost < best.cost) best = { variant, cost };
   }
   return best!;
