@@ -144,9 +144,9 @@ export function differentiate(program: CellProgram): Differentiated {
 
   const zeros = (decl: { shape: StateDecl['shape'] }) => graph.emit('broadcast', [graph.constant(0)], { size: decl.shape[0]! });
   const updates: Binding[] = adjointStates.map((s) => ({ name: s.name, value: stateAdjoints.get(s.name) ?? zeros(s) }));
-  // an id input has no gradient: its one-hot vector cannot move off the ids; nor has a length mask
+  // an id input has no gradient: its one-hot vector cannot move off the ids; nor has a mask
   const readouts: Binding[] = program.inputs
-    .filter((i) => inputAdjoints.has(i.name) && !i.onehot && !i.mask)
+    .filter((i) => inputAdjoints.has(i.name) && !i.onehot && !i.mask && !i.binary)
     .map((i) => ({ name: gradientName(i.name), value: inputAdjoints.get(i.name)! }));
   const lossValue = graph.emit('mul', [
     graph.emitTyped('load', [], { name: LOSS, lag: 0 }, { shape: [], batched: true }),

@@ -21,6 +21,14 @@ export interface EmittedModule {
 
 const union = (names: readonly string[]): string => (names.length ? names.map((n) => JSON.stringify(n)).join(' | ') : 'never');
 
+/** An input as the .d.ts documents it: what a caller passes. */
+function describeInput(i: LaunchPlan['inputs'][number]): string {
+  const dims = i.shapeText.slice(1, -1);
+  if (i.onehot) return `${i.name} onehot${i.shapeText} (ids: [T, B] whole numbers in [0, ${dims}), as an Int32Array, Uint32Array or Float32Array; no gradient)`;
+  if (i.binary) return `${i.name} mask${i.shapeText} (Float32Array [T, B, ${dims}] of 0 and 1; no gradient)`;
+  return `${i.name} ${i.shapeText} (Float32Array [T, B, ${dims}])`;
+}
+
 export function emitModule(plan: LaunchPlan, options: EmitOptions, training?: TrainingPlans): EmittedModule {
   const cell = plan.cell;
   const runtime = JSON.stringify(options.runtime);
@@ -55,7 +63,7 @@ export function emitModule(plan: LaunchPlan, options: EmitOptions, training?: Tr
     `export type ${cell}Sizes = ${names(plan.sizes)};`,
     `/** Parameters: ${plan.params.map((p) => `${p.name} ${p.shapeText}`).join(', ')}. */`,
     `export type ${cell}Params = ${names(plan.params)};`,
-    `/** Inputs: ${userInputs.map((i) => (i.onehot ? `${i.name} onehot${i.shapeText} (ids: [T, B] whole numbers in [0, ${i.shapeText.slice(1, -1)}), as an Int32Array, Uint32Array or Float32Array; no gradient)` : `${i.name} ${i.shapeText} (Float32Array [T, B, ${i.shapeText.slice(1, -1)}])`)).join(', ')}. */`,
+    `/** Inputs: ${userInputs.map(describeInput).join(', ')}. */`,
     `export type ${cell}Inputs = ${names(userInputs)};`,
     `/** Per-step outputs: ${plan.outputs.map((o) => `${o.name} ${o.shapeText}`).join(', ')}. */`,
     `export type ${cell}Outputs = ${names(plan.outputs)};`,

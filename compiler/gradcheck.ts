@@ -138,8 +138,8 @@ export async function gradcheck(cell: CellProgram, c: GradCase): Promise<TensorC
       checks.push({ tensor: label, worst, checked: indices.length, ...(at ? { at } : {}) });
     };
     for (const p of cell.params) check('params', p.name, `param ${p.name}`, g.params[p.name]);
-    // ids have no gradient (a step of an id is not small), nor has a length mask (data), so neither is probed
-    for (const i of cell.inputs) if (!i.onehot && !i.mask) check('inputs', i.name, `input ${i.name}`, g.inputs[i.name]);
+    // ids have no gradient (a step of an id is not small), nor have masks (data), so none is probed
+    for (const i of cell.inputs) if (!i.onehot && !i.mask && !i.binary) check('inputs', i.name, `input ${i.name}`, g.inputs[i.name]);
     for (const s of cell.states) check('initialState', s.name, `initial ${s.name}`, g.initialStates[s.name]);
     return checks;
   } finally {

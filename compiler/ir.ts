@@ -36,6 +36,8 @@ export interface InputDecl {
   readonly onehot?: boolean;
   /** a 0/1 mask the runtime derives from sequence lengths (compiler/lengths.ts): data, no gradient */
   readonly mask?: boolean;
+  /** declared `mask[...]`: 0/1 data the caller gives (attention's valid or causal steps), no gradient */
+  readonly binary?: boolean;
 }
 export interface ParamDecl {
   readonly name: string;
@@ -144,7 +146,7 @@ export function printProgram(program: CellProgram): string {
   const sizes = program.sizes.map((s) => (s.default === undefined ? s.name : `${s.name}=${s.default}`));
   const reverse = program.direction === 'reverse' ? ' reverse' : '';
   lines.push(`cell ${program.name}${reverse} sizes(${sizes.join(', ')}) -> (${program.outputs.join(', ')})`);
-  for (const i of program.inputs) lines.push(`  input ${i.name}: ${formatType({ shape: i.shape, batched: true })}${i.onehot ? ' onehot' : ''}${i.mask ? ' mask' : ''}`);
+  for (const i of program.inputs) lines.push(`  input ${i.name}: ${formatType({ shape: i.shape, batched: true })}${i.onehot ? ' onehot' : ''}${i.mask ? ' mask' : ''}${i.binary ? ' 0/1' : ''}`);
   for (const p of program.params) {
     lines.push(`  param ${p.name}: ${formatType({ shape: p.shape, batched: false })} = ${formatInit(p.init)}`);
   }

@@ -114,8 +114,15 @@ export function buildLaunchPlan(program: CellProgram, options: PlanOptions = {})
 /** The plan of a program as it is, dropout masks included: what the training passes run. */
 export function buildPlan(program: CellProgram, options: PlanOptions = {}): LaunchPlan {
   const maxKernelChars = options.maxKernelChars ?? MAX_KERNEL_CHARS;
-  const scheduled = scheduleCell(program, options);
-  const kernels = scheduled.kernels.flatMap((k) => fitToBudget(scheduled, k));
+  let scheduled = scheduleCell(program, options);
+  let kernels = scheduled.kernels.flatMap((k) => fitToBudget(scheduled, k));
+  const widest = (s: Schedule, ks: readonly KernelSpec[]) => Math.max(...ks.map((k) => (k.accumulation ? 0 : storageOf(generateKernel(s, k)))));
+  if (!options.packTemps && widest(scheduled, kernels) > STORAGE_BUDGET) {
+    // a value that reads many kept values (attention's backward) binds them all as one buffer
+    const packed = scheduleCell(program, { ...options, packTemps: true });
+    const packedKernels = packed.kernels.flatMap((k) => fitToBudget(packed, k));
+    if (widest(packed, packedKernels) < widest(scheduled, kernels)) [scheduled, kernels] = [packed, packedKernels];
+  }
   const persistent = persistentKernel(scheduled, kernels.filter((k) => k.phase === 'step'), `${program.name}/persistent#${kernels.length}`);
   const results = new Map([...program.updates, ...program.readouts].map((r) => [r.name, r.value]));
   const stateNames = new Set(program.states.map((s) => s.name));
@@ -124,7 +131,7 @@ export function buildPlan(program: CellProgram, options: PlanOptions = {}): Laun
     cell: program.name,
     direction: program.direction ?? 'forward',
     sizes: program.sizes.map((s) => (s.default === undefined ? { name: s.name } : { name: s.name, default: s.default })),
-    inputs: program.inputs.map((i) => ({ ...tensor(i.name, i.shape), ...(i.onehot ? { onehot: true } : {}) })),
+    inputs: program.inputs.map((i) => ({ ...tensor(i.name, i.shape), ...(i.onehot ? { onehot: true } : {}), ...(i.binary ? { binary: true } : {}) })),
     params: program.params.map((p) => ({ ...tensor(p.name, p.shape), init: p.init, columnMajor: scheduled.columnMajor.has(p.name) })),
     states: program.states.map((s) => ({ ...tensor(s.name, s.shape), initial: s.initial, lags: s.maxLag })),
     outputs: program.outputs.map((name) => ({

@@ -21,8 +21,9 @@ export interface LossSpec {
 
 /** The loss a cell trains and is checked with by default: softmax-ce on a readout, else mse on its first output. */
 export function defaultLoss(cell: CellProgram): LossSpec {
-  const readout = cell.readouts.find((r) => cell.outputs.includes(r.name));
-  return readout ? { kind: 'softmax-ce', output: readout.name } : { kind: 'mse', output: cell.outputs[0]! };
+  // the first output the cell lists that is a readout, not the first one it defines
+  const readout = cell.outputs.find((name) => cell.readouts.some((r) => r.name === name));
+  return readout ? { kind: 'softmax-ce', output: readout } : { kind: 'mse', output: cell.outputs[0]! };
 }
 
 /** Names the training program adds; user names cannot start with two underscores. */

@@ -11,7 +11,7 @@ import type { Span } from '../dsl/span.js';
 import type { Binding, CellProgram, ParamDecl, SizeDecl, StateDecl } from './ir.js';
 import { type Instance, inlineCell, instanceName } from './inline.js';
 import { GraphBuilder } from './graph.js';
-import { type Attrs, type BinaryOp, type OpName, SHAPE_RULES, type UnaryOp } from './ops.js';
+import { type Attrs, type BinaryOp, type OpName, SHAPE_RULES, type Type, type UnaryOp } from './ops.js';
 import { formatShape } from './shape.js';
 
 const UNARY_FUNCTIONS: Readonly<Record<string, UnaryOp>> = {
@@ -88,7 +88,7 @@ class Lowering {
     return {
       name: this.cell.node.name.name,
       sizes,
-      inputs: [...this.cell.inputs.values()].map((i) => ({ name: i.name, shape: i.value, ...(this.cell.onehot.has(i.name) ? { onehot: true } : {}) })),
+      inputs: [...this.cell.inputs.values()].map((i) => ({ name: i.name, shape: i.value, ...(this.cell.onehot.has(i.name) ? { onehot: true } : {}), ...(this.cell.masks.has(i.name) ? { binary: true } : {}) })),
       params,
       states,
       eqns: this.graph.eqns,
@@ -105,13 +105,13 @@ class Lowering {
     }
     const whole = this.expr(call.args[0]!);
     const type = this.graph.type(whole);
-    if (type.shape.length !== 1) throw new SeqError(call.args[0]!.span, `split expects a vector, got ${formatShape(type.shape)}`);
-    const size = type.shape[0]!.divExact(parts);
+    if (type.shape.length === 0) throw new SeqError(call.args[0]!.span, 'split expects a vector or a matrix (split along its columns), got a number');
+    const size = type.shape.at(-1)!.divExact(parts);
     if (!size) {
       throw new SeqError(call.args[0]!.span, `cannot split ${formatShape(type.shape)} into ${parts} equal parts`, `make its size a multiple of ${parts}, e.g. [${parts}*H]`);
     }
     names.forEach((name, i) => {
-      this.bound.set(name, this.graph.emitTyped('slice', [whole], { start: size.scale(i), size }, { shape: [size], batched: type.batched }, call.span));
+      this.bound.set(name, this.graph.emitTyped('slice', [whole], { start: size.scale(i), size }, { shape: [...type.shape.slice(0, -1), size], batched: type.batched }, call.span));
     });
   }
 
@@ -140,11 +140,18 @@ class Lowering {
         return this.apply('concat', parts, e.span, () => `concatenation [${e.parts.map((p) => text(this.source, p)).join(', ')}]`, {}, '[a, b] joins vectors end to end; matrices and numbers cannot be concatenated');
       }
       case 'binary': {
-        const left = this.expr(e.left);
-        const right = this.expr(e.right);
+        let left = this.expr(e.left);
+        let right = this.expr(e.right);
+        const op = OPERATORS[e.op]!;
+        if (op === 'matmul' && this.graph.type(left).shape.length === 1 && this.graph.type(right).shape.length === 2) {
+          // v @ M is M^T @ v: attention's weighted sum of value rows
+          [left, right] = [this.graph.emitTyped('transpose', [right], {}, SHAPE_RULES.transpose([this.graph.type(right)], {}) as Type, e.right.span), left];
+        } else if (op !== 'matmul') {
+          left = this.broadcastRows(left, right, e.left.span);
+          right = this.broadcastRows(right, left, e.right.span);
+        }
         const lt = this.graph.type(left);
         const rt = this.graph.type(right);
-        const op = OPERATORS[e.op]!;
         const type = SHAPE_RULES[op]([lt, rt], {});
         if (typeof type === 'string') {
           const l = text(this.source, e.left);
@@ -153,7 +160,9 @@ class Lowering {
             ? `shape mismatch in ${l} @ ${r}: expected ${type}`
             : `shape mismatch: ${l} is ${formatShape(lt.shape)} but ${r} is ${formatShape(rt.shape)}`;
           const hint = e.op === '@'
-            ? lt.shape.length === 2 && rt.shape.length === 1 ? `${l} has ${lt.shape[1]} columns; give it shape [${lt.shape[0]}, ${rt.shape[0]}] or multiply a vector of ${lt.shape[1]} elements` : 'write W @ v with W a param matrix and v a vector'
+            ? lt.shape.length === 2 && rt.shape.length === 1 ? `${l} has ${lt.shape[1]} columns; give it shape [${lt.shape[0]}, ${rt.shape[0]}] or multiply a vector of ${lt.shape[1]} elements`
+              : lt.shape.length === 1 && rt.shape.length === 1 ? 'for the dot product of two vectors write sum(a * b); @ multiplies a matrix and a vector, M @ v or v @ M'
+              : 'write M @ v or v @ M: a matrix (a param, or a per-step [S, D] input) and a vector'
             : `operands of ${e.op} must have the same shape, or one must be a number`;
           throw new SeqError(e.op === '@' ? e.span : e.span, message, hint);
         }
@@ -164,6 +173,18 @@ class Lowering {
       case 'apply':
         return this.stack(e);
     }
+  }
+
+  /**
+   * A vector operand of an elementwise op with a matrix [R, C] of C columns, repeated as
+   * each of its rows: the outer product of R ones with it, so its gradient sums over rows.
+   */
+  broadcastRows(operand: number, other: number, span: Span): number {
+    const [v, m] = [this.graph.type(operand), this.graph.type(other)];
+    if (v.shape.length !== 1 || m.shape.length !== 2 || !v.shape[0]!.equals(m.shape[1]!)) return operand;
+    const one = this.graph.emitTyped('const', [], { value: 1 }, { shape: [], batched: false }, span);
+    const ones = this.graph.emitTyped('broadcast', [one], { size: m.shape[0]! }, { shape: [m.shape[0]!], batched: false }, span);
+    return this.graph.emitTyped('outer', [ones, operand], {}, { shape: m.shape, batched: v.batched }, span);
   }
 
   /** A call of a cell defined above, inlined under this definition's name. */

@@ -190,15 +190,14 @@ export const SHAPE_RULES: Readonly<Record<OpName, ShapeRule>> = {
           : `a vector, got ${show(args[0]!)}`,
     ]),
   ) as unknown as Record<ReduceOp, ShapeRule>),
+  // the matrix is a parameter, or a per-example value (attention's keys, a gradient of them)
   matmul: ([w, x]) => {
-    if (w!.batched || w!.shape.length !== 2) {
-      return `the left operand of @ to be a parameter matrix [rows, cols], got ${w!.batched ? 'a per-example value ' : ''}${show(w!)}`;
-    }
+    if (w!.shape.length !== 2) return `the left operand of @ to be a matrix [rows, cols], got ${show(w!)}`;
     if (x!.shape.length !== 1) return `the right operand of @ to be a vector, got ${show(x!)}`;
     if (!w!.shape[1]!.equals(x!.shape[0]!)) {
       return `a vector of ${w!.shape[1]} elements to match ${show(w!)}, got ${show(x!)}`;
     }
-    return { shape: [w!.shape[0]!], batched: x!.batched };
+    return { shape: [w!.shape[0]!], batched: w!.batched || x!.batched };
   },
   concat: (args) => {
     if (args.some((a) => a.shape.length !== 1)) {
@@ -207,11 +206,12 @@ export const SHAPE_RULES: Readonly<Record<OpName, ShapeRule>> = {
     const size = args.reduce((acc, a) => acc.add(a.shape[0]!), Dim.of(0));
     return { shape: [size], batched: args.some((a) => a.batched) };
   },
+  // along the last axis: a vector's elements, a matrix's columns (one head's keys)
   slice: ([a], { size }) => {
-    if (a!.shape.length !== 1) return `a vector to slice, got ${show(a!)}`;
-    return { shape: [size!], batched: a!.batched };
+    if (a!.shape.length === 0) return `a vector or matrix to slice, got a number`;
+    return { shape: [...a!.shape.slice(0, -1), size!], batched: a!.batched };
   },
-  pad: ([a], { size }) => (a!.shape.length === 1 ? { shape: [size!], batched: a!.batched } : `a vector to pad, got ${show(a!)}`),
+  pad: ([a], { size }) => (a!.shape.length === 0 ? 'a vector or matrix to pad, got a number' : { shape: [...a!.shape.slice(0, -1), size!], batched: a!.batched }),
   broadcast: ([a], { size }) => (a!.shape.length === 0 ? { shape: [size!], batched: a!.batched } : `a number to broadcast, got ${show(a!)}`),
   outer: ([a, b]) =>
     a!.shape.length === 1 && b!.shape.length === 1
@@ -293,13 +293,20 @@ export function evaluateOp(
     }
     case 'slice': {
       const start = attrs.start!.evaluate(sizes);
-      return args[0]!.slice(start, start + attrs.size!.evaluate(sizes));
+      const size = attrs.size!.evaluate(sizes);
+      const cols = argSizes[0]!.at(-1)!;
+      const out = new Float64Array((args[0]!.length / cols) * size);
+      for (let r = 0; r < out.length / size; r++) out.set(args[0]!.subarray(r * cols + start, r * cols + start + size), r * size);
+      return out;
     }
     case 'const':
       return Float64Array.of(attrs.value!);
     case 'pad': {
-      const out = new Float64Array(attrs.size!.evaluate(sizes));
-      out.set(args[0]!, attrs.start!.evaluate(sizes));
+      const size = attrs.size!.evaluate(sizes);
+      const cols = argSizes[0]!.at(-1)!;
+      const rows = args[0]!.length / cols;
+      const out = new Float64Array(rows * size);
+      for (let r = 0; r < rows; r++) out.set(args[0]!.subarray(r * cols, (r + 1) * cols), r * size + attrs.start!.evaluate(sizes));
       return out;
     }
     case 'broadcast':

@@ -22,12 +22,29 @@ export function randomInputs(program: CellProgram, sizes: Readonly<Record<string
       inputs[i.name] = validMask(randomLengths(steps, batch, random), steps, batch);
       continue;
     }
+    if (i.binary) {
+      inputs[i.name] = prefixMasks(i.shape.at(-1)!.evaluate(sizes), n, steps * batch, random);
+      continue;
+    }
     // a onehot input takes ids: one whole number in [0, n) per step and example
     inputs[i.name] = i.onehot
       ? Float32Array.from({ length: steps * batch }, () => Math.min(n - 1, Math.floor(random.uniform() * n)))
       : Float32Array.from({ length: steps * batch * n }, () => 2 * random.uniform() - 1);
   }
   return inputs;
+}
+
+/**
+ * 0/1 data as padding and causal masks are: each row of `width` a run of ones then zeros, at
+ * least one one; the first row all ones.
+ */
+function prefixMasks(width: number, elements: number, count: number, random: Random): Float32Array {
+  const out = new Float32Array(count * elements);
+  for (let row = 0; row < out.length / width; row++) {
+    const ones = row === 0 ? width : 1 + Math.min(width - 1, Math.floor(random.uniform() * width));
+    out.fill(1, row * width, row * width + ones);
+  }
+  return out;
 }
 
 /** Lengths in [1, steps], the first example's the whole sequence, so padding and its absence both occur. */

@@ -19,7 +19,7 @@
  *   becomes one parallel scan over time (`recurrence: 'scan'`, the default where it applies).
  * Nothing here is specific to any cell.
  */
-import type { Binding, CellProgram } from './ir.js';
+import type { Binding, CellProgram, Eqn } from './ir.js';
 import { isContraction, isReduce } from './ops.js';
 import { isLinearRecurrence, stateFreeValues } from './scan.js';
 import { Dim, shapeSize } from './shape.js';
@@ -35,6 +35,11 @@ export interface ScheduleOptions {
   readonly columnMajor?: ReadonlySet<string>;
   /** 'sequential' keeps the step loop even where a scan applies (to compare them) */
   readonly recurrence?: 'scan' | 'sequential';
+  /**
+   * Every kept intermediate value in one buffer, each at its offset in the row: one binding
+   * for them all, for a kernel that reads more values than a device may bind buffers.
+   */
+  readonly packTemps?: boolean;
 }
 
 export interface BufferSpec {
@@ -81,11 +86,15 @@ export interface Schedule {
 
 const LEAVES = new Set(['input', 'param', 'const', 'load', 'state', 'dropout_mask']);
 
-/** The operand a contraction reads at every index (a matmul's vector, a reduction's input). */
-function wholeOperand(op: string, args: readonly number[]): number | undefined {
-  if (op === 'matmul') return args[1];
-  if (isReduce(op as never)) return args[0];
-  return undefined;
+/**
+ * The operands an op reads at every index of its result: a matmul's vector (and its matrix
+ * when that is per-example, as attention's keys are), a reduction's input, and both vectors
+ * of an outer product, which repeats each element along a row or a column.
+ */
+function wholeOperands(eqns: readonly Eqn[], e: Eqn): readonly number[] {
+  if (e.op === 'matmul') return eqns[e.args[0]!]!.type.batched ? e.args : [e.args[1]!];
+  if (isReduce(e.op) || e.op === 'outer') return e.args;
+  return [];
 }
 
 /**
@@ -148,8 +157,7 @@ export function schedule(program: CellProgram, options: ScheduleOptions = {}): S
       }
     };
     for (const e of eqns) {
-      const whole = wholeOperand(e.op, e.args);
-      if (whole !== undefined) keep(whole);
+      wholeOperands(eqns, e).forEach(keep);
       if (stateFree[e.id] && consumers[e.id]!.some((c) => !stateFree[c])) keep(e.id);
     }
   }
@@ -161,8 +169,7 @@ export function schedule(program: CellProgram, options: ScheduleOptions = {}): S
   // complete before its reader starts: it is a barrier between kernels.
   const barrier = new Set<number>();
   for (const e of eqns) {
-    const whole = wholeOperand(e.op, e.args);
-    if (whole !== undefined && materialize.has(whole)) barrier.add(whole);
+    for (const whole of wholeOperands(eqns, e)) if (materialize.has(whole)) barrier.add(whole);
     if (isReduce(e.op)) barrier.add(e.id);
   }
   const level = new Map<number, number>();
@@ -206,6 +213,15 @@ export function schedule(program: CellProgram, options: ScheduleOptions = {}): S
   if (program.packed) {
     for (const v of program.packed.values) store(v.value, buffers.length, v.offset);
     buffers.push({ kind: 'readout', name: program.packed.name, elements: program.packed.size, lags: 0 });
+  }
+  const temps = [...materialize].sort((a, b) => a - b).filter((id) => !stores.has(id));
+  if (options.packTemps && temps.length) {
+    let row = Dim.of(0);
+    for (const id of temps) {
+      store(id, buffers.length, row);
+      row = row.add(shapeSize(eqns[id]!.type.shape));
+    }
+    buffers.push({ kind: 'temp', name: 'temps', elements: row, lags: 0 });
   }
   const materialized = new Map<number, Materialized>();
   for (const id of [...materialize].sort((a, b) => a - b)) {

@@ -22,10 +22,14 @@ export interface VjpContext {
 
 type VjpRule = (c: VjpContext) => readonly (number | undefined)[];
 
-/** Sums a contribution down to a scalar operand that was broadcast over a vector. */
+/** Sums a contribution down to a scalar operand that was broadcast over a vector or matrix. */
 function unbroadcast(c: VjpContext, contribution: number, arg: number): number {
   const { graph } = c;
-  return graph.type(arg).shape.length === 0 && graph.type(contribution).shape.length === 1 ? graph.emit('reduce_sum', [contribution]) : contribution;
+  const shape = graph.type(contribution).shape;
+  if (graph.type(arg).shape.length !== 0 || shape.length === 0) return contribution;
+  // a matrix's rows are summed first, as a product with a vector of ones
+  const rows = shape.length === 2 ? graph.emit('matmul', [contribution, graph.emit('broadcast', [graph.constant(1)], { size: shape[1]! })]) : contribution;
+  return graph.emit('reduce_sum', [rows]);
 }
 
 const elementwise = (rule: (c: VjpContext, a: number, b: number) => readonly (number | undefined)[]): VjpRule => (c) => {
@@ -105,12 +109,14 @@ export const VJP: Readonly<Record<OpName, VjpRule>> = {
       return part;
     });
   },
-  slice: ({ graph, g, eqn, args }) => [graph.emit('pad', [g], { start: eqn.attrs.start!, size: graph.type(args[0]!).shape[0]! })],
-  pad: ({ graph, g, eqn, args }) => [graph.emit('slice', [g], { start: eqn.attrs.start!, size: graph.type(args[0]!).shape[0]! })],
+  slice: ({ graph, g, eqn, args }) => [graph.emit('pad', [g], { start: eqn.attrs.start!, size: graph.type(args[0]!).shape.at(-1)! })],
+  pad: ({ graph, g, eqn, args }) => [graph.emit('slice', [g], { start: eqn.attrs.start!, size: graph.type(args[0]!).shape.at(-1)! })],
   broadcast: ({ graph, g }) => [graph.emit('reduce_sum', [g])],
   transpose: ({ graph, g }) => [graph.emit('transpose', [g])],
-  outer: () => {
-    throw new Error('second derivatives (the gradient of a parameter gradient) are not supported');
+  // in a forward pass, outer(ones, v) repeats v as the rows of a matrix (lower.ts broadcastRows)
+  outer: ({ graph, g, args }) => {
+    const [a, b] = args as [number, number];
+    return [graph.emit('matmul', [g, b]), graph.emit('matmul', [graph.emit('transpose', [g]), a])];
   },
   scatter: () => {
     throw new Error('second derivatives (the gradient of a parameter gradient) are not supported');

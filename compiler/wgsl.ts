@@ -335,6 +335,7 @@ export class KernelWriter {
       case 'broadcast':
         return this.value(e.args[0]!, { base: '0u', lane: 0, offset: ZERO }, batchRow, block);
       case 'pad': {
+        if (e.type.shape.length === 2) return this.matrixAtFlat(e, index, batchRow, block);
         const start = e.attrs.start!;
         const endDim = start.add(shapeSize(this.#eqns[e.args[0]!]!.type.shape));
         const known = this.within(index, start, endDim);
@@ -353,17 +354,12 @@ export class KernelWriter {
       }
       case 'outer':
       case 'scatter':
-      case 'transpose': {
-        // a matrix read at a flat (row-major) index: split it into row and column
-        const cols = this.dim(e.type.shape[1]!);
-        const at = this.index(index);
-        const row: Index = { base: `(${at}) / ${cols}`, lane: 0, offset: ZERO };
-        const col: Index = { base: `(${at}) % ${cols}`, lane: 0, offset: ZERO };
-        return this.value2d(e.id, row, col, batchRow, block);
-      }
+      case 'transpose':
+        return this.matrixAtFlat(e, index, batchRow, block);
       case 'state':
         return this.element(this.schedule.stateBuffers.get(e.attrs.name!)!, index, batchRow, e.attrs.lag!);
       case 'slice':
+        if (e.type.shape.length === 2) return this.matrixAtFlat(e, index, batchRow, block);
         return this.value(e.args[0]!, shifted(index, e.attrs.start!), batchRow, block);
       case 'concat': {
         let first = Dim.of(0);
@@ -403,6 +399,15 @@ export class KernelWriter {
     }
   }
 
+  /** A matrix read at a flat (row-major) index: split into row and column. */
+  matrixAtFlat(e: Eqn, index: Index, batchRow: number, block: Block): string {
+    const cols = this.dim(e.type.shape[1]!);
+    const at = this.index(index);
+    const row: Index = { base: `(${at}) / ${cols}`, lane: 0, offset: ZERO };
+    const col: Index = { base: `(${at}) % ${cols}`, lane: 0, offset: ZERO };
+    return this.value2d(e.id, row, col, batchRow, block);
+  }
+
   matmul(e: Eqn, row: Index, batchRow: number, block: Block): string {
     const key = this.key(e, row, batchRow);
     const gathered = this.#accumulators.get(key);
@@ -418,16 +423,16 @@ export class KernelWriter {
     block.line(`var ${acc}: f32 = 0.0;`);
     block.line(`for (var ${k}: u32 = 0u; ${k} < ${this.dim(this.#eqns[w]!.type.shape[1]!)}; ${k} = ${k} + 1u) {`);
     const body = block.child(this.#eqns[w]!.type.shape[1]!);
-    const weight = this.weight(w, row, k, body);
+    const weight = this.weight(w, row, k, batchRow, body);
     body.line(`${acc} = fma(${weight}, ${this.value(x, { base: k, lane: 0, offset: ZERO }, batchRow, body)}, ${acc});`);
     block.append(body);
     block.line('}');
     return acc;
   }
 
-  /** Element (row, col) of a matmul's weight; column-major params index it directly. */
-  weight(w: number, row: Index, col: string, block: Block): string {
-    return this.value2d(w, row, { base: col, lane: 0, offset: ZERO }, 0, block);
+  /** Element (row, col) of a matmul's weight (of batch row `batchRow` when it is per-example); column-major params index it directly. */
+  weight(w: number, row: Index, col: string, batchRow: number, block: Block): string {
+    return this.value2d(w, row, { base: col, lane: 0, offset: ZERO }, batchRow, block);
   }
 
   /** Element (row, col) of a parameter, in the layout the schedule chose for it. */
@@ -446,12 +451,34 @@ export class KernelWriter {
     const known = block.lookup(key);
     if (known) return known;
     let text: string;
-    if (e.op === 'param') text = this.paramElement(e.attrs.name!, e.type.shape, this.index(row), this.index(col));
+    const kept = this.schedule.materialized.get(id);
+    // a per-example matrix in a buffer (a kept value, an input, a load) is stored row-major
+    const stored = kept && (kept.phase !== this.kernel.phase || kept.level < this.kernel.level)
+      ? { buffer: kept.buffers[0]!, offset: kept.offsets[0]!, lag: 0 }
+      : e.op === 'input' ? { buffer: this.schedule.inputBuffers.get(e.attrs.name!)!, offset: ZERO, lag: 0 }
+      : e.op === 'load' ? { buffer: this.schedule.loadBuffers.get(e.attrs.name!)!, offset: ZERO, lag: e.attrs.lag ?? 0 }
+      : undefined;
+    if (stored) {
+      const flat: Index = { base: `(${this.index(row)}) * ${this.dim(e.type.shape[1]!)} + ${this.index(col)}`, lane: 0, offset: stored.offset };
+      text = this.element(stored.buffer, flat, batchRow, stored.lag);
+    } else if (e.op === 'param') text = this.paramElement(e.attrs.name!, e.type.shape, this.index(row), this.index(col));
     else if (e.op === 'transpose') text = this.value2d(e.args[0]!, col, row, batchRow, block);
     // a scatter read densely (summed with other terms) is the outer product with the one-hot vector
     else if (e.op === 'outer' || e.op === 'scatter') text = `(${this.value(e.args[0]!, row, batchRow, block)} * ${this.value(e.args[1]!, col, batchRow, block)})`;
     else if (e.op === 'const') text = f32Literal(e.attrs.value!);
-    else if (isUnary(e.op)) text = UNARY[e.op].wgsl(this.value2d(e.args[0]!, row, col, batchRow, block));
+    else if (e.op === 'slice') text = this.value2d(e.args[0]!, row, shifted(col, e.attrs.start!), batchRow, block);
+    else if (e.op === 'pad') {
+      const start = e.attrs.start!;
+      const width = this.#eqns[e.args[0]!]!.type.shape[1]!;
+      const at = this.index(col);
+      text = this.fresh('pad');
+      block.line(`var ${text}: f32 = 0.0;`);
+      block.line(`if (${at} >= ${this.dim(start)} && ${at} < ${this.dim(start.add(width))}) {`);
+      const inside = block.child();
+      inside.line(`${text} = ${this.value2d(e.args[0]!, row, shifted(col, start.scale(-1)), batchRow, inside)};`);
+      block.append(inside);
+      block.line('}');
+    } else if (isUnary(e.op)) text = UNARY[e.op].wgsl(this.value2d(e.args[0]!, row, col, batchRow, block));
     else if (isBinary(e.op)) {
       const [a, b] = e.args.map((arg) =>
         this.#eqns[arg]!.type.shape.length === 0 ? this.value(arg, { base: '0u', lane: 0, offset: ZERO }, batchRow, block) : this.value2d(arg, row, col, batchRow, block),
@@ -483,7 +510,7 @@ export class KernelWriter {
       block.line(`for (var ${k}: u32 = 0u; ${k} < ${length}; ${k} = ${k} + 1u) {`);
       const body = block.child(lengthDim);
       group.forEach((r, i) => {
-        const weight = this.weight(r.eqn.args[0]!, r.row, k, body);
+        const weight = this.weight(r.eqn.args[0]!, r.row, k, r.batchRow, body);
         const operand = this.value(x, { base: k, lane: 0, offset: ZERO }, r.batchRow, body);
         body.line(`${names[i]} = fma(${weight}, ${operand}, ${names[i]});`);
       });

@@ -27,6 +27,8 @@ export interface CheckedCell {
   readonly inputs: ReadonlyMap<string, Declared<Shape>>;
   /** inputs declared `onehot[V]`: one id per step and example, meaning its one-hot vector */
   readonly onehot: ReadonlySet<string>;
+  /** inputs declared `mask[...]`: 0 and 1 the caller gives, data without a gradient */
+  readonly masks: ReadonlySet<string>;
   readonly params: ReadonlyMap<string, Declared<{ shape: Shape; init: Initializer }>>;
   readonly states: ReadonlyMap<string, Declared<{ shape: Shape; initial: number; maxLag: number }>>;
   readonly definitions: readonly Definition[];
@@ -129,6 +131,7 @@ class CellChecker {
   readonly sizes = new Map<string, { name: string; default?: number; span: Span }>();
   readonly inputs = new Map<string, Declared<Shape>>();
   readonly onehot = new Set<string>();
+  readonly masks = new Set<string>();
   readonly params = new Map<string, Declared<{ shape: Shape; init: Initializer }>>();
   readonly states = new Map<string, Declared<{ shape: Shape; initial: number; maxLag: number }>>();
   readonly lets = new Map<string, Definition & { kind: 'let' }>();
@@ -190,6 +193,7 @@ class CellChecker {
       sizes: [...this.sizes.values()],
       inputs: this.inputs,
       onehot: this.onehot,
+      masks: this.masks,
       params: this.params,
       states: this.states,
       definitions: this.order(definitions),
@@ -286,11 +290,18 @@ class CellChecker {
     }
   }
 
-  /** `x: onehot[V]`: the only encoding; its shape is the length of the one-hot vector. */
+  /**
+   * `x: onehot[V]`: one id per step, its shape the length of the one-hot vector; `m: mask[S]`:
+   * 0/1 data (which memory steps are valid, or causal), with no gradient.
+   */
   encoding(name: string, word: Ident, shape: ShapeNode): void {
+    if (word.name === 'mask') {
+      this.masks.add(name);
+      return;
+    }
     if (word.name !== 'onehot') {
-      const guess = closest(word.name, ['onehot']);
-      throw new SeqError(word.span, `unknown input encoding '${word.name}'`, guess ? `did you mean 'onehot'?` : `an input is x: [N] (numbers) or x: onehot[V] (one id in [0, V) per step)`);
+      const guess = closest(word.name, ['onehot', 'mask']);
+      throw new SeqError(word.span, `unknown input encoding '${word.name}'`, guess ? `did you mean '${guess}'?` : `an input is x: [N] (numbers), x: onehot[V] (one id in [0, V) per step) or m: mask[S] (0/1 data)`);
     }
     if (shape.dims.length !== 1) {
       throw new SeqError(shape.span, `a onehot input is one id per step, a vector of one dimension; got ${shape.dims.length}`, `write ${name}: onehot[V] with V the number of ids`);

@@ -23,6 +23,8 @@ export type PlanInit =
 
 export interface PlanInput extends PlanTensor {
   readonly onehot?: boolean;
+  /** declared `mask[...]`: every element 0 or 1 */
+  readonly binary?: boolean;
 }
 
 export interface PlanBuffer {
@@ -146,7 +148,11 @@ const MAX_IDS = 2 ** 24;
  */
 export function deviceInput(input: PlanInput, data: InputData, sizes: Readonly<Record<string, number>>, batch: number): Float32Array {
   if (!input.onehot) {
-    if (!(data instanceof Float32Array)) throw new Error(`input ${input.name} is ${input.shapeText} numbers: pass a Float32Array`);
+    if (!(data instanceof Float32Array)) throw new Error(`input ${input.name} is ${input.binary ? 'mask' : ''}${input.shapeText} ${input.binary ? '0/1 values' : 'numbers'}: pass a Float32Array`);
+    if (input.binary) {
+      const bad = data.findIndex((v) => v !== 0 && v !== 1);
+      if (bad >= 0) throw new Error(`input ${input.name} is mask${input.shapeText}: element ${bad} is ${data[bad]}; a mask holds only 0 and 1`);
+    }
     return data;
   }
   const V = tensorElements(input, sizes);

@@ -21,15 +21,18 @@ export interface Sizes {
   readonly sizes: Readonly<Record<string, number>>;
 }
 
-/** Runs a cell on the GPU and in float64 on fresh random weights, inputs and initial states. */
-export async function gpuVersusReference(program: CellProgram, { T, B, sizes }: Sizes, seed: number, plan: LaunchPlan = buildLaunchPlan(program)): Promise<Record<string, Comparison>> {
+/**
+ * Runs a cell on the GPU and in float64 on fresh random weights, inputs and initial states;
+ * `given` replaces some of the random inputs (a mask of a chosen pattern).
+ */
+export async function gpuVersusReference(program: CellProgram, { T, B, sizes }: Sizes, seed: number, plan: LaunchPlan = buildLaunchPlan(program), given: Readonly<Record<string, Float32Array>> = {}): Promise<Record<string, Comparison>> {
   const bound = Object.fromEntries(program.sizes.map((s) => [s.name, sizes[s.name]!]));
   const random = new Random(seed);
   const model = await createModel(plan, { sizes: bound, batch: B });
   try {
     const params = randomParams(program, bound, random);
     model.setParams(params);
-    const inputs = randomInputs(program, bound, T, B, random);
+    const inputs = { ...randomInputs(program, bound, T, B, random), ...given };
     const initialState: Record<string, Float32Array> = {};
     for (const s of program.states) {
       const n = s.shape.reduce((a, d) => a * d.evaluate(bound), 1);
