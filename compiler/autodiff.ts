@@ -84,7 +84,7 @@ export function differentiate(program: CellProgram): Differentiated {
     const e = forwardEqns[id]!;
     let value: number;
     // a dropout mask is redrawn from its counter: the same seed, step, row and element give the forward's mask
-    if (e.op === 'input' || e.op === 'param' || e.op === 'const' || e.op === 'dropout_mask') value = graph.emitTyped(e.op, [], e.attrs, e.type);
+    if (e.op === 'input' || e.op === 'param' || e.op === 'const' || e.op === 'dim' || e.op === 'dropout_mask') value = graph.emitTyped(e.op, [], e.attrs, e.type);
     else if (e.op === 'state') value = graph.emitTyped('load', [], { name: e.attrs.name!, lag: e.attrs.lag! }, e.type);
     else if (isContraction(e.op)) {
       saved.add(id);

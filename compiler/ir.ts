@@ -132,6 +132,7 @@ function formatAttrs(e: Eqn): string {
     case 'pad':
       return ` {start: ${start}, size: ${size}}`;
     case 'broadcast':
+    case 'dim':
       return ` {size: ${size}}`;
     case 'dropout_mask':
       return ` {p: ${e.attrs.p}, stream: ${e.attrs.stream}, ${e.attrs.perStep ? 'per step' : 'per sequence'}}`;

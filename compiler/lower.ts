@@ -12,7 +12,7 @@ import type { Binding, CellProgram, ParamDecl, SizeDecl, StateDecl } from './ir.
 import { type Instance, inlineCell, instanceName } from './inline.js';
 import { GraphBuilder } from './graph.js';
 import { type Attrs, type BinaryOp, type OpName, SHAPE_RULES, type Type, type UnaryOp } from './ops.js';
-import { formatShape } from './shape.js';
+import { Dim, formatShape } from './shape.js';
 
 const UNARY_FUNCTIONS: Readonly<Record<string, UnaryOp>> = {
   sigmoid: 'sigmoid', tanh: 'tanh', relu: 'relu', exp: 'exp', log: 'log', sqrt: 'sqrt', abs: 'abs',
@@ -122,8 +122,10 @@ class Lowering {
       case 'name': {
         const bound = this.bound.get(e.name);
         if (bound !== undefined) return bound;
-        const param = this.cell.params.get(e.name)!;
-        return this.graph.emitTyped('param', [], { name: e.name }, { shape: param.value.shape, batched: false }, e.span);
+        const param = this.cell.params.get(e.name);
+        if (param) return this.graph.emitTyped('param', [], { name: e.name }, { shape: param.value.shape, batched: false }, e.span);
+        // a size read as a number: its value is bound with the sizes
+        return this.graph.emitTyped('dim', [], { size: Dim.of(e.name) }, { shape: [], batched: false }, e.span);
       }
       case 'index': {
         const input = this.cell.inputs.get(e.name);

@@ -11,7 +11,8 @@ export type UnaryOp = 'neg' | 'exp' | 'log' | 'tanh' | 'sigmoid' | 'relu' | 'sqr
 export type BinaryOp = 'add' | 'sub' | 'mul' | 'div' | 'max' | 'min' | 'pow' | 'ge' | 'eq';
 export type ReduceOp = 'reduce_sum' | 'reduce_max';
 /** `load` reads a sequence buffer of another program (a backward pass reading the forward's). */
-export type LeafOp = 'input' | 'state' | 'param' | 'const' | 'load';
+/** `dim` is a size's value as a number (`1 / sqrt(K)`), bound when the model is created. */
+export type LeafOp = 'input' | 'state' | 'param' | 'const' | 'load' | 'dim';
 /** pad is slice's transpose, broadcast reduce_sum's, outer the weight side of matmul's. */
 export type StructuralOp = 'matmul' | 'concat' | 'slice' | 'pad' | 'broadcast' | 'outer' | 'transpose';
 /**
@@ -44,7 +45,7 @@ export interface Attrs {
   readonly value?: number;
   /** slice: first element and length along the last axis; pad: where the operand goes */
   readonly start?: Dim;
-  /** slice: elements kept; pad, broadcast and dropout_mask: the length of the result */
+  /** slice: elements kept; pad, broadcast and dropout_mask: the length of the result; dim: the size it reads */
   readonly size?: Dim;
   /** dropout_mask: the probability of dropping an element */
   readonly p?: number;
@@ -177,6 +178,7 @@ export const SHAPE_RULES: Readonly<Record<OpName, ShapeRule>> = {
   param: () => 'param is a leaf',
   load: () => 'load is a leaf',
   const: () => ({ shape: [], batched: false }),
+  dim: (args, { size }) => (args.length === 0 && size ? { shape: [], batched: false } : 'a size and no operands'),
   ...(Object.fromEntries(
     Object.keys(UNARY).map((op) => [op, (args: readonly Type[]) => args[0]!]),
   ) as unknown as Record<UnaryOp, ShapeRule>),
@@ -301,6 +303,8 @@ export function evaluateOp(
     }
     case 'const':
       return Float64Array.of(attrs.value!);
+    case 'dim':
+      return Float64Array.of(attrs.size!.evaluate(sizes));
     case 'pad': {
       const size = attrs.size!.evaluate(sizes);
       const cols = argSizes[0]!.at(-1)!;

@@ -84,7 +84,7 @@ export interface Schedule {
   readonly columnMajor: ReadonlySet<string>;
 }
 
-const LEAVES = new Set(['input', 'param', 'const', 'load', 'state', 'dropout_mask']);
+const LEAVES = new Set(['input', 'param', 'const', 'dim', 'load', 'state', 'dropout_mask']);
 
 /**
  * The operands an op reads at every index of its result: a matmul's vector (and its matrix

@@ -44,6 +44,7 @@ export const VJP: Readonly<Record<OpName, VjpRule>> = {
   state: none,
   param: none,
   const: none,
+  dim: none,
   load: none,
   // a mask is a constant of the step: the gradient flows through the mul that applies it
   dropout_mask: none,

@@ -317,6 +317,8 @@ export class KernelWriter {
     switch (e.op) {
       case 'const':
         return f32Literal(e.attrs.value!);
+      case 'dim':
+        return `f32(${this.dim(e.attrs.size!)})`;
       case 'param': {
         this.#usesParams = true;
         const flat = this.index(index);

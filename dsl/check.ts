@@ -355,7 +355,7 @@ class CellChecker {
         return;
       case 'name': {
         const name = expr.name;
-        if (this.params.has(name) || this.lets.has(name)) return;
+        if (this.params.has(name) || this.lets.has(name) || this.sizes.has(name)) return;
         if (name === 't') throw new SeqError(expr.span, `'t' is the time index and only appears inside [...]`, 'index a state or input with it, e.g. x[t]');
         if (this.inputs.has(name) || this.states.has(name) || this.assigned.has(name)) {
           const example = this.inputs.has(name) ? `${name}[t]` : `${name}[t-1]`;

@@ -9,7 +9,7 @@ import { Random, initialize } from './init.js';
 import { VALID_INPUT, validMask, zeroPadding } from './lengths.js';
 import type { LaunchPlan } from './plan.js';
 import { type InputData, deviceInput, evaluateDim, inputStride, isInputData, tensorElements, transpose } from './plan.js';
-import { type Gradients, Trainer, type TrainerOptions, type TrainingBatch, type TrainingPlans } from './trainer.js';
+import { type Gradients, type InputGradients, Trainer, type TrainerOptions, type TrainingBatch, type TrainingPlans } from './trainer.js';
 import { host } from './host.js';
 import { type SafetensorsInput, decodeSafetensors, encodeSafetensors } from './safetensors.js';
 
@@ -265,7 +265,7 @@ export class SeqModel<Sizes extends string = string, Params extends string = str
   }
 
   /** trainStep that also returns the loss's gradient with respect to each input, [T, B, ...]. */
-  async trainStepWithInputGradients(batch: TrainingBatch): Promise<{ loss: number; inputs: Record<string, Float32Array> }> {
+  async trainStepWithInputGradients(batch: TrainingBatch): Promise<InputGradients> {
     return (await this.#trainer()).stepWithInputGradients(batch);
   }
 

@@ -57,6 +57,13 @@ export interface TrainingBatch {
   readonly initialState?: Readonly<Record<string, ArrayLike<number>>>;
 }
 
+/** A training step's loss, and the gradients it sends back to the inputs and initial states (as in Gradients). */
+export interface InputGradients {
+  readonly loss: number;
+  readonly inputs: Record<string, Float32Array>;
+  readonly initialStates: Record<string, Float32Array>;
+}
+
 export interface Gradients {
   readonly loss: number;
   /** row-major, like the parameters */
@@ -145,11 +152,11 @@ export class Trainer {
    * One optimizer step that also reads back the loss's gradient with respect to each input,
    * [T, B, ...] (taken before the update): what a layer below trains on.
    */
-  stepWithInputGradients(batch: TrainingBatch): Promise<{ loss: number; inputs: Record<string, Float32Array> }> {
+  stepWithInputGradients(batch: TrainingBatch): Promise<InputGradients> {
     return this.model.queue.run(() => this.#step(batch, true));
   }
 
-  async #step(batch: TrainingBatch, withInputs: boolean): Promise<{ loss: number; inputs: Record<string, Float32Array> }> {
+  async #step(batch: TrainingBatch, withInputs: boolean): Promise<InputGradients> {
     const { session, steps } = await this.#prepare(batch);
     this.#steps++;
     const encoder = this.model.device.createCommandEncoder({ label: `${this.plans.forward.cell}/train` });
@@ -166,7 +173,8 @@ export class Trainer {
     session.staging.unmap();
     this.lastLoss = loss!;
     this.lastGradientNorm = norm!;
-    return { loss: loss!, inputs: withInputs ? await this.#inputGradients(session, steps) : {} };
+    if (!withInputs) return { loss: loss!, inputs: {}, initialStates: {} };
+    return { loss: loss!, inputs: await this.#inputGradients(session, steps), initialStates: await this.#initialStateGradients(session, steps) };
   }
 
   async #inputGradients(session: Session, steps: number): Promise<Record<string, Float32Array>> {
@@ -192,24 +200,29 @@ export class Trainer {
       device.queue.submit([encoder.finish()]);
       const all = await readBack(device, this.grads, 0, this.model.paramCount + 1);
       const params = this.#unpack(all);
-      const bwd = this.plans.backward;
       const inputs = await this.#inputGradients(session, steps);
-      const initialStates: Record<string, Float32Array> = {};
-      for (const state of this.plans.forward.states) {
-        const n = tensorElements(state, this.model.sizes);
-        const out = new Float32Array(state.lags * session.batch * n);
-        for (let j = 1; j <= state.lags; j++) {
-          for (let k = j; k <= state.lags && k - j < steps; k++) {
-            const index = bwd.buffers.findIndex((b) => b.kind === 'state' && b.name === `__d_${state.name}_${k}`);
-            if (index < 0) continue;
-            const sent = await readBack(device, session.backward.buffers[index]!, (k - j) * session.batch * n, session.batch * n);
-            for (let i = 0; i < sent.length; i++) out[(state.lags - j) * session.batch * n + i]! += sent[i]!;
-          }
-        }
-        initialStates[state.name] = out;
-      }
-      return { loss: all[this.model.paramCount]!, params, inputs, initialStates };
+      return { loss: all[this.model.paramCount]!, params, inputs, initialStates: await this.#initialStateGradients(session, steps) };
     });
+  }
+
+  /** The adjoint of each initial state, [lags, B, N]: what the first steps sent back to it. */
+  async #initialStateGradients(session: Session, steps: number): Promise<Record<string, Float32Array>> {
+    const bwd = this.plans.backward;
+    const initialStates: Record<string, Float32Array> = {};
+    for (const state of this.plans.forward.states) {
+      const n = tensorElements(state, this.model.sizes);
+      const out = new Float32Array(state.lags * session.batch * n);
+      for (let j = 1; j <= state.lags; j++) {
+        for (let k = j; k <= state.lags && k - j < steps; k++) {
+          const index = bwd.buffers.findIndex((b) => b.kind === 'state' && b.name === `__d_${state.name}_${k}`);
+          if (index < 0) continue;
+          const sent = await readBack(this.model.device, session.backward.buffers[index]!, (k - j) * session.batch * n, session.batch * n);
+          for (let i = 0; i < sent.length; i++) out[(state.lags - j) * session.batch * n + i]! += sent[i]!;
+        }
+      }
+      initialStates[state.name] = out;
+    }
+    return initialStates;
   }
 
   /**

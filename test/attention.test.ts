@@ -86,7 +86,7 @@ const CASES: readonly Case[] = [
         const q = matvec(p['Wq']!, K!, I!, x['x']!, r * I!);
         const keys = { data: x['keys']!, base: r * S! * K!, width: K! };
         const values = { data: x['values']!, base: r * S! * D!, width: D! };
-        const { alpha, context } = attend(q, keys, values, S!, 0, D!, 0.25, (s) => x['visible']![r * S! + s] === 1);
+        const { alpha, context } = attend(q, keys, values, S!, 0, D!, 1 / Math.sqrt(K!), (s) => x['visible']![r * S! + s] === 1);
         y.push(...matvec(p['Wo']!, O!, D!, context).map((v, o) => v + p['bo']![o]!));
         alphas.push(...alpha);
       }
@@ -103,7 +103,7 @@ const CASES: readonly Case[] = [
         const visible = (s: number) => x['visible']![r * S! + s] === 1;
         const keys = { data: x['keys']!, base: r * S! * width, width };
         const values = { data: x['values']!, base: r * S! * width, width };
-        const heads = [0, 1].flatMap((h) => attend(q.slice(h * K!, (h + 1) * K!), keys, values, S!, h * K!, K!, 0.25, visible).context);
+        const heads = [0, 1].flatMap((h) => attend(q.slice(h * K!, (h + 1) * K!), keys, values, S!, h * K!, K!, 1 / Math.sqrt(K!), visible).context);
         y.push(...matvec(p['Wo']!, O!, width, heads).map((v, o) => v + p['bo']![o]!));
       }
       return { y };
