@@ -167,9 +167,20 @@ export function schedule(program: CellProgram, options: ScheduleOptions = {}): S
   const phaseOf = (id: number): Phase => (stateFree[id] ? 'hoisted' : feedsRecurrence[id] ? loop : 'after');
   // A materialized value that a contraction reads whole (or a reduction itself) must be
   // complete before its reader starts: it is a barrier between kernels.
+  // An operand read whole but fused (recomputed where it is read) makes a barrier of the kept
+  // values it is computed from: otherwise a training forward, which keeps W1 @ h for the
+  // backward, would compute W2 @ relu(W1 @ h + b) in W1 @ h's kernel, redoing W1 @ h at every
+  // element of the product.
   const barrier = new Set<number>();
+  const readWhole = new Set<number>();
+  const markWhole = (id: number): void => {
+    if (readWhole.has(id)) return;
+    readWhole.add(id);
+    if (materialize.has(id)) barrier.add(id);
+    else eqns[id]!.args.forEach(markWhole);
+  };
   for (const e of eqns) {
-    for (const whole of wholeOperands(eqns, e)) if (materialize.has(whole)) barrier.add(whole);
+    wholeOperands(eqns, e).forEach(markWhole);
     if (isReduce(e.op)) barrier.add(e.id);
   }
   const level = new Map<number, number>();
