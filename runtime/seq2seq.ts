@@ -11,25 +11,15 @@
  * state's joins it at each source's last step (where the encoder's output begins with its
  * final state), and the encoder trains on that through a cotangent loss.
  */
+import { memoryGradient, memoryPerStep, validSteps } from './memory.js';
 import { type CreateOptions, type SeqModel, createModel } from './model.js';
-import { type InputData, type LaunchPlan, evaluateDim, tensorElements } from './plan.js';
-import type { InputGradients, TrainerOptions, TrainingPlans } from './trainer.js';
+import { type InputData, evaluateDim, tensorElements } from './plan.js';
+import type { ChainOptions, ChainedCell } from './chain.js';
+import type { InputGradients } from './trainer.js';
 
-export interface Seq2SeqPart {
-  /** the encoder's plan is compiled with lengths (compiler/lengths.ts), so its final state is each source's last */
-  readonly plan: LaunchPlan;
-  /** the encoder's: a cotangent loss on its memory output; the decoder's: the model's loss */
-  readonly training: TrainingPlans;
-  readonly sizes: Readonly<Record<string, number>>;
-}
-
-export interface Seq2SeqOptions {
-  readonly batch: number;
-  /** the encoder's parameters are drawn from seed, the decoder's from seed + 1 */
-  readonly seed?: number;
-  readonly device?: GPUDevice;
-  readonly training?: Omit<TrainerOptions, 'stateful'>;
-}
+/** The encoder's plan is compiled with lengths (compiler/lengths.ts), so its final state is each source's last. */
+export type Seq2SeqPart = ChainedCell;
+export type Seq2SeqOptions = ChainOptions;
 
 export interface Seq2SeqBatch {
   /** [S, B] source ids */
@@ -118,46 +108,21 @@ export class Seq2Seq {
     return out;
   }
 
-  /** The decoder's per-step inputs for T steps: the memory [S, B, M] as [T, B, S, M], and its mask [T, B, S]. */
-  #decoderMemory(memory: Float32Array, lengths: ArrayLike<number> | undefined, steps: number) {
-    const B = this.batch;
-    const S = this.#memorySteps;
-    const M = this.#memoryWidth;
-    const rows = new Float32Array(B * S * M);
-    const valid = new Float32Array(B * S);
-    for (let b = 0; b < B; b++) {
-      for (let s = 0; s < S; s++) rows.set(memory.subarray((s * B + b) * M, (s * B + b + 1) * M), (b * S + s) * M);
-      valid.fill(1, b * S, b * S + (lengths ? lengths[b]! : S));
-    }
-    const perStep = new Float32Array(steps * rows.length);
-    const validPerStep = new Float32Array(steps * valid.length);
-    for (let t = 0; t < steps; t++) {
-      perStep.set(rows, t * rows.length);
-      validPerStep.set(valid, t * valid.length);
-    }
-    return { memory: perStep, valid: validPerStep };
-  }
-
   /** The encoder's cotangent [S, B, M]: the memory's gradient summed over decoder steps, plus the initial state's at the last source step. */
-  #encoderCotangent(memoryGradient: Float32Array, stateGradient: Float32Array, lengths: ArrayLike<number> | undefined, steps: number): Float32Array {
-    const B = this.batch;
-    const S = this.#memorySteps;
-    const M = this.#memoryWidth;
-    const out = new Float32Array(S * B * M);
-    for (let t = 0; t < steps; t++) {
-      for (let b = 0; b < B; b++) {
-        for (let s = 0; s < S; s++) {
-          const from = ((t * B + b) * S + s) * M;
-          const to = (s * B + b) * M;
-          for (let m = 0; m < M; m++) out[to + m]! += memoryGradient[from + m]!;
-        }
-      }
-    }
+  #encoderCotangent(perStep: Float32Array, stateGradient: Float32Array, lengths: ArrayLike<number> | undefined, steps: number): Float32Array {
+    const [B, S, M] = [this.batch, this.#memorySteps, this.#memoryWidth];
+    const out = memoryGradient(perStep, S, B, M, steps);
     for (let b = 0; b < B; b++) {
       const last = (lengths ? lengths[b]! : S) - 1;
       for (let h = 0; h < this.#stateWidth; h++) out[(last * B + b) * M + h]! += stateGradient[b * this.#stateWidth + h]!;
     }
     return out;
+  }
+
+  /** The decoder's memory inputs for `steps` steps: the rows at every step, and the valid source steps. */
+  #decoderMemory(memory: Float32Array, lengths: ArrayLike<number> | undefined, steps: number) {
+    const [B, S, M] = [this.batch, this.#memorySteps, this.#memoryWidth];
+    return { memory: memoryPerStep(memory, S, B, M, steps), valid: validSteps(lengths, S, B, steps) };
   }
 
   /** The decoder's inputs and initial state for a batch, from the encoder's forward. */

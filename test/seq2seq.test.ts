@@ -7,7 +7,7 @@
 import { readFileSync } from 'node:fs';
 import { afterAll, describe, expect, it } from 'vitest';
 import { lowerSource } from '../compiler/frontend.js';
-import { probes, relativeError } from '../compiler/gradcheck.js';
+import { relativeError } from '../compiler/gradcheck.js';
 import type { CellProgram } from '../compiler/ir.js';
 import { buildLaunchPlan } from '../compiler/launch-plan.js';
 import { withLengths } from '../compiler/lengths.js';
@@ -18,6 +18,7 @@ import { releaseDevice } from '../runtime/index.js';
 import { validMask } from '../runtime/lengths.js';
 import { referenceForward } from '../runtime/reference.js';
 import { Seq2Seq } from '../runtime/seq2seq.js';
+import { expectFiniteDifferences } from './grad-helpers.js';
 
 afterAll(releaseDevice);
 
@@ -92,22 +93,8 @@ describe('encoder-decoder with attention', () => {
       const [enc64, dec64] = [f64(encoder), f64(decoder)];
       const loss = () => meanCrossEntropy(referenceLogits(enc64, dec64, source, lengths, previous, T), targets);
       expect(relativeError(g.loss, loss())).toBeLessThan(1e-5);
-      const check = (params: Record<string, Float64Array>, gpu: Record<string, Float32Array>, cell: string) => {
-        for (const [name, tensor] of Object.entries(params)) {
-          for (const i of probes(tensor.length, 8)) {
-            const keep = tensor[i]!;
-            tensor[i] = keep + 1e-6;
-            const up = loss();
-            tensor[i] = keep - 1e-6;
-            const down = loss();
-            tensor[i] = keep;
-            const numeric = (up - down) / 2e-6;
-            expect(relativeError(gpu[name]![i]!, numeric, 1e-3), `${cell} ${name}[${i}]: gpu ${gpu[name]![i]} vs ${numeric}`).toBeLessThan(1e-3);
-          }
-        }
-      };
-      check(enc64, g.encoder, 'encoder');
-      check(dec64, g.decoder, 'decoder');
+      expectFiniteDifferences(enc64, g.encoder, loss, 'encoder', 8);
+      expectFiniteDifferences(dec64, g.decoder, loss, 'decoder', 8);
       // the encoder's gradient is not vacuous: the decoder reads it through the memory and the initial state
       expect(Math.max(...g.encoder['Ua']!.map(Math.abs))).toBeGreaterThan(1e-4);
       expect(Math.max(...g.encoder['U']!.map(Math.abs))).toBeGreaterThan(1e-4);
