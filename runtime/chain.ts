@@ -1,5 +1,5 @@
 /** What the host-chained models (Seq2Seq, Transformer) are made of: compiled cells, and how to create them. */
-import type { LaunchPlan } from './plan.js';
+import type { InputData, LaunchPlan } from './plan.js';
 import type { TrainerOptions, TrainingPlans } from './trainer.js';
 
 /** One compiled cell: its forward plan, its training plans (a cotangent loss on its output, or the model's loss) and its sizes. */
@@ -16,4 +16,19 @@ export interface ChainOptions {
   readonly device?: GPUDevice;
   /** optimizer and clipping of every cell (each clips its own gradient) */
   readonly training?: Omit<TrainerOptions, 'stateful'>;
+}
+
+/** A batch of source and target sequences: what an encoder-decoder trains on. */
+export interface SequencePairBatch {
+  /** [S, B] source ids, padded to the encoder's S steps */
+  readonly source: InputData;
+  /** [B] valid source steps of each example (default all S) */
+  readonly sourceLengths?: ArrayLike<number>;
+  /** [T, B] decoder input ids: the start token, then the target shifted by one */
+  readonly previous: InputData;
+  /** [T, B, V] one-hot targets of the decoder's logits */
+  readonly target: Float32Array;
+  /** [T, B] the target steps the loss counts (default all) */
+  readonly mask?: Float32Array;
+  readonly learningRate?: number;
 }

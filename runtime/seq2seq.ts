@@ -14,26 +14,14 @@
 import { memoryGradient, memoryPerStep, validSteps } from './memory.js';
 import { type CreateOptions, type SeqModel, createModel } from './model.js';
 import { type InputData, evaluateDim, tensorElements } from './plan.js';
-import type { ChainOptions, ChainedCell } from './chain.js';
+import type { ChainOptions, ChainedCell, SequencePairBatch } from './chain.js';
 import type { InputGradients } from './trainer.js';
 
 /** The encoder's plan is compiled with lengths (compiler/lengths.ts), so its final state is each source's last. */
 export type Seq2SeqPart = ChainedCell;
 export type Seq2SeqOptions = ChainOptions;
 
-export interface Seq2SeqBatch {
-  /** [S, B] source ids */
-  readonly source: InputData;
-  /** [B] source steps of each example (default all S) */
-  readonly sourceLengths?: ArrayLike<number>;
-  /** [T, B] decoder input ids: the start token, then the target shifted by one */
-  readonly previous: InputData;
-  /** [T, B, V] what the decoder's first output should be (one-hot) */
-  readonly target: Float32Array;
-  /** [T, B] the target steps the loss counts (default all) */
-  readonly mask?: Float32Array;
-  readonly learningRate?: number;
-}
+export type Seq2SeqBatch = SequencePairBatch;
 
 /** The inputs of the decoder by role: the previous token, the memory and its mask. */
 interface DecoderInputs {

@@ -19,7 +19,7 @@
 import { causalSteps, memoryGradient, memoryPerStep, validSteps } from './memory.js';
 import { type CreateOptions, type SeqModel, createModel } from './model.js';
 import { type InputData, evaluateDim } from './plan.js';
-import type { ChainOptions, ChainedCell } from './chain.js';
+import type { ChainOptions, ChainedCell, SequencePairBatch } from './chain.js';
 import type { TrainingBatch } from './trainer.js';
 
 export interface TransformerParts {
@@ -32,19 +32,7 @@ export interface TransformerParts {
 
 export type TransformerOptions = ChainOptions;
 
-export interface TransformerBatch {
-  /** [S, B] source ids, padded to the encoder's S positions */
-  readonly source: InputData;
-  /** [B] valid source positions of each example (default all S) */
-  readonly sourceLengths?: ArrayLike<number>;
-  /** [P, B] decoder input ids: the start token, then the target shifted by one */
-  readonly previous: InputData;
-  /** [P, B, V] one-hot targets */
-  readonly target: Float32Array;
-  /** [P, B] the positions the loss counts (default all) */
-  readonly mask?: Float32Array;
-  readonly learningRate?: number;
-}
+export type TransformerBatch = SequencePairBatch;
 
 /** Sinusoidal position encodings [T, B, D]: sin(t / 10000^(2i/D)) at 2i, cos at 2i + 1. */
 export function sinusoidalPositions(T: number, B: number, D: number): Float32Array {
