@@ -89,16 +89,31 @@ function storageOf(k: GeneratedKernel): number {
   return k.buffers.length + (k.usesParams ? 1 : 0) + (k.usesGrads ? 1 : 0);
 }
 
-/** Outputs of one level never read each other, so any grouping of them is a valid split. */
-function fitToBudget(scheduled: Schedule, kernel: KernelSpec): KernelSpec[] {
-  if (kernel.accumulation || storageOf(generateKernel(scheduled, kernel)) <= STORAGE_BUDGET) return [kernel];
-  const groups: number[][] = [];
+/**
+ * A level's kernel split to fit the budget, each part with the storage buffers it binds.
+ * Outputs of one level never read each other, so any grouping of them is a valid split.
+ */
+function fitToBudget(scheduled: Schedule, kernel: KernelSpec): { kernel: KernelSpec; storage: number }[] {
+  if (kernel.accumulation) return [{ kernel, storage: 0 }];
+  const storage = (outputs: readonly number[]) => storageOf(generateKernel(scheduled, { ...kernel, outputs }));
+  const whole = storage(kernel.outputs);
+  if (whole <= STORAGE_BUDGET) return [{ kernel, storage: whole }];
+  const groups: { outputs: number[]; storage: number }[] = [];
   for (const output of kernel.outputs) {
     const current = groups[groups.length - 1];
-    if (current && storageOf(generateKernel(scheduled, { ...kernel, outputs: [...current, output] })) <= STORAGE_BUDGET) current.push(output);
-    else groups.push([output]);
+    const joined = current ? storage([...current.outputs, output]) : Infinity;
+    if (current && joined <= STORAGE_BUDGET) {
+      current.outputs.push(output);
+      current.storage = joined;
+    } else groups.push({ outputs: [output], storage: storage([output]) });
   }
-  return groups.map((outputs) => ({ ...kernel, outputs }));
+  return groups.map((g) => ({ kernel: { ...kernel, outputs: g.outputs }, storage: g.storage }));
+}
+
+/** Every kernel of a schedule, split to fit, and the most storage buffers one of them binds. */
+function fitted(scheduled: Schedule): { kernels: KernelSpec[]; widest: number } {
+  const parts = scheduled.kernels.flatMap((k) => fitToBudget(scheduled, k));
+  return { kernels: parts.map((p) => p.kernel), widest: Math.max(...parts.map((p) => p.storage)) };
 }
 
 export interface PlanOptions extends ScheduleOptions {
@@ -115,13 +130,12 @@ export function buildLaunchPlan(program: CellProgram, options: PlanOptions = {})
 export function buildPlan(program: CellProgram, options: PlanOptions = {}): LaunchPlan {
   const maxKernelChars = options.maxKernelChars ?? MAX_KERNEL_CHARS;
   let scheduled = scheduleCell(program, options);
-  let kernels = scheduled.kernels.flatMap((k) => fitToBudget(scheduled, k));
-  const widest = (s: Schedule, ks: readonly KernelSpec[]) => Math.max(...ks.map((k) => (k.accumulation ? 0 : storageOf(generateKernel(s, k)))));
-  if (!options.packTemps && widest(scheduled, kernels) > STORAGE_BUDGET) {
+  let { kernels, widest } = fitted(scheduled);
+  if (!options.packTemps && widest > STORAGE_BUDGET) {
     // a value that reads many kept values (attention's backward) binds them all as one buffer
     const packed = scheduleCell(program, { ...options, packTemps: true });
-    const packedKernels = packed.kernels.flatMap((k) => fitToBudget(packed, k));
-    if (widest(packed, packedKernels) < widest(scheduled, kernels)) [scheduled, kernels] = [packed, packedKernels];
+    const packedFit = fitted(packed);
+    if (packedFit.widest < widest) [scheduled, kernels] = [packed, packedFit.kernels];
   }
   const persistent = persistentKernel(scheduled, kernels.filter((k) => k.phase === 'step'), `${program.name}/persistent#${kernels.length}`);
   const results = new Map([...program.updates, ...program.readouts].map((r) => [r.name, r.value]));
