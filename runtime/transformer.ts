@@ -60,6 +60,15 @@ function inputsOf(model: SeqModel) {
 
 const outputOf = (model: SeqModel): string => model.plan.outputs[0]!.name;
 
+/** What the encoder's forward keeps: its cells' inputs, and its top layer as the decoder reads it. */
+interface Encoded {
+  readonly sourceEmbedding: Record<string, InputData>;
+  readonly encoder: Record<string, InputData>[];
+  /** [P, B, S, D]: the top layer at every decoder position, and [P, B, S] its valid positions */
+  readonly memory: Float32Array;
+  readonly visible: Float32Array;
+}
+
 /** What the forward keeps for the backward: every cell's inputs. */
 interface Activations {
   readonly sourceEmbedding: Record<string, InputData>;
@@ -116,12 +125,16 @@ export class Transformer {
 
   /** Every cell forward, keeping each one's inputs. */
   async #forward(batch: Pick<TransformerBatch, 'source' | 'sourceLengths' | 'previous'>): Promise<Activations> {
+    return this.#decode(await this.#encode(batch.source, batch.sourceLengths), batch.previous);
+  }
+
+  /** The source embedding and the encoder layers: their inputs, and the top layer as the decoder's memory. */
+  async #encode(source: InputData, lengths: ArrayLike<number> | undefined): Promise<Encoded> {
     const [B, S, P, D] = [this.batch, this.#S, this.#P, this.#D];
-    if (batch.source.length !== S * B) throw new Error(`the source has ${batch.source.length / B} positions (of batch ${B}); the encoder reads ${S}: pad every source to that`);
-    if (batch.previous.length !== P * B) throw new Error(`the decoder input has ${batch.previous.length / B} positions (of batch ${B}); the decoder reads ${P}: pad it to that`);
-    const sourceEmbedding = this.#embeddingInputs(this.sourceEmbedding, batch.source, S);
+    if (source.length !== S * B) throw new Error(`the source has ${source.length / B} positions (of batch ${B}); the encoder reads ${S}: pad every source to that`);
+    const sourceEmbedding = this.#embeddingInputs(this.sourceEmbedding, source, S);
     let below = await this.#run(this.sourceEmbedding, sourceEmbedding);
-    const visible = validSteps(batch.sourceLengths, S, B, S);
+    const visible = validSteps(lengths, S, B, S);
     const encoder: Record<string, InputData>[] = [];
     for (const layer of this.encoder) {
       const { vectors, memories, masks } = inputsOf(layer);
@@ -129,20 +142,25 @@ export class Transformer {
       encoder.push(inputs);
       below = await this.#run(layer, inputs);
     }
-    const encoded = memoryPerStep(below, S, B, D, P);
-    const sourceVisible = validSteps(batch.sourceLengths, S, B, P);
+    return { sourceEmbedding, encoder, memory: memoryPerStep(below, S, B, D, P), visible: validSteps(lengths, S, B, P) };
+  }
+
+  /** The target embedding, the decoder layers and the readout over the encoded source. */
+  async #decode(encoded: Encoded, previous: InputData): Promise<Activations> {
+    const [B, P, D] = [this.batch, this.#P, this.#D];
+    if (previous.length !== P * B) throw new Error(`the decoder input has ${previous.length / B} positions (of batch ${B}); the decoder reads ${P}: pad it to that`);
     const causal = causalSteps(P, B);
-    const targetEmbedding = this.#embeddingInputs(this.targetEmbedding, batch.previous, P);
+    const targetEmbedding = this.#embeddingInputs(this.targetEmbedding, previous, P);
     let current = await this.#run(this.targetEmbedding, targetEmbedding);
     const decoder: Record<string, InputData>[] = [];
     for (const layer of this.decoder) {
       const { vectors, memories, masks } = inputsOf(layer);
-      const inputs = { [vectors[0]!]: current, [memories[0]!]: memoryPerStep(current, P, B, D, P), [masks[0]!]: causal, [memories[1]!]: encoded, [masks[1]!]: sourceVisible };
+      const inputs = { [vectors[0]!]: current, [memories[0]!]: memoryPerStep(current, P, B, D, P), [masks[0]!]: causal, [memories[1]!]: encoded.memory, [masks[1]!]: encoded.visible };
       decoder.push(inputs);
       current = await this.#run(layer, inputs);
     }
     const readout = { [inputsOf(this.readout).vectors[0]!]: current };
-    return { sourceEmbedding, targetEmbedding, encoder, decoder, readout, logits: await this.#run(this.readout, readout) };
+    return { sourceEmbedding: encoded.sourceEmbedding, targetEmbedding, encoder: encoded.encoder, decoder, readout, logits: await this.#run(this.readout, readout) };
   }
 
   /** Logits [P, B, V] of the decoder's positions. */
@@ -208,8 +226,10 @@ export class Transformer {
     previous.fill(options.start, 0, B);
     const tokens: number[][] = Array.from({ length: B }, () => []);
     const done = new Array<boolean>(B).fill(false);
+    // the source is encoded once; each new position runs the decoder again
+    const encoded = await this.#encode(source, options.sourceLengths);
     for (let t = 0; t < P && done.some((d) => !d); t++) {
-      const logits = await this.forward({ source, previous, ...(options.sourceLengths ? { sourceLengths: options.sourceLengths } : {}) });
+      const { logits } = await this.#decode(encoded, previous);
       const V = logits.length / (P * B);
       for (let b = 0; b < B; b++) {
         const row = logits.subarray((t * B + b) * V, (t * B + b + 1) * V);

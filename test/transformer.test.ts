@@ -3,7 +3,7 @@
  * encoder and one decoder layer here): every cell's parameter gradients equal float64
  * finite differences of the whole model's loss, computed by chaining the cells' float64
  * references the same way; and the causal mask holds: a decoder position's logits do not
- * change when later target tokens do.
+ * change when later target tokens do; greedy decoding follows the reference's argmax.
  */
 import { readFileSync } from 'node:fs';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -85,6 +85,29 @@ describe('transformer encoder-decoder', () => {
       f64.forEach((tensors, c) => expectFiniteDifferences(tensors, g.params[c]!, loss, NAMES[c]!, 4));
       // the source embedding's gradient comes through the encoder and the decoder's cross-attention
       expect(Math.max(...g.params[0]!['Emb']!.map(Math.abs))).toBeGreaterThan(1e-4);
+    } finally {
+      model.dispose();
+    }
+  });
+
+  it("greedy decoding takes the reference's most probable token at every position", async () => {
+    const model = await createModel();
+    try {
+      const models = [model.sourceEmbedding, model.targetEmbedding, model.encoder[0]!, model.decoder[0]!, model.readout];
+      const params = cells.map((cell, i) => randomParams(cell, sizesOf(i), random));
+      models.forEach((m, i) => m.setParams(params[i]!));
+      // an end token no position produces: every example decodes all P positions
+      const tokens = await model.greedy(source, { start: 1, end: V + 1, sourceLengths: lengths });
+      expect(tokens.map((t) => t.length)).toEqual([P, P]);
+      const fed = new Int32Array(P * B);
+      for (let b = 0; b < B; b++) for (let t = 0; t < P; t++) fed[t * B + b] = t === 0 ? 1 : tokens[b]![t - 1]!;
+      const logits = referenceLogits(params.map((p) => Object.fromEntries(Object.entries(p).map(([k, v]) => [k, Float64Array.from(v)]))), source, lengths, fed);
+      for (let t = 0; t < P; t++) {
+        for (let b = 0; b < B; b++) {
+          const row = Array.from(logits.subarray((t * B + b) * V, (t * B + b + 1) * V));
+          expect(tokens[b]![t], `position ${t}, example ${b}`).toBe(row.indexOf(Math.max(...row)));
+        }
+      }
     } finally {
       model.dispose();
     }
