@@ -18,6 +18,11 @@ export interface DecodeOptions {
   readonly end?: number;
   /** ids never generated (padding, unknown) */
   readonly banned?: readonly number[];
+  /**
+   * the states before the prime, [N] or [lags, 1, N] per state (default the declared
+   * initial values): generation from a start vector (one-to-many), such as an encoding
+   */
+  readonly initialState?: Readonly<Record<string, ArrayLike<number>>>;
 }
 
 export interface Decoded {
@@ -70,9 +75,10 @@ class Stepper {
     return { logits: all.subarray((r.steps - 1) * rows * this.V), states: r.states as States };
   }
 
-  async prime(ids: ArrayLike<number>): Promise<{ logits: Float32Array; states: States }> {
+  async prime(ids: ArrayLike<number>, initialState?: Readonly<Record<string, ArrayLike<number>>>): Promise<{ logits: Float32Array; states: States }> {
     if (ids.length < 1) throw new Error('decoding needs a prime of at least one id (e.g. a start id)');
-    return this.run(Int32Array.from(ids), 1, undefined);
+    const states = initialState && Object.fromEntries(Object.entries(initialState).map(([name, v]) => [name, Float32Array.from(v)]));
+    return this.run(Int32Array.from(ids), 1, states);
   }
 }
 
@@ -110,7 +116,7 @@ async function decodeOne(model: SeqModel, options: DecodeOptions, choose: (logPr
   checkOptions(options);
   const stepper = new Stepper(model);
   const banned = new Set(options.banned ?? []);
-  let { logits, states } = await stepper.prime(options.prime);
+  let { logits, states } = await stepper.prime(options.prime, options.initialState);
   const ids: number[] = [];
   let logProb = 0;
   for (let i = 0; i < options.maxLength; i++) {
@@ -167,7 +173,7 @@ export async function beamSearch(model: SeqModel, options: BeamOptions): Promise
   const score = (logProb: number, length: number) => logProb / length ** alpha;
   const stepper = new Stepper(model);
   const banned = new Set(options.banned ?? []);
-  let { logits, states } = await stepper.prime(options.prime);
+  let { logits, states } = await stepper.prime(options.prime, options.initialState);
   let beams: { ids: number[]; logProb: number }[] = [{ ids: [], logProb: 0 }];
   const finished: BeamResult[] = [];
   for (let length = 1; length <= options.maxLength && beams.length > 0 && finished.length < width; length++) {

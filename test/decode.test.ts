@@ -1,7 +1,7 @@
 /**
  * Decoding on the device (runtime/decode.ts): beam search of width 1 is greedy decoding, a
  * wider beam finds a more probable sequence than greedy on a constructed case, and sampling
- * is reproducible from its seed and greedy at top-k = 1.
+ * is reproducible from its seed and greedy at top-k = 1; generation starts from a given state.
  */
 import { afterAll, describe, expect, it } from 'vitest';
 import { lowerSource } from '../compiler/frontend.js';
@@ -10,6 +10,7 @@ import { randomParams } from '../compiler/random-data.js';
 import { beamSearch, greedyDecode, sampleDecode } from '../runtime/decode.js';
 import { Random } from '../runtime/init.js';
 import { createModel, releaseDevice } from '../runtime/index.js';
+import { referenceForward } from '../runtime/reference.js';
 import { loadExample } from './gpu-helpers.js';
 
 afterAll(releaseDevice);
@@ -87,6 +88,36 @@ describe('beam search', () => {
       // a wider beam never ranks its best below the greedy sequence's own score
       const [wide] = await beamSearch(model, { ...options, end, width: 4, alpha: 0 });
       expect(wide!.logProb).toBeGreaterThanOrEqual(stopped.logProb - 1e-9);
+    } finally {
+      model.dispose();
+    }
+  });
+});
+
+describe('generation from a start vector (one-to-many)', () => {
+  it("greedy decoding from a given state follows the float64 reference's argmax, and the state matters", async () => {
+    const cell = loadExample('charlm');
+    const sizes = { V: 11, E: 4, H: 8 };
+    const model = await createModel(buildLaunchPlan(cell), { sizes, batch: 1 });
+    try {
+      const random = new Random(5);
+      const params = randomParams(cell, sizes, random);
+      params.Wy = params.Wy!.map((w) => 8 * w);
+      model.setParams(params);
+      const start = (scale: number) => ({ h: Float32Array.from({ length: 8 }, () => scale * (random.uniform() - 0.5)), c: Float32Array.from({ length: 8 }, () => scale * (random.uniform() - 0.5)) });
+      const [first, second] = [start(4), start(4)];
+      const options = { prime: [1], maxLength: 8, banned: [0] };
+      const a = await greedyDecode(model, { ...options, initialState: first });
+      const b = await greedyDecode(model, { ...options, initialState: second });
+      expect(a.ids).not.toEqual(b.ids);
+      // the reference from the same state, fed the prime and then each chosen id, picks each of them
+      const fed = [1, ...a.ids.slice(0, -1)];
+      const ref = referenceForward(cell, { params, sizes, T: fed.length, B: 1, inputs: { x: Float64Array.from(fed) }, initialState: { h: Float64Array.from(first.h), c: Float64Array.from(first.c) } });
+      const logits = ref.outputs['y']!;
+      a.ids.forEach((id, t) => {
+        const row = Array.from(logits.subarray(t * 11 + 1, (t + 1) * 11));
+        expect(id, `step ${t}`).toBe(1 + row.indexOf(Math.max(...row)));
+      });
     } finally {
       model.dispose();
     }
