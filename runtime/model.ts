@@ -264,9 +264,9 @@ export class SeqModel<Sizes extends string = string, Params extends string = str
     return (await this.#trainer()).averagedParams() as Promise<Record<Params, Float32Array>>;
   }
 
-  /** trainStep that also returns the loss's gradient with respect to each input, [T, B, ...]. */
-  async trainStepWithInputGradients(batch: TrainingBatch): Promise<InputGradients> {
-    return (await this.#trainer()).stepWithInputGradients(batch);
+  /** trainStep that also returns the loss's gradient with respect to each input, [T, B, ...], and if asked the initial states'. */
+  async trainStepWithInputGradients(batch: TrainingBatch, options: { initialStates?: boolean } = {}): Promise<InputGradients> {
+    return (await this.#trainer()).stepWithInputGradients(batch, options);
   }
 
   /** Gradients of the loss on a batch, for inspection; the parameters do not change. */

@@ -143,7 +143,7 @@ export class Seq2Seq {
   /** One training step of both cells; returns the decoder's loss (mean over the counted steps). */
   async trainStep(batch: Seq2SeqBatch): Promise<number> {
     const { steps, decoder } = await this.#decoderBatch(batch);
-    const top = await this.decoder.trainStepWithInputGradients(decoder);
+    const top = await this.decoder.trainStepWithInputGradients(decoder, { initialStates: true });
     await this.encoder.trainStepWithInputGradients(this.#encoderBatch(batch, top, steps));
     return top.loss;
   }

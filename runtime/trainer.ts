@@ -61,6 +61,7 @@ export interface TrainingBatch {
 export interface InputGradients {
   readonly loss: number;
   readonly inputs: Record<string, Float32Array>;
+  /** as in Gradients; empty unless asked for (stepWithInputGradients's `initialStates`) */
   readonly initialStates: Record<string, Float32Array>;
 }
 
@@ -150,13 +151,15 @@ export class Trainer {
 
   /**
    * One optimizer step that also reads back the loss's gradient with respect to each input,
-   * [T, B, ...] (taken before the update): what a layer below trains on.
+   * [T, B, ...] (taken before the update): what a layer below trains on; with
+   * `initialStates`, also the initial states' (an encoder's final state, for its decoder),
+   * each one more readback.
    */
-  stepWithInputGradients(batch: TrainingBatch): Promise<InputGradients> {
-    return this.model.queue.run(() => this.#step(batch, true));
+  stepWithInputGradients(batch: TrainingBatch, options: { initialStates?: boolean } = {}): Promise<InputGradients> {
+    return this.model.queue.run(() => this.#step(batch, true, options.initialStates ?? false));
   }
 
-  async #step(batch: TrainingBatch, withInputs: boolean): Promise<InputGradients> {
+  async #step(batch: TrainingBatch, withInputs: boolean, withStates = false): Promise<InputGradients> {
     const { session, steps } = await this.#prepare(batch);
     this.#steps++;
     const encoder = this.model.device.createCommandEncoder({ label: `${this.plans.forward.cell}/train` });
@@ -174,7 +177,7 @@ export class Trainer {
     this.lastLoss = loss!;
     this.lastGradientNorm = norm!;
     if (!withInputs) return { loss: loss!, inputs: {}, initialStates: {} };
-    return { loss: loss!, inputs: await this.#inputGradients(session, steps), initialStates: await this.#initialStateGradients(session, steps) };
+    return { loss: loss!, inputs: await this.#inputGradients(session, steps), initialStates: withStates ? await this.#initialStateGradients(session, steps) : {} };
   }
 
   async #inputGradients(session: Session, steps: number): Promise<Record<string, Float32Array>> {
