@@ -36,6 +36,15 @@ async function createModel(seed: number): Promise<Seq2Seq> {
   return Seq2Seq.create(part(encoderCell, 'cotangent', ENCODER_SIZES), part(decoderCell, 'softmax-ce', DECODER_SIZES), { batch: B, seed, training: { optimizer: { kind: 'sgd', learningRate: 0 } } });
 }
 
+/** Fresh random weights in both cells of `model`; returns them. */
+function randomize(model: Seq2Seq, random: Random): { encoder: Record<string, Float32Array>; decoder: Record<string, Float32Array> } {
+  const encoder = randomParams(encoderCell, ENCODER_SIZES, random);
+  const decoder = randomParams(decoderCell, DECODER_SIZES, random);
+  model.encoder.setParams(encoder);
+  model.decoder.setParams(decoder);
+  return { encoder, decoder };
+}
+
 const f64 = (params: Record<string, Float32Array>) => Object.fromEntries(Object.entries(params).map(([k, v]) => [k, Float64Array.from(v)]));
 
 /** The decoder's logits [T, B, V] in float64: the encoder over the sources, its memory at every step, its final state first. */
@@ -85,10 +94,7 @@ describe('encoder-decoder with attention', () => {
   it('gradients of both cells equal float64 finite differences of the whole loss (relative 1e-3)', async () => {
     const model = await createModel(3);
     try {
-      const encoder = randomParams(encoderCell, ENCODER_SIZES, random);
-      const decoder = randomParams(decoderCell, DECODER_SIZES, random);
-      model.encoder.setParams(encoder);
-      model.decoder.setParams(decoder);
+      const { encoder, decoder } = randomize(model, random);
       const g = await model.gradients({ source, sourceLengths: lengths, previous, target: oneHot });
       const [enc64, dec64] = [f64(encoder), f64(decoder)];
       const loss = () => meanCrossEntropy(referenceLogits(enc64, dec64, source, lengths, previous, T), targets);
@@ -106,10 +112,7 @@ describe('encoder-decoder with attention', () => {
   it("greedy decoding takes the reference's most probable token at every step", async () => {
     const model = await createModel(5);
     try {
-      const encoder = randomParams(encoderCell, ENCODER_SIZES, random);
-      const decoder = randomParams(decoderCell, DECODER_SIZES, random);
-      model.encoder.setParams(encoder);
-      model.decoder.setParams(decoder);
+      const { encoder, decoder } = randomize(model, random);
       // an end token no sequence produces: every example decodes all its steps
       const steps = 4;
       const { tokens, alignment } = await model.greedy(source, { start: START, end: V + 1, maxSteps: steps, sourceLengths: lengths, alignment: 'alpha' });

@@ -38,6 +38,16 @@ async function createModel(): Promise<Transformer> {
   );
 }
 
+/** Fresh random weights in every cell of `model`, in the order of NAMES; returns them. */
+function randomize(model: Transformer, random: Random): Record<string, Float32Array>[] {
+  const models = [model.sourceEmbedding, model.targetEmbedding, model.encoder[0]!, model.decoder[0]!, model.readout];
+  const params = cells.map((cell, i) => randomParams(cell, sizesOf(i), random));
+  models.forEach((m, i) => m.setParams(params[i]!));
+  return params;
+}
+
+const toFloat64 = (params: Record<string, Float32Array>) => Object.fromEntries(Object.entries(params).map(([k, v]) => [k, Float64Array.from(v)]));
+
 /** The readout's logits [P, B, V] in float64, each cell's reference fed as runtime/transformer.ts feeds the device. */
 function referenceLogits(params: Record<string, Float64Array>[], source: Int32Array, lengths: Int32Array, previous: Int32Array): Float64Array {
   const run = (i: number, inputs: Record<string, Float64Array>, T: number) => Object.values(referenceForward(cells[i]!, { params: params[i]!, inputs, sizes: sizesOf(i), T, B, initialState: {} }).outputs)[0]!;
@@ -75,11 +85,9 @@ describe('transformer encoder-decoder', () => {
   it('every cell\'s gradients equal float64 finite differences of the whole loss (relative 1e-3)', async () => {
     const model = await createModel();
     try {
-      const models = [model.sourceEmbedding, model.targetEmbedding, model.encoder[0]!, model.decoder[0]!, model.readout];
-      const params = cells.map((cell, i) => randomParams(cell, sizesOf(i), random));
-      models.forEach((m, i) => m.setParams(params[i]!));
+      const params = randomize(model, random);
       const g = await model.gradients({ source, sourceLengths: lengths, previous, target: oneHot, mask });
-      const f64 = params.map((p) => Object.fromEntries(Object.entries(p).map(([k, v]) => [k, Float64Array.from(v)])));
+      const f64 = params.map(toFloat64);
       const loss = () => meanCrossEntropy(referenceLogits(f64, source, lengths, previous), targets, mask);
       expect(relativeError(g.loss, loss())).toBeLessThan(1e-5);
       f64.forEach((tensors, c) => expectFiniteDifferences(tensors, g.params[c]!, loss, NAMES[c]!, 4));
@@ -93,15 +101,13 @@ describe('transformer encoder-decoder', () => {
   it("greedy decoding takes the reference's most probable token at every position", async () => {
     const model = await createModel();
     try {
-      const models = [model.sourceEmbedding, model.targetEmbedding, model.encoder[0]!, model.decoder[0]!, model.readout];
-      const params = cells.map((cell, i) => randomParams(cell, sizesOf(i), random));
-      models.forEach((m, i) => m.setParams(params[i]!));
+      const params = randomize(model, random);
       // an end token no position produces: every example decodes all P positions
       const tokens = await model.greedy(source, { start: 1, end: V + 1, sourceLengths: lengths });
       expect(tokens.map((t) => t.length)).toEqual([P, P]);
       const fed = new Int32Array(P * B);
       for (let b = 0; b < B; b++) for (let t = 0; t < P; t++) fed[t * B + b] = t === 0 ? 1 : tokens[b]![t - 1]!;
-      const logits = referenceLogits(params.map((p) => Object.fromEntries(Object.entries(p).map(([k, v]) => [k, Float64Array.from(v)]))), source, lengths, fed);
+      const logits = referenceLogits(params.map(toFloat64), source, lengths, fed);
       for (let t = 0; t < P; t++) {
         for (let b = 0; b < B; b++) {
           const row = Array.from(logits.subarray((t * B + b) * V, (t * B + b + 1) * V));
