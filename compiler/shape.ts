@@ -10,6 +10,7 @@ type Monomial = string;
 export class Dim {
   /** monomial -> coefficient, no zero coefficients */
   readonly #terms: ReadonlyMap<Monomial, number>;
+  #text: string | undefined;
 
   private constructor(terms: Map<Monomial, number>) {
     for (const [m, c] of terms) if (c === 0) terms.delete(m);
@@ -118,7 +119,9 @@ export class Dim {
 
   /** Canonical text: higher-degree terms first, then by name, constant last (`4*H + I + 2`). */
   toString(): string {
-    return this.#render((m, c) => (m === '' ? String(c) : c === 1 ? m : `${c}*${m}`));
+    // a Dim never changes, and code generation asks for the same texts many times over
+    this.#text ??= this.#render((m, c) => (m === '' ? String(c) : c === 1 ? m : `${c}*${m}`));
+    return this.#text;
   }
 
   /** The same polynomial as an expression over other names (e.g. WGSL constants). */

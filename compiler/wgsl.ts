@@ -45,8 +45,23 @@ const shifted = (index: Index, by: Dim): Index => ({ ...index, offset: index.off
  * the shared ones alone.
  */
 class AccessCount {
-  total = Dim.of(0);
-  shared = Dim.of(0);
+  /** counts per loop nest (by its trip count's text), weighed by the trips only when read */
+  readonly #byTrips = new Map<string, { trips: Dim; total: number; shared: number }>();
+
+  add(trips: Dim, total: number, shared: number): void {
+    const key = trips.toString();
+    const entry = this.#byTrips.get(key);
+    if (entry) {
+      entry.total += total;
+      entry.shared += shared;
+    } else this.#byTrips.set(key, { trips, total, shared });
+  }
+  get total(): Dim {
+    return [...this.#byTrips.values()].reduce((sum, e) => sum.add(e.trips.scale(e.total)), Dim.of(0));
+  }
+  get shared(): Dim {
+    return [...this.#byTrips.values()].reduce((sum, e) => sum.add(e.trips.scale(e.shared)), Dim.of(0));
+  }
 }
 
 /**
@@ -83,12 +98,12 @@ export class Block {
   }
   line(text: string): void {
     this.lines.push(this.indent + text);
+    if (!text.includes('[')) return;
     const params = text.match(PARAM_ACCESS)?.length ?? 0;
     const rows = text.match(ROW_ACCESS)?.length ?? 0;
     const [divergent, shared] = this.rowLanes ? [rows, params] : [params, rows];
     if (divergent + shared === 0) return;
-    this.accesses.total = this.accesses.total.add(this.trips.scale(DIVERGENT_WEIGHT * divergent + shared));
-    this.accesses.shared = this.accesses.shared.add(this.trips.scale(shared));
+    this.accesses.add(this.trips, DIVERGENT_WEIGHT * divergent + shared, shared);
   }
   /** A nested scope: a branch, or the body of a loop of `trips` iterations. */
   child(trips?: Dim): Block {
@@ -164,6 +179,8 @@ function laneWidth(outputs: readonly Eqn[]): Dim | undefined {
 export class KernelWriter {
   readonly #eqns: readonly Eqn[];
   readonly #sizeIndex: ReadonlyMap<string, number>;
+  readonly #dimTexts = new Map<string, string>();
+  readonly #indexTexts = new Map<string, string>();
   readonly #paramIndex: ReadonlyMap<string, number>;
   readonly #onehot: ReadonlySet<string>;
   readonly #bufferUse = new Map<number, boolean>();
@@ -191,17 +208,34 @@ export class KernelWriter {
   }
 
   dim(d: Dim): string {
-    const text = d.render((name) => `size_${this.#sizeIndex.get(name)}`, (n) => `${n}u`);
-    return /^[\w.]+$/.test(text) ? text : `(${text})`;
+    const key = d.toString();
+    let text = this.#dimTexts.get(key);
+    if (text === undefined) {
+      const rendered = d.render((name) => `size_${this.#sizeIndex.get(name)}`, (n) => `${n}u`);
+      text = /^[\w.]+$/.test(rendered) ? rendered : `(${rendered})`;
+      this.#dimTexts.set(key, text);
+    }
+    return text;
   }
 
   /** u32 text of an index; negative offset terms become subtractions. */
   index(i: Index): string {
+    // keys of the value cache are made of index texts, asked for at every element: constant
+    // offsets are written directly, others memoized
+    const constant = i.offset.constant;
+    if (constant !== undefined) {
+      const plus = Math.max(constant, 0) + i.lane;
+      return `${i.base}${plus !== 0 ? ` + ${plus}u` : ''}${constant < 0 ? ` - ${-constant}u` : ''}`;
+    }
+    const key = `${i.base}|${i.lane}|${i.offset.toString()}`;
+    let text = this.#indexTexts.get(key);
+    if (text !== undefined) return text;
     const { positive, negative } = i.offset.signParts();
     const plus = positive.add(Dim.of(i.lane));
-    let text = i.base;
+    text = i.base;
     if (plus.constant !== 0) text += ` + ${this.dim(plus)}`;
     if (negative.constant !== 0) text += ` - ${this.dim(negative)}`;
+    this.#indexTexts.set(key, text);
     return text;
   }
 

@@ -2,10 +2,12 @@
 import * as ohm from 'ohm-js';
 import type { CellNode, DimNode, Expr, Ident, InitNode, ProgramNode, ShapeNode, Stmt } from './ast.js';
 import { SeqError, closest, locate } from './diagnostics.js';
-import { GRAMMAR_SOURCE } from './grammar-source.generated.js';
+import { GRAMMAR_RECIPE } from './grammar-source.generated.js';
 import type { Span } from './span.js';
 
-const grammar = ohm.grammar(GRAMMAR_SOURCE);
+// ohm-js exports makeRecipe (its generated grammar bundles load with it) but does not declare it
+const { makeRecipe } = ohm as unknown as { makeRecipe(recipe: string): ohm.Grammar };
+const grammar = makeRecipe(GRAMMAR_RECIPE);
 const F32_MAX = 3.4028234663852886e38;
 
 function spanOf(file: string, node: ohm.Node): Span {
