@@ -27,6 +27,10 @@ export class Dim {
   }
 
   add(other: Dim): Dim {
+    // immutable, so a zero addend can return the other operand itself (code generation adds
+    // zero offsets at every element)
+    if (other.#terms.size === 0) return this;
+    if (this.#terms.size === 0) return other;
     const terms = new Map(this.#terms);
     for (const [m, c] of other.#terms) terms.set(m, (terms.get(m) ?? 0) + c);
     return new Dim(terms);

@@ -37,7 +37,7 @@ export interface Index {
 }
 
 export const ZERO = Dim.of(0);
-const shifted = (index: Index, by: Dim): Index => ({ ...index, offset: index.offset.add(by) });
+const shifted = (index: Index, by: Dim): Index => (by.constant === 0 ? index : { ...index, offset: index.offset.add(by) });
 
 /**
  * Storage reads and writes per invocation, weighted by the trip counts of their loops:
@@ -99,8 +99,8 @@ export class Block {
   line(text: string): void {
     this.lines.push(this.indent + text);
     if (!text.includes('[')) return;
-    const params = text.match(PARAM_ACCESS)?.length ?? 0;
-    const rows = text.match(ROW_ACCESS)?.length ?? 0;
+    const params = text.includes('params[') || text.includes('grads[') ? (text.match(PARAM_ACCESS)?.length ?? 0) : 0;
+    const rows = text.includes('buf_') ? (text.match(ROW_ACCESS)?.length ?? 0) : 0;
     const [divergent, shared] = this.rowLanes ? [rows, params] : [params, rows];
     if (divergent + shared === 0) return;
     this.accesses.add(this.trips, DIVERGENT_WEIGHT * divergent + shared, shared);
