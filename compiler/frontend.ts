@@ -41,7 +41,7 @@ export function lowerCells(source: string, file: string): CellProgram[] {
 
 /**
  * The cell named, or else the file's last cell: a cell calls only cells above it, so the
- * last one is the whole model.
+ * last one is the one that composes the others.
  */
 export function lowerSource(source: string, file: string, cellName?: string): CellProgram {
   const cells = lowerCells(source, file);
