@@ -1,6 +1,7 @@
-// A part-of-speech tagger trained on this machine: two bidirectional LSTM layers (64 units
-// per direction) over word embeddings and a readout of the 12 universal tags, mapped from
-// the Brown corpus's own tags (runtime/text/brown-tags.ts); every 10th sentence held out.
+// A part-of-speech tagger trained on this machine: model Tagger of examples/tagger.seq, two
+// bidirectional LSTM layers (64 units per direction) over word embeddings and a readout of
+// the 12 universal tags, mapped from the Brown corpus's own tags (runtime/text/brown-tags.ts);
+// every 10th sentence held out.
 // With --task genre the same model is a many-to-one classifier: the readout at each
 // sentence's last word gives its document's genre (15 categories, CONTENTS), and only that
 // step counts in the loss.
@@ -14,13 +15,9 @@ import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { lowerSource } from '../dist/compiler/frontend.js';
-import { buildLaunchPlan } from '../dist/compiler/launch-plan.js';
-import { withLengths } from '../dist/compiler/lengths.js';
-import { buildTrainingPlans } from '../dist/compiler/training.js';
+import { layeredModelFromSource } from '../dist/compiler/layered-from-source.js';
 import { Random } from '../dist/runtime/init.js';
 import { getDevice, releaseDevice } from '../dist/runtime/index.js';
-import { LayeredModel } from '../dist/runtime/layered.js';
 import { BROWN_GENRES } from '../dist/runtime/text/brown.js';
 import { UNIVERSAL_TAGS, WordVocabulary, brownTagged } from '../dist/runtime/text/brown-tags.js';
 
@@ -75,17 +72,13 @@ const oneHot = ({ T, labels }) => {
   return y;
 };
 
+// the model Tagger of examples/tagger.seq: its layers, their sizes and the loss come from there
 const source = readFileSync(join(root, 'examples/tagger.seq'), 'utf8');
-const cell = (name) => withLengths(lowerSource(source, 'examples/tagger.seq', name));
-const [first, second, head] = [cell('WordLSTM'), cell('LSTM'), cell('TagReadout')];
-const H = 64;
-const layer = (program, sizes, loss) => ({ plan: buildLaunchPlan(program), training: buildTrainingPlans(program, { kind: loss, output: program.outputs[0] }), sizes });
 const lr = Number(values.lr);
-const model = await LayeredModel.create(
-  [{ ...layer(first, { V, E: 64, H }, 'cotangent'), bidirectional: true }, { ...layer(second, { I: 2 * H, H }, 'cotangent'), bidirectional: true }],
-  layer(head, { I: 2 * H, K }, 'softmax-ce'),
-  { batch: B, seed: 1, training: { optimizer: { kind: 'adam', learningRate: lr }, clipNorm: 5 } },
-);
+const model = await layeredModelFromSource(source, 'examples/tagger.seq', {
+  sizes: { V, E: 64, H: 64, K },
+  batch: B, seed: 1, training: { optimizer: { kind: 'adam', learningRate: lr }, clipNorm: 5 },
+});
 const random = new Random(7);
 const evalBatches = batches(pieces(heldOut), new Random(0));
 async function accuracy() {

@@ -7,12 +7,14 @@ import { basename, dirname, extname, join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { SeqError } from '../dsl/diagnostics.js';
 import { emitModule } from './emit.js';
-import { lowerCells, lowerSource } from './frontend.js';
+import { lowerFile, lowerSource } from './frontend.js';
+import { printModel } from './model.js';
 import { type CellProgram, printProgram } from './ir.js';
 import { buildLaunchPlan } from './launch-plan.js';
 import { differentiate } from './autodiff.js';
 import { withLengths } from './lengths.js';
 import { type LossKind, type LossSpec, defaultLoss, withLoss } from './loss.js';
+import type { TensorCheck } from './gradcheck.js';
 
 export const DEFAULT_EXAMPLE = 'examples/lstm.seq';
 
@@ -27,7 +29,7 @@ commands:
                      print the IR of every cell; with --grad, its training forward (with the
                      loss, default as for gradcheck) and its backward pass (a reverse scan)
   wgsl FILE.seq      print the generated WGSL kernels
-  check FILE.seq     check the source and report the first error
+  check FILE.seq     check the source (its cells and models) and report the first error
   run [FILE.seq] [--size NAME=N ...] [--steps T] [--batch B] [--repeats N] [--seed S] [--lengths]
                      run the cell on the WebGPU device found, compare it with the float64
                      CPU reference, print device, sizes, time and max error
@@ -38,6 +40,10 @@ commands:
                      finite differences of the CPU reference (default: small random sizes,
                      T=5, B=3, softmax-ce on a readout else mse; exit 1 above R = 1e-3);
                      --lengths: with random per-sequence lengths (states hold past them)
+  gradcheck FILE.seq [--model NAME] [--size NAME=N ...] [--steps T] [--batch B] [--seed S] [--tolerance R]
+                     a model's GPU gradients, every parameter of every layer and direction,
+                     against float64 finite differences of the whole model's loss, with random
+                     per-sequence lengths (the default for a file with a model and no --cell)
   train [FILE.seq] [--out DIR] [--size NAME=N ...] [--batch B] [--steps T] [--minutes M]
                      [--max-steps N] [--lr R] [--clip C] [--seed S]
                      train a character language model (default examples/charlm.seq) on the
@@ -145,10 +151,12 @@ function parseLoss(value: string, program: CellProgram): LossSpec {
 function commandIr(args: string[]): void {
   const { values, positionals } = parseArgs({ args, allowPositionals: true, options: { grad: { type: 'boolean' }, loss: { type: 'string' } } });
   const { source, file } = readSource(positionals[0]);
-  const cells = lowerCells(source, file);
+  const { cells, models } = lowerFile(source, file);
   if (!values.grad) {
     if (values.loss !== undefined) throw new UsageError('--loss goes with --grad');
-    process.stdout.write(cells.map(printProgram).join('\n'));
+    // a model's forward stack is a cell of its own, made for the model: printed after it
+    const made = models.flatMap((m) => [printModel(m), ...m.layers.filter((l) => !cells.includes(l.cell)).map((l) => printProgram(l.cell))]);
+    process.stdout.write([...cells.map(printProgram), ...made].join('\n'));
     return;
   }
   // the training forward (the cell, its loss, what the backward keeps) and the backward scan
@@ -170,8 +178,8 @@ function commandWgsl(args: string[]): void {
 function commandCheck(args: string[]): void {
   const { positionals } = parseArgs({ args, allowPositionals: true });
   const { source, file } = readSource(positionals[0]);
-  const cells = lowerCells(source, file);
-  console.log(`${file}: ok (${cells.map((c) => c.name).join(', ')})`);
+  const { cells, models } = lowerFile(source, file);
+  console.log(`${file}: ok (${[...cells.map((c) => c.name), ...models.map((m) => `model ${m.name}`)].join(', ')})`);
 }
 
 async function commandRun(args: string[]): Promise<number> {
@@ -218,9 +226,17 @@ async function commandGradcheck(args: string[]): Promise<number> {
       tolerance: { type: 'string' },
       cell: { type: 'string' },
       lengths: { type: 'boolean' },
+      model: { type: 'string' },
     },
   });
   const { source, file } = readSource(positionals[0]);
+  const tolerance = values.tolerance === undefined ? 1e-3 : Number(values.tolerance);
+  if (!(tolerance > 0)) throw new UsageError(`--tolerance ${values.tolerance}: expected a positive number`);
+  if (values.model !== undefined || (values.cell === undefined && lowerFile(source, file).models.length)) {
+    const cellOnly = (['loss', 'output', 'lengths'] as const).find((k) => values[k] !== undefined);
+    if (cellOnly) throw new UsageError(`--${cellOnly} goes with a cell (--cell NAME); a model trains on its loss line and always runs with lengths`);
+    return gradcheckModel(source, file, values, tolerance);
+  }
   const cell = lowerSource(source, file, values.cell);
   const program = values.lengths ? withLengths(cell) : cell;
   const { gradCase, gradcheck } = await import('./gradcheck.js');
@@ -237,21 +253,50 @@ async function commandGradcheck(args: string[]): Promise<number> {
   const sizes = bindSizes(program, small, file);
   const T = positiveInt('steps', values.steps, 5);
   const B = positiveInt('batch', values.batch, 3);
-  const tolerance = values.tolerance === undefined ? 1e-3 : Number(values.tolerance);
-  if (!(tolerance > 0)) throw new UsageError(`--tolerance ${values.tolerance}: expected a positive number`);
   return withDevice(async () => {
     const checks = await gradcheck(program, gradCase(program, loss, output, { T, B, sizes }, seed));
     console.log(`gradcheck ${program.name}: loss ${loss} on ${output}, sizes ${Object.entries(sizes).map(([k, v]) => `${k}=${v}`).join(' ')}, T=${T}, B=${B}, seed ${seed}`);
-    console.log('  tensor                 checked  worst relative error');
-    let ok = true;
-    for (const c of checks) {
-      const pass = c.worst <= tolerance;
-      ok &&= pass;
-      const where = pass || !c.at ? '' : `  at ${c.at.index}: gpu ${c.at.gpu} vs finite difference ${c.at.numeric}`;
-      console.log(`  ${c.tensor.padEnd(22)} ${String(c.checked).padStart(7)}  ${c.worst.toExponential(2)} ${pass ? 'ok' : 'FAIL'}${where}`);
-    }
-    console.log(ok ? `PASS: every gradient within ${tolerance} of float64 finite differences` : `FAIL: gradients beyond ${tolerance}`);
-    return ok ? 0 : 1;
+    return printChecks(checks, tolerance);
+  });
+}
+
+/** The table of `seqc gradcheck`; exit status 0 when every check is within the tolerance. */
+function printChecks(checks: readonly TensorCheck[], tolerance: number): number {
+  console.log('  tensor                 checked  worst relative error');
+  let ok = true;
+  for (const c of checks) {
+    const pass = c.worst <= tolerance;
+    ok &&= pass;
+    const where = pass || !c.at ? '' : `  at ${c.at.index}: gpu ${c.at.gpu} vs finite difference ${c.at.numeric}`;
+    console.log(`  ${c.tensor.padEnd(22)} ${String(c.checked).padStart(7)}  ${c.worst.toExponential(2)} ${pass ? 'ok' : 'FAIL'}${where}`);
+  }
+  console.log(ok ? `PASS: every gradient within ${tolerance} of float64 finite differences` : `FAIL: gradients beyond ${tolerance}`);
+  return ok ? 0 : 1;
+}
+
+/** `seqc gradcheck --model`: small random sizes unless given, random lengths. */
+async function gradcheckModel(source: string, file: string, values: { model?: string; size?: string[]; steps?: string; batch?: string; seed?: string }, tolerance: number): Promise<number> {
+  const { bindModelSizes, compileModel, selectModel } = await import('./compile-model.js');
+  const { dropoutLayer, modelGradcheck } = await import('./model-gradcheck.js');
+  const { Random } = await import('../runtime/init.js');
+  const name = values.model;
+  const model = selectModel(lowerFile(source, file), file, name);
+  const given = parseSizes(values.size);
+  for (const size of Object.keys(given)) {
+    if (!model.sizes.some((s) => s.name === size)) throw new UsageError(`--size ${size}: model ${model.name} has no size ${size}; its sizes are ${model.sizes.map((s) => s.name).join(', ')}`);
+  }
+  const seed = positiveInt('seed', values.seed, 1);
+  const pick = new Random(seed);
+  const sizes = bindModelSizes(model, Object.fromEntries(model.sizes.map((s) => [s.name, given[s.name] ?? 3 + Math.floor(pick.uniform() * 6)])), file);
+  const compiled = compileModel(source, file, { sizes, ...(name ? { model: name } : {}) });
+  const dropout = dropoutLayer(compiled);
+  if (dropout) throw new UsageError(`model ${model.name}: cell ${dropout} has dropout, which a layered model applies only within each cell's own step; check the cell alone with --cell ${dropout}`);
+  const T = positiveInt('steps', values.steps, 5);
+  const B = positiveInt('batch', values.batch, 3);
+  return withDevice(async () => {
+    const { lengths, checks } = await modelGradcheck(compiled, { T, B, seed });
+    console.log(`gradcheck model ${model.name}: loss ${model.loss.kind} on ${model.output}, sizes ${Object.entries(sizes).map(([k, v]) => `${k}=${v}`).join(' ')}, T=${T}, B=${B}, lengths ${[...lengths].join(' ')}, seed ${seed}`);
+    return printChecks(checks, tolerance);
   });
 }
 

@@ -7,3 +7,8 @@ export { withoutDropout } from './inference.js';
 export { buildTrainingPlans } from './training.js';
 export { emitModule } from './emit.js';
 export { SeqError } from '../dsl/diagnostics.js';
+export { lowerFile } from './frontend.js';
+export { compileModel } from './compile-model.js';
+export type { CompiledLayer, CompiledModel, CompileModelOptions } from './compile-model.js';
+export { layeredModelFromSource } from './layered-from-source.js';
+export { modelReference } from './model-reference.js';

@@ -44,17 +44,41 @@ export type Stmt =
   | { readonly kind: 'let'; readonly names: readonly Ident[]; readonly gate: boolean; readonly value: Expr; readonly span: Span }
   | { readonly kind: 'assign'; readonly target: Ident; readonly index: Expr; readonly value: Expr; readonly span: Span };
 
+export interface InputNode {
+  readonly name: Ident;
+  readonly shape: ShapeNode;
+  /** the word before the shape (`onehot` in `x: onehot[V]`), if any */
+  readonly encoding?: Ident;
+}
+
 export interface CellNode {
   readonly name: Ident;
-  /** `encoding` is the word before the shape (`onehot` in `x: onehot[V]`), if any */
-  readonly inputs: readonly { readonly name: Ident; readonly shape: ShapeNode; readonly encoding?: Ident }[];
+  readonly inputs: readonly InputNode[];
   readonly outputs: readonly Ident[];
   readonly body: readonly Stmt[];
   readonly span: Span;
 }
 
+/** A line of a model: a size, a layer bound by let, the output's layer, or the loss. */
+export type ModelStmt =
+  | (Stmt & { readonly kind: 'size' | 'let' })
+  | { readonly kind: 'output'; readonly target: Ident; readonly value: Expr; readonly span: Span }
+  /** `loss softmax-ce(tags)`: the loss's name as written, and the output it reads */
+  | { readonly kind: 'loss'; readonly loss: Ident; readonly output: Ident; readonly span: Span };
+
+/** `model Name(input) -> output { ... }`: layers over whole sequences (docs/language.md, "Models"). */
+export interface ModelNode {
+  readonly kind: 'model';
+  readonly name: Ident;
+  readonly inputs: readonly InputNode[];
+  readonly outputs: readonly Ident[];
+  readonly body: readonly ModelStmt[];
+  readonly span: Span;
+}
+
 export interface ProgramNode {
   readonly cells: readonly CellNode[];
+  readonly models: readonly ModelNode[];
   readonly file: string;
   readonly source: string;
 }

@@ -461,6 +461,10 @@ class CellChecker {
 
   /** `stack(n, Cell)(v)`: n layers of Cell, each reading the one below at the same step. */
   combinator(expr: Expr & { kind: 'apply' }): void {
+    if (expr.callee === 'bidirectional') {
+      // its reverse direction reads the sequence from its end: no one step can hold that
+      throw new SeqError(expr.calleeSpan, 'bidirectional(...) runs a cell over whole sequences, so it is a layer of a model, not part of a step', 'write it in a model: model M(x: [I]) -> y { let h = bidirectional(LSTM)(x) ... } (docs/language.md, "Models")');
+    }
     if (expr.callee !== 'stack') {
       const guess = closest(expr.callee, ['stack']);
       throw new SeqError(expr.calleeSpan, `unknown combinator '${expr.callee}'`, guess ? `did you mean 'stack'? write stack(2, LSTM)(x[t])` : 'write stack(n, Cell)(x[t]) for n layers of Cell');

@@ -1,6 +1,6 @@
 /** Source text to AST: the ohm grammar matches, one semantics operation builds the tree. */
 import * as ohm from 'ohm-js';
-import type { CellNode, DimNode, Expr, Ident, InitNode, ProgramNode, ShapeNode, Stmt } from './ast.js';
+import type { CellNode, DimNode, Expr, Ident, InitNode, ModelNode, ModelStmt, ProgramNode, ShapeNode, Stmt } from './ast.js';
 import { SeqError, closest, locate } from './diagnostics.js';
 import { GRAMMAR_RECIPE } from './grammar-source.generated.js';
 import type { Span } from './span.js';
@@ -35,8 +35,10 @@ function makeSemantics(file: string): ohm.Semantics {
       return { kind, left: left['ast'](), right: right['ast'](), span: span(this) };
     };
   semantics.addOperation<unknown>('ast', {
-    Program(cells, _end): ProgramNode {
-      return { cells: cells.children.map((c) => c['ast']()), file, source: '' };
+    Program(items, _end): ProgramNode {
+      const nodes: (CellNode | ModelNode)[] = items.children.map((c) => c['ast']());
+      const isModel = (n: CellNode | ModelNode): n is ModelNode => 'kind' in n;
+      return { cells: nodes.filter((n): n is CellNode => !isModel(n)), models: nodes.filter(isModel), file, source: '' };
     },
     Cell(_cell, name, _lp, inputs, _rp, _arrow, outputs, _lb, body, _rb): CellNode {
       return {
@@ -46,6 +48,22 @@ function makeSemantics(file: string): ohm.Semantics {
         body: body.children.map((s) => s['ast']()),
         span: span(this),
       };
+    },
+    Model(_model, name, _lp, inputs, _rp, _arrow, outputs, _lb, body, _rb): ModelNode {
+      return {
+        kind: 'model',
+        name: ident(name),
+        inputs: inputs.asIteration().children.map((i) => i['ast']()),
+        outputs: outputs.asIteration().children.map(ident),
+        body: body.children.map((s) => s['ast']()),
+        span: span(this),
+      };
+    },
+    LossStmt(_loss, kind, _lp, output, _rp): ModelStmt {
+      return { kind: 'loss', loss: ident(kind), output: ident(output), span: span(this) };
+    },
+    OutputStmt(target, _eq, value): ModelStmt {
+      return { kind: 'output', target: ident(target), value: value['ast'](), span: span(this) };
     },
     InputDecl(name, _colon, encoding, shape) {
       const word = encoding.children[0];
@@ -159,6 +177,8 @@ function makeSemantics(file: string): ohm.Semantics {
 
 const STATEMENT_KEYWORDS = ['size', 'param', 'state', 'let', 'gate'] as const;
 const KEYWORDS: readonly string[] = ['cell', ...STATEMENT_KEYWORDS];
+/** the words a model's lines start with; `model` and `loss` are not reserved (`loss` may name a value) */
+const MODEL_KEYWORDS = ['size', 'let', 'loss'] as const;
 const OPERATORS = ['"+"', '"-"', '"*"', '"/"', '"@"'];
 const CELL_EXAMPLE = 'cell RNN(x: [I]) -> h { ... }';
 
@@ -178,7 +198,9 @@ function expectedText(items: readonly string[]): string {
     rest = rest.filter((x) => !OPERATORS.includes(x));
     texts.push('an operator');
   }
-  const statement = STATEMENT_KEYWORDS.map((k) => `"${k}"`);
+  // what a file is a list of, said in that order
+  if (has(['"cell"', '"model"'])) rest = ['"cell"', '"model"', ...rest.filter((x) => x !== '"cell"' && x !== '"model"')];
+  const statement = (has(STATEMENT_KEYWORDS.map((k) => `"${k}"`)) ? STATEMENT_KEYWORDS : MODEL_KEYWORDS).map((k) => `"${k}"`);
   const isStatement = has(statement);
   if (isStatement) rest = rest.filter((x) => !statement.includes(x) && x !== 'an identifier');
   const closing = rest.includes('"}"');
@@ -266,6 +288,14 @@ function syntaxError(source: string, file: string, match: ohm.FailedMatchResult)
   // A misspelled keyword: `parm W: [H]` reads as the start of an assignment to `parm`.
   const lineStart = before.lastIndexOf('\n') + 1;
   const first = /^(\s*)([A-Za-z_]\w*)\s*$/.exec(source.slice(lineStart, offset));
+  // in a model, `lett l0 = ...` reads as the start of the output's assignment, `lett = ...`
+  const inModel = [...before.matchAll(/\b(cell|model)\s+[A-Za-z_]\w*\s*\(/g)].pop()?.[1] === 'model';
+  if (first && inModel && items.includes('"="') && /^\s*[A-Za-z_]/.test(rest)) {
+    const word = first[2]!;
+    const guess = closest(word, MODEL_KEYWORDS);
+    if (guess) return new SeqError(where(lineStart + first[1]!.length, word.length), `unknown keyword '${word}'`, `did you mean '${guess}'?`);
+    return error(`a model's line starts with ${MODEL_KEYWORDS.join(', ')}, or assigns the output: y = Readout(...)`);
+  }
   if (first && !KEYWORDS.includes(first[2]!) && items.includes('"["')) {
     const word = first[2]!;
     const at = where(lineStart + first[1]!.length, word.length);
@@ -276,8 +306,8 @@ function syntaxError(source: string, file: string, match: ohm.FailedMatchResult)
     return error(`a statement starts with ${STATEMENT_KEYWORDS.join(', ')}, or assigns a state: h[t] = ...`);
   }
   if (items.includes('"cell"') && token !== undefined) {
-    const guess = /^[A-Za-z_]/.test(token) ? closest(token, ['cell']) : undefined;
-    return error(guess ? `did you mean '${guess}'?` : `a .seq file is a list of cells, e.g. \`${CELL_EXAMPLE}\``);
+    const guess = /^[A-Za-z_]/.test(token) ? closest(token, ['cell', 'model']) : undefined;
+    return error(guess ? `did you mean '${guess}'?` : `a .seq file is a list of cells and models, e.g. \`${CELL_EXAMPLE}\``);
   }
   if (token !== undefined && KEYWORDS.includes(token) && items.includes('an identifier')) {
     return error(`'${token}' is a keyword; choose another name`);
@@ -314,8 +344,8 @@ function syntaxError(source: string, file: string, match: ohm.FailedMatchResult)
   if (token === undefined) {
     const brace = brackets.open.find((b) => b.char === '{');
     if (brace) {
-      const cell = [...source.slice(0, brace.offset).matchAll(/\bcell\s+([A-Za-z_]\w*)/g)].pop()?.[1];
-      return error(`add the } that closes ${cell ? `cell ${cell}` : 'the cell'}, opened at ${position(brace.offset)}`, `unexpected end of file: ${generic}`);
+      const block = [...source.slice(0, brace.offset).matchAll(/\b(cell|model)\s+([A-Za-z_]\w*)/g)].pop();
+      return error(`add the } that closes ${block ? `${block[1]} ${block[2]}` : 'the cell'}, opened at ${position(brace.offset)}`, `unexpected end of file: ${generic}`);
     }
   }
   return error();

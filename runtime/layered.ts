@@ -11,15 +11,20 @@
  * its input, through a cotangent loss (sum of that gradient times the output, whose own
  * gradient is that gradient). Every cell's step is its own submit, with its own optimizer
  * state and gradient clipping.
+ *
+ * A cell compiled without lengths (one reading a state further back than t-1, whose ring of
+ * past states cannot be held at padded steps) still runs with them: padding follows a
+ * sequence's last step in either direction, so its outputs within the lengths are the same;
+ * the host zeroes its outputs past them and masks its loss to them.
  */
 import { joinRows, splitRows } from './bidirectional.js';
-import { reverseWithin } from './lengths.js';
+import { VALID_INPUT, reverseWithin, validMask, zeroPadding } from './lengths.js';
 import { type CreateOptions, type SeqModel, createModel } from './model.js';
 import { type InputData, type LaunchPlan, inputStride } from './plan.js';
-import type { TrainerOptions, TrainingPlans } from './trainer.js';
+import type { InputGradients, TrainerOptions, TrainingBatch, TrainingPlans } from './trainer.js';
 
 export interface LayerSpec {
-  /** the cell's forward plan, compiled with lengths (compiler/lengths.ts) */
+  /** the cell's forward plan, compiled with lengths (compiler/lengths.ts) where the cell allows */
   readonly plan: LaunchPlan;
   /** its training plans: a cotangent loss on its output for a layer, the model's loss for the head */
   readonly training: TrainingPlans;
@@ -58,6 +63,17 @@ interface Layer {
 
 const userInput = (model: SeqModel): string => model.plan.inputs.find((i) => !i.name.startsWith('__'))!.name;
 const firstOutput = (model: SeqModel): string => model.plan.outputs[0]!.name;
+const takesLengths = (model: SeqModel): boolean => model.plan.inputs.some((i) => i.name === VALID_INPUT);
+
+/** What a training step or a gradient of one cell of the model gives back. */
+type CellStep = (model: SeqModel, batch: TrainingBatch) => Promise<InputGradients>;
+
+export interface LayeredGradients {
+  /** the head's loss, as trainStep returns it */
+  readonly loss: number;
+  /** every model's parameter gradients, named as getParams names the parameters */
+  readonly params: Record<string, Float32Array>;
+}
 
 export class LayeredModel {
   private constructor(readonly layers: readonly Layer[], readonly head: SeqModel, readonly batch: number) {}
@@ -81,24 +97,48 @@ export class LayeredModel {
     return new LayeredModel(built, await create(head), options.batch);
   }
 
+  /** Every model with the prefix of its parameters' names: `layer.direction.` and `head.`. */
+  #named(): [string, SeqModel][] {
+    const named: [string, SeqModel][] = [];
+    for (const [l, layer] of this.layers.entries()) {
+      for (const [d, model] of layer.models.entries()) named.push([`${l}.${d === 0 ? 'forward' : 'reverse'}.`, model]);
+    }
+    named.push(['head.', this.head]);
+    return named;
+  }
+
   /** Every model's parameters by `layer.direction.name` and `head.name`. */
   async getParams(): Promise<Record<string, Float32Array>> {
     const out: Record<string, Float32Array> = {};
-    for (const [l, layer] of this.layers.entries()) {
-      for (const [d, model] of layer.models.entries()) {
-        for (const [name, value] of Object.entries(await model.getParams())) out[`${l}.${d === 0 ? 'forward' : 'reverse'}.${name}`] = value;
-      }
+    for (const [prefix, model] of this.#named()) {
+      for (const [name, value] of Object.entries(await model.getParams())) out[`${prefix}${name}`] = value;
     }
-    for (const [name, value] of Object.entries(await this.head.getParams())) out[`head.${name}`] = value;
     return out;
+  }
+
+  /** Sets parameters named as getParams names them; any subset. */
+  setParams(values: Readonly<Record<string, ArrayLike<number>>>): void {
+    const named = this.#named();
+    for (const [key, data] of Object.entries(values)) {
+      const owner = named.find(([prefix]) => key.startsWith(prefix));
+      if (!owner) throw new Error(`no parameter ${key}: names are layer.forward.NAME, layer.reverse.NAME or head.NAME`);
+      owner[1].setParam(key.slice(owner[0].length), data);
+    }
+  }
+
+  /** One cell over whole sequences; outputs past the lengths are zero. */
+  async #cellForward(model: SeqModel, x: InputData, steps: number, lengths: ArrayLike<number> | undefined): Promise<Float32Array> {
+    const own = lengths && takesLengths(model);
+    const out = (await model.forward({ [userInput(model)]: x }, undefined, own ? { lengths } : {})).outputs[firstOutput(model)]!;
+    return lengths && !own ? zeroPadding(out, lengths, steps, this.batch) : out;
   }
 
   /** One layer over whole sequences: its outputs [T, B, N] (bidirectional: [T, B, 2N]). */
   async #layerForward(layer: Layer, x: InputData, steps: number, lengths: ArrayLike<number> | undefined): Promise<Float32Array> {
     const [forward, reverse] = layer.models;
-    const f = (await forward!.forward({ [userInput(forward!)]: x }, undefined, { ...(lengths ? { lengths } : {}) })).outputs[firstOutput(forward!)]!;
+    const f = await this.#cellForward(forward!, x, steps, lengths);
     if (!reverse) return f;
-    const r = (await reverse.forward({ [userInput(reverse)]: reverseWithin(x, lengths, steps, this.batch) }, undefined, { ...(lengths ? { lengths } : {}) })).outputs[firstOutput(reverse)]!;
+    const r = await this.#cellForward(reverse, reverseWithin(x, lengths, steps, this.batch), steps, lengths);
     return joinRows(f, reverseWithin(r, lengths, steps, this.batch), steps * this.batch);
   }
 
@@ -107,8 +147,7 @@ export class LayeredModel {
     const steps = this.#stepsOf(x);
     let current: InputData = x;
     for (const layer of this.layers) current = await this.#layerForward(layer, current, steps, lengths);
-    const r = await this.head.forward({ [userInput(this.head)]: current }, undefined, { ...(lengths ? { lengths } : {}) });
-    return r.outputs[firstOutput(this.head)]!;
+    return this.#cellForward(this.head, current, steps, lengths);
   }
 
   /** Steps of a first-layer input: its length over the batch and the per-step width. */
@@ -127,33 +166,61 @@ export class LayeredModel {
    * over real steps and examples).
    */
   async trainStep(batch: LayeredBatch): Promise<number> {
+    return this.#backward(batch, (model, b) => model.trainStepWithInputGradients(b));
+  }
+
+  /**
+   * The gradient of the head's loss (as trainStep computes it) with respect to every
+   * parameter of every cell, without changing them.
+   */
+  async gradients(batch: LayeredBatch): Promise<LayeredGradients> {
+    const gradients = new Map<SeqModel, Record<string, Float32Array>>();
+    const loss = await this.#backward(batch, async (model, b) => {
+      const g = await model.gradients(b);
+      gradients.set(model, g.params);
+      return g;
+    });
+    const params: Record<string, Float32Array> = {};
+    for (const [prefix, model] of this.#named()) {
+      for (const [name, value] of Object.entries(gradients.get(model) ?? {})) params[`${prefix}${name}`] = value;
+    }
+    return { loss, params };
+  }
+
+  /** Forward through the layers, then `step` on each cell from the head down; the head's loss. */
+  async #backward(batch: LayeredBatch, step: CellStep): Promise<number> {
     const { x, lengths, learningRate } = batch;
     const steps = this.#stepsOf(x);
     const rows = steps * this.batch;
     const inputs: InputData[] = [x];
     for (const layer of this.layers) inputs.push(await this.#layerForward(layer, inputs[inputs.length - 1]!, steps, lengths));
-    const common = { ...(lengths ? { lengths } : {}), ...(learningRate === undefined ? {} : { learningRate }) };
-    const top = await this.head.trainStepWithInputGradients({ inputs: { [userInput(this.head)]: inputs[inputs.length - 1]! }, target: batch.target, ...(batch.mask ? { mask: batch.mask } : {}), ...common });
+    const valid = lengths ? validMask(lengths, steps, this.batch) : undefined;
+    // a cell compiled without lengths is told them as a mask: the steps its loss counts
+    const common = (model: SeqModel, mask?: Float32Array) => {
+      const own = takesLengths(model);
+      const counted = mask ?? (own ? undefined : valid);
+      return { ...(lengths && own ? { lengths } : {}), ...(counted ? { mask: counted } : {}), ...(learningRate === undefined ? {} : { learningRate }) };
+    };
+    const top = await step(this.head, { inputs: { [userInput(this.head)]: inputs[inputs.length - 1]! }, target: batch.target, ...common(this.head, batch.mask) });
     let gradient = top.inputs[userInput(this.head)]!;
     for (let l = this.layers.length - 1; l >= 0; l--) {
       const layer = this.layers[l]!;
       const input = inputs[l]!;
       const [forward, reverse] = layer.models;
       // the cotangent loss is summed: the gradient from above already carries the head's mean
-      const step = async (model: SeqModel, x: InputData, cotangent: Float32Array) => {
+      const cell = async (model: SeqModel, x: InputData, cotangent: Float32Array) => {
         const name = userInput(model);
-        const r = await model.trainStepWithInputGradients({ inputs: { [name]: x }, target: cotangent, reduction: 'sum', ...common });
-        return r.inputs[name];
+        return (await step(model, { inputs: { [name]: x }, target: cotangent, reduction: 'sum', ...common(model) })).inputs[name];
       };
       if (!reverse) {
-        const below = await step(forward!, input, gradient);
+        const below = await cell(forward!, input, gradient);
         if (!below) break; // ids have no gradient: the first layer is the last to train
         gradient = below;
         continue;
       }
       const [gf, gr] = splitRows(gradient, rows, gradient.length / rows / 2);
-      const df = await step(forward!, input, gf);
-      const dr = await step(reverse, reverseWithin(input, lengths, steps, this.batch), reverseWithin(gr, lengths, steps, this.batch));
+      const df = await cell(forward!, input, gf);
+      const dr = await cell(reverse, reverseWithin(input, lengths, steps, this.batch), reverseWithin(gr, lengths, steps, this.batch));
       if (!df || !dr) break; // ids have no gradient: the first layer is the last to train
       const back = reverseWithin(dr, lengths, steps, this.batch);
       gradient = df.map((v, i) => v + back[i]!);

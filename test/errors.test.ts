@@ -44,6 +44,32 @@ ${body}
 }
 `;
 
+/** Cells L, Mix (two inputs), Two (two outputs) and Head (reads [2*H]), then model M(x: [I]) -> y with `body` from line 22. */
+const layers = (body: string): string => `cell L(x: [I]) -> h {
+  param W: [H, I + H] = xavier
+  state h: [H] = 0
+  h[t] = tanh(W @ [x[t], h[t-1]])
+}
+cell Mix(x: [I], u: [I]) -> h {
+  param W: [H, I] = xavier
+  state h: [H] = 0
+  h[t] = tanh(W @ x[t] + W @ u[t] + h[t-1])
+}
+cell Two(x: [I]) -> h, y {
+  param W: [H, I] = xavier
+  state h: [H] = 0
+  h[t] = tanh(W @ x[t] + h[t-1])
+  y[t] = h[t]
+}
+cell Head(x: [2*H]) -> y {
+  param W: [K, 2*H] = xavier
+  y[t] = W @ x[t]
+}
+model M(x: [I]) -> y {
+${body}
+}
+`;
+
 const CASES: readonly Case[] = [
   // ---- lexical and syntactic ---------------------------------------------------------
   { name: 'empty file', source: '', line: 1, col: 1, message: 'empty file: expected a cell definition', hint: 'defines at least one cell' },
@@ -52,8 +78,8 @@ const CASES: readonly Case[] = [
   { name: 'NUL byte', source: 'cell R(x: [I]) -> h {\0\n}\n', line: 1, col: 22, message: 'not a text file: found the control byte 0x00', hint: 'UTF-8 text' },
   { name: 'random bytes (not UTF-8)', source: 'cell R\n\ufffd\ufffdPNG\u001a', line: 2, col: 1, message: 'not a text file: found a byte sequence that is not UTF-8', hint: 'UTF-8 text' },
   { name: 'random bytes (C1 control)', source: '\u0089PNG\r\n\u001a\n', line: 1, col: 1, message: 'control byte 0x89', hint: 'UTF-8 text' },
-  { name: 'keyword typo: cel', source: 'cel R(x: [I]) -> h {\n}\n', line: 1, col: 1, message: 'expected "cell", found "cel"', hint: "did you mean 'cell'?" },
-  { name: 'not a cell at all', source: 'def R(x):\n  return x\n', line: 1, col: 1, message: 'expected "cell", found "def"', hint: 'a list of cells' },
+  { name: 'keyword typo: cel', source: 'cel R(x: [I]) -> h {\n}\n', line: 1, col: 1, message: 'expected "cell" or "model", found "cel"', hint: "did you mean 'cell'?" },
+  { name: 'not a cell at all', source: 'def R(x):\n  return x\n', line: 1, col: 1, message: 'expected "cell" or "model", found "def"', hint: 'a list of cells and models' },
   { name: 'keyword typo: parm', source: 'cell R(x: [I]) -> h {\n  parm W: [H, I] = xavier\n  state h: [H] = 0\n  h[t] = W @ x[t]\n}\n', line: 2, col: 3, message: "unknown keyword 'parm'", hint: "did you mean 'param'?" },
   { name: 'keyword typo: stat', source: 'cell R(x: [I]) -> h {\n  param W: [H, I]\n  stat h: [H] = 0\n  h[t] = W @ x[t]\n}\n', line: 3, col: 3, message: "unknown keyword 'stat'", hint: "did you mean 'state'?" },
   { name: 'keyword typo: lett', source: rnn('  lett z = W @ x[t]\n  h[t] = tanh(z)'), line: 6, col: 3, message: "unknown keyword 'lett'", hint: "did you mean 'let'?" },
@@ -180,6 +206,26 @@ const CASES: readonly Case[] = [
   { name: 'two cell calls in one definition', source: calls('  y[t] = L(x[t]) + L(x[t])'), line: 7, col: 20, message: 'a definition calls a cell once', hint: 'let h1 = LSTM(x[t])' },
   { name: 'cell calls itself', source: calls('  y[t] = M(x[t])'), line: 7, col: 10, message: 'M calls itself', hint: 'a cell cannot call itself' },
   { name: 'cell call of a later cell', source: 'cell M(x: [I]) -> y {\n  y[t] = L(x[t])\n}\n' + calls('').split('cell M')[0], line: 2, col: 10, message: "unknown function 'L'", hint: 'a cell defined above this one can be called' },
+  // ---- models ----------------------------------------------------------------------------
+  { name: 'model: unknown cell', source: layers('  let a = bidirectional(LTSM)(x)\n  y = Head(a)'), line: 22, col: 25, message: "unknown cell 'LTSM'", hint: 'cells in this file: L, Mix, Two, Head' },
+  { name: 'model: misspelt cell', source: layers('  let a = bidirectional(L)(x)\n  y = Haed(a)'), line: 23, col: 7, message: "unknown cell 'Haed'", hint: "did you mean 'Head'?" },
+  { name: 'model: shape mismatch between layers', source: layers('  let a = L(x)\n  y = Head(a)'), line: 23, col: 7, message: "shape mismatch: Head's input x is [2*H] but a is [H] per step", hint: "declare Head's input as x: [I]" },
+  { name: 'model: bidirectional of a cell with two inputs', source: layers('  let a = bidirectional(Mix)(x)\n  y = Head(a)'), line: 22, col: 25, message: 'bidirectional(Mix) runs one cell in both directions, with one input (the layer below) and one output (what the layer above reads), but Mix has 2 inputs', hint: 'give the cell one input' },
+  { name: 'model: bidirectional of a cell with two outputs', source: layers('  let a = bidirectional(Two)(x)\n  y = Head(a)'), line: 22, col: 25, message: 'but Two has 2 outputs', hint: 'list one output after -> in cell Two' },
+  { name: 'model: a layer of a cell with two inputs', source: layers('  let a = Mix(x)\n  y = Head(a)'), line: 22, col: 11, message: 'a layer runs one cell, with one input', hint: 'give the cell one input' },
+  { name: 'model: ids into a cell of vectors', source: layers('  let a = bidirectional(L)(x)\n  y = Head(a)').replace('model M(x: [I])', 'model M(x: onehot[I])'), line: 22, col: 11, message: "L's input x is [I] per step, but x is one id per step (onehot[I])", hint: 'give L an input x: onehot[V]' },
+  { name: 'model: a layer read twice', source: layers('  let a = bidirectional(L)(x)\n  let b = bidirectional(L)(a)\n  y = Head(a)'), line: 24, col: 12, message: 'a is read by two layers (first on line 23)', hint: 'combine them inside a cell' },
+  { name: 'model: layers off the chain', source: layers('  let a = bidirectional(L)(x)\n  y = Head(a)\n  let b = L(c)\n  let c = L(b)'), line: 24, col: 7, message: 'b is not on the chain of layers from x to y', hint: 'each layer reads the one below it' },
+  { name: 'model: a time index', source: layers('  let a = bidirectional(L)(x[t])\n  y = Head(a)'), line: 22, col: 28, message: "a model's values are whole sequences, so x takes no time index", hint: 'write x' },
+  { name: 'model: unknown name', source: layers('  let a = bidirectional(L)(xx)\n  y = Head(a)'), line: 22, col: 28, message: "unknown name 'xx'", hint: "did you mean 'x'?" },
+  { name: 'model: a function as a layer', source: layers('  let a = bidirectional(L)(x)\n  y = tanh(a)'), line: 23, col: 7, message: 'tanh is a function of the values of one step, not a layer', hint: 'apply tanh inside a cell' },
+  { name: 'model: bidirectional head', source: layers('  y = bidirectional(L)(x)'), line: 22, col: 7, message: "the output y is the model's head, which runs forward", hint: 'put a readout cell on top' },
+  { name: 'model: output never assigned', source: layers('  let a = bidirectional(L)(x)'), line: 21, col: 20, message: 'output y is never assigned', hint: 'y = Readout(...)' },
+  { name: 'model: unknown loss', source: layers('  let a = bidirectional(L)(x)\n  y = Head(a)\n  loss softmax-xe(y)'), line: 24, col: 8, message: "unknown loss 'softmax-xe'", hint: "did you mean 'softmax-ce'?" },
+  { name: 'model: keyword typo lett', source: layers('  lett a = bidirectional(L)(x)\n  y = Head(a)'), line: 22, col: 3, message: "unknown keyword 'lett'", hint: "did you mean 'let'?" },
+  { name: 'model: a size no layer has', source: layers('  size Q = 3\n  let a = bidirectional(L)(x)\n  y = Head(a)'), line: 22, col: 8, message: 'size Q is declared but no layer of the model has it free', hint: "the model's sizes are I, H, K" },
+  { name: 'model: two inputs', source: layers('  y = Head(x)').replace('model M(x: [I])', 'model M(x: [I], u: [I])'), line: 21, col: 17, message: 'a model reads one input sequence, but M has 2', hint: 'combine several inputs inside a cell' },
+  { name: 'model: bidirectional in a cell', source: calls('  y[t] = bidirectional(L)(x[t])'), line: 7, col: 10, message: 'bidirectional(...) runs a cell over whole sequences, so it is a layer of a model', hint: 'write it in a model' },
   { name: 'cell call with a wrong argument shape', source: calls('  param A: [K, K] = xavier\n  y[t] = L(A)'), line: 8, col: 10, message: "shape mismatch: L's input x is [I] but the argument is [K, K]", hint: 'pass a vector of [I]' },
 ];
 
