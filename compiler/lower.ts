@@ -259,7 +259,9 @@ class Lowering {
     const describe = () => `conv2d(${e.args.map((a) => text(this.source, a)).join(', ')})`;
     // a kernel that does not fit gets no size: the shape rule then says what was expected
     const attrs = typeof kernel === 'number' ? { ...grid, kernel } : grid;
-    return this.apply('conv2d', [w, v], e.span, describe, attrs, 'a map of C channels over a Y x X grid is a vector [C*Y*X], and its kernel a matrix [out channels, C*K*K] for an odd K');
+    const { height, width } = grid;
+    const hint = `a map of c channels over the ${height} x ${width} grid is a vector [c*${height}*${width}], channel after channel; its kernel is a matrix [out channels, c*K*K] for an odd K`;
+    return this.apply('conv2d', [w, v], e.span, describe, attrs, hint);
   }
 
   /** `repeat(v, n)`: each element of vector v, n times in a row (a per-channel bias over n pixels): [C] to [C*n]. */
