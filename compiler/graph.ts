@@ -11,7 +11,10 @@ export class GraphBuilder {
   readonly #interned = new Map<string, number>();
 
   emitTyped(op: OpName, args: readonly number[], attrs: Attrs, type: Type, span?: Span): number {
-    const key = JSON.stringify([op, args, attrs.name, attrs.lag, attrs.value, attrs.start?.toString(), attrs.size?.toString(), attrs.p, attrs.stream, attrs.perStep]);
+    const key = JSON.stringify([
+      op, args, attrs.name, attrs.lag, attrs.value, attrs.start?.toString(), attrs.size?.toString(), attrs.p, attrs.stream, attrs.perStep,
+      attrs.height?.toString(), attrs.width?.toString(), attrs.kernel, attrs.shape?.map(String),
+    ]);
     const existing = this.#interned.get(key);
     if (existing !== undefined) return existing;
     const id = this.eqns.length;

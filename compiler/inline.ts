@@ -34,6 +34,9 @@ function substituteAttrs(attrs: Attrs, sizes: ReadonlyMap<string, Dim>): Attrs {
     ...attrs,
     ...(attrs.start ? { start: attrs.start.substitute(sizes) } : {}),
     ...(attrs.size ? { size: attrs.size.substitute(sizes) } : {}),
+    ...(attrs.height ? { height: attrs.height.substitute(sizes) } : {}),
+    ...(attrs.width ? { width: attrs.width.substitute(sizes) } : {}),
+    ...(attrs.shape ? { shape: substituteShape(attrs.shape, sizes) } : {}),
   };
 }
 

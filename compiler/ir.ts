@@ -134,6 +134,13 @@ function formatAttrs(e: Eqn): string {
     case 'broadcast':
     case 'dim':
       return ` {size: ${size}}`;
+    case 'reshape':
+      return ` {shape: [${e.attrs.shape!.join(', ')}]}`;
+    case 'conv2d':
+    case 'conv2d_filter':
+      return ` {map: ${e.attrs.height} x ${e.attrs.width}, kernel: ${e.attrs.kernel}}`;
+    case 'flip_kernel':
+      return ` {kernel: ${e.attrs.kernel}}`;
     case 'dropout_mask':
       return ` {p: ${e.attrs.p}, stream: ${e.attrs.stream}, ${e.attrs.perStep ? 'per step' : 'per sequence'}}`;
     default:

@@ -12,6 +12,7 @@ import type { Binding, CellProgram, ParamDecl, SizeDecl, StateDecl } from './ir.
 import { type Instance, inlineCell, instanceName } from './inline.js';
 import { GraphBuilder } from './graph.js';
 import { type Attrs, type BinaryOp, type OpName, SHAPE_RULES, type Type, type UnaryOp } from './ops.js';
+import { conv2dKernel } from './conv2d.js';
 import { Dim, formatShape } from './shape.js';
 
 const UNARY_FUNCTIONS: Readonly<Record<string, UnaryOp>> = {
@@ -211,6 +212,8 @@ class Lowering {
       throw new SeqError(e.span, 'split gives several values; bind them with let', 'write let a, b = split(z, 2)');
     }
     if (e.callee === 'dropout' || e.callee === 'recurrent_dropout') return this.dropout(e);
+    if (e.callee === 'conv2d') return this.conv2d(e);
+    if (e.callee === 'repeat') return this.repeat(e);
     const args = e.args.map((a) => this.expr(a));
     const callee = this.callees.get(e.callee);
     if (callee && UNARY_FUNCTIONS[e.callee] === undefined && BINARY_FUNCTIONS[e.callee] === undefined) return this.instance(callee, args, this.prefix, e.span);
@@ -232,6 +235,46 @@ class Lowering {
     const shifted = this.apply('exp', [this.apply('sub', [x, max], e.span, () => 'softmax')], e.span, () => 'softmax');
     const total = this.apply('reduce_sum', [shifted], e.span, () => 'softmax');
     return this.apply('div', [shifted, total], e.span, () => 'softmax');
+  }
+
+  /**
+   * A dimension written as an expression: a size, a whole number, or a product of them (`Y*X`),
+   * as the grid of a convolution and the count of a repeat are given.
+   */
+  dimension(e: Expr, what: string): Dim {
+    if (e.kind === 'number' && Number.isInteger(e.value) && e.value >= 1) return Dim.of(e.value);
+    if (e.kind === 'name' && this.cell.sizes.some((s) => s.name === e.name)) return Dim.of(e.name);
+    if (e.kind === 'binary' && e.op === '*') return this.dimension(e.left, what).mul(this.dimension(e.right, what));
+    throw new SeqError(e.span, `${what} is a size, a whole number or a product of them, got ${text(this.source, e)}`, 'name a size that a shape uses, e.g. Y, or write a number such as 5');
+  }
+
+  /**
+   * `conv2d(W, v, height, width)`: v a feature map of Cin channels over a height x width grid,
+   * [Cin*height*width], and W a kernel [Cout, Cin*K*K]; K is read off their shapes.
+   */
+  conv2d(e: Expr & { kind: 'call' }): number {
+    const [w, v] = [this.expr(e.args[0]!), this.expr(e.args[1]!)];
+    const grid = { height: this.dimension(e.args[2]!, 'the height of a conv2d map'), width: this.dimension(e.args[3]!, 'the width of a conv2d map') };
+    const kernel = conv2dKernel(this.graph.type(w), this.graph.type(v), grid);
+    const describe = () => `conv2d(${e.args.map((a) => text(this.source, a)).join(', ')})`;
+    // a kernel that does not fit gets no size: the shape rule then says what was expected
+    const attrs = typeof kernel === 'number' ? { ...grid, kernel } : grid;
+    const { height, width } = grid;
+    const hint = `a map of c channels over the ${height} x ${width} grid is a vector [c*${height}*${width}], channel after channel; its kernel is a matrix [out channels, c*K*K] for an odd K`;
+    return this.apply('conv2d', [w, v], e.span, describe, attrs, hint);
+  }
+
+  /** `repeat(v, n)`: each element of vector v, n times in a row (a per-channel bias over n pixels): [C] to [C*n]. */
+  repeat(e: Expr & { kind: 'call' }): number {
+    const v = this.expr(e.args[0]!);
+    const n = this.dimension(e.args[1]!, 'the count of repeat');
+    const t = this.graph.type(v);
+    if (t.shape.length !== 1) throw new SeqError(e.args[0]!.span, `repeat expects a vector, got ${t.shape.length ? formatShape(t.shape) : 'a number'}`, 'a number needs no repeat: it broadcasts over any vector');
+    const describe = () => 'repeat';
+    const ones = this.apply('broadcast', [this.graph.emitTyped('const', [], { value: 1 }, { shape: [], batched: false }, e.span)], e.span, describe, { size: n });
+    // row c of outer(v, ones) is n copies of v[c]; read row after row it is the repeat
+    const rows = this.apply('outer', [v, ones], e.span, describe);
+    return this.apply('reshape', [rows], e.span, describe, { shape: [t.shape[0]!.mul(n)] });
   }
 
   /** Inverted dropout: the operand times a mask of 0 and 1/(1-p), drawn for this call site alone. */

@@ -5,7 +5,8 @@
  * written in terms of these.
  */
 import { EVERY_STEP, keepThreshold, random24 } from '../runtime/random.js';
-import { Dim, type Shape, formatShape, shapeEquals } from './shape.js';
+import { CONV_SHAPE_RULES, conv2dCpu, conv2dFilterCpu, flipKernelCpu, gridOf } from './conv2d.js';
+import { Dim, type Shape, formatShape, shapeEquals, shapeSize } from './shape.js';
 
 export type UnaryOp = 'neg' | 'exp' | 'log' | 'tanh' | 'sigmoid' | 'relu' | 'sqrt' | 'abs' | 'step' | 'sign';
 export type BinaryOp = 'add' | 'sub' | 'mul' | 'div' | 'max' | 'min' | 'pow' | 'ge' | 'eq';
@@ -13,8 +14,16 @@ export type ReduceOp = 'reduce_sum' | 'reduce_max';
 /** `load` reads a sequence buffer of another program (a backward pass reading the forward's). */
 /** `dim` is a size's value as a number (`1 / sqrt(K)`), bound when the model is created. */
 export type LeafOp = 'input' | 'state' | 'param' | 'const' | 'load' | 'dim';
-/** pad is slice's transpose, broadcast reduce_sum's, outer the weight side of matmul's. */
-export type StructuralOp = 'matmul' | 'concat' | 'slice' | 'pad' | 'broadcast' | 'outer' | 'transpose';
+/**
+ * pad is slice's transpose, broadcast reduce_sum's, outer the weight side of matmul's.
+ * reshape reads the same elements in the same (row-major) order under another shape.
+ */
+export type StructuralOp = 'matmul' | 'concat' | 'slice' | 'pad' | 'broadcast' | 'outer' | 'transpose' | 'reshape';
+/**
+ * 2-D convolution over feature maps (compiler/conv2d.ts): conv2d is the convolution,
+ * flip_kernel the kernel of its transpose, conv2d_filter the weight side of its gradient.
+ */
+export type ConvOp = 'conv2d' | 'flip_kernel' | 'conv2d_filter';
 /**
  * A leaf drawn from the counter-based RNG (runtime/random.ts): its value depends on the
  * launch seed, the step, the batch row and the element, and on nothing it reads.
@@ -28,7 +37,7 @@ export type RandomOp = 'dropout_mask';
  * scatter-add, the gradient of an embedding.
  */
 export type IndexOp = 'gather' | 'scatter';
-export type OpName = UnaryOp | BinaryOp | ReduceOp | LeafOp | StructuralOp | RandomOp | IndexOp;
+export type OpName = UnaryOp | BinaryOp | ReduceOp | LeafOp | StructuralOp | RandomOp | IndexOp | ConvOp;
 
 /** The type of a step value. `batched` values carry an implicit leading batch dimension. */
 export interface Type {
@@ -53,6 +62,13 @@ export interface Attrs {
   readonly stream?: number;
   /** dropout_mask: a fresh mask at every step (dropout), or one for the whole sequence (recurrent_dropout) */
   readonly perStep?: boolean;
+  /** conv2d and conv2d_filter: the grid of the feature maps, in pixels */
+  readonly height?: Dim;
+  readonly width?: Dim;
+  /** conv2d, flip_kernel and conv2d_filter: K of the K x K kernel (odd) */
+  readonly kernel?: number;
+  /** reshape: the shape of the result */
+  readonly shape?: Shape;
 }
 
 /** A shape rule answers the result type or a message saying what was expected. */
@@ -140,7 +156,7 @@ export function isElementwise(op: OpName): boolean {
  * them would recompute it per element, so the scheduler decides where they materialize.
  */
 export function isContraction(op: OpName): boolean {
-  return op === 'matmul' || isReduce(op);
+  return op === 'matmul' || op === 'conv2d' || isReduce(op);
 }
 
 const show = (t: Type): string => formatShape(t.shape);
@@ -220,6 +236,12 @@ export const SHAPE_RULES: Readonly<Record<OpName, ShapeRule>> = {
       ? { shape: [a!.shape[0]!, b!.shape[0]!], batched: a!.batched || b!.batched }
       : `two vectors, got ${show(a!)} and ${show(b!)}`,
   transpose: ([a]) => (a!.shape.length === 2 ? { shape: [a!.shape[1]!, a!.shape[0]!], batched: a!.batched } : `a matrix, got ${show(a!)}`),
+  reshape: ([a], { shape }) => {
+    if (!shape || shape.length < 1 || shape.length > 2) return 'a vector or matrix shape to reshape to';
+    if (!shapeSize(a!.shape).equals(shapeSize(shape))) return `${shapeSize(shape)} elements to reshape to ${formatShape(shape)}, got ${show(a!)}`;
+    return { shape, batched: a!.batched };
+  },
+  ...CONV_SHAPE_RULES,
   dropout_mask: (args, { size }) => (args.length === 0 ? { shape: [size!], batched: true } : 'no operands'),
   // the types of the ops they replace; that the vector is a one-hot input is typecheck's to say
   gather: (args, attrs) => SHAPE_RULES.matmul(args, attrs),
@@ -336,6 +358,14 @@ export function evaluateOp(
       for (let r = 0; r < g.length; r++) out[r * x.length + id] = g[r]!;
       return out;
     }
+    case 'reshape':
+      return Float64Array.from(args[0]!);
+    case 'conv2d':
+      return conv2dCpu(args[0]!, args[1]!, argSizes[0]![0]!, gridOf(attrs, sizes));
+    case 'flip_kernel':
+      return flipKernelCpu(args[0]!, argSizes[0]![0]!, attrs.kernel!);
+    case 'conv2d_filter':
+      return conv2dFilterCpu(args[0]!, args[1]!, gridOf(attrs, sizes));
     case 'transpose': {
       const [rows, cols] = argSizes[0] as [number, number];
       const a = args[0]!;

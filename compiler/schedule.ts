@@ -11,8 +11,9 @@
  *   sequential part is only the recurrence itself.
  * - Accumulate: values summed over every step and row (parameter gradients) run after the
  *   loop, one kernel each; what they read is kept per step (their contractions, and the
- *   vectors of their outer products, and of their scatters), so the sum is a GEMM over all
- *   steps, or for an embedding's gradient a scatter-add (compiler/wgsl.ts).
+ *   vectors of their outer products, of their scatters and the maps of their filter
+ *   gradients), so the sum is a GEMM over all steps, for an embedding's gradient a
+ *   scatter-add, for a convolution's kernel a correlation over every row (compiler/wgsl.ts).
  * - Level: within a phase, a kernel may only read buffers written by earlier kernels; values
  *   of one level share a kernel.
  * - Scan: when every update is affine in its own state (compiler/scan.ts), the step loop
@@ -87,13 +88,14 @@ export interface Schedule {
 const LEAVES = new Set(['input', 'param', 'const', 'dim', 'load', 'state', 'dropout_mask']);
 
 /**
- * The operands an op reads at every index of its result: a matmul's vector (and its matrix
- * when that is per-example, as attention's keys are), a reduction's input, and both vectors
- * of an outer product, which repeats each element along a row or a column.
+ * The operands an op reads at every index of its result: a matmul's or convolution's vector
+ * (and its matrix when that is per-example, as attention's keys are), a reduction's input, both
+ * vectors of an outer product, which repeats each element along a row or a column, and both
+ * maps of a convolution's filter gradient, which correlates them over every pixel.
  */
 function wholeOperands(eqns: readonly Eqn[], e: Eqn): readonly number[] {
-  if (e.op === 'matmul') return eqns[e.args[0]!]!.type.batched ? e.args : [e.args[1]!];
-  if (isReduce(e.op) || e.op === 'outer') return e.args;
+  if (e.op === 'matmul' || e.op === 'conv2d') return eqns[e.args[0]!]!.type.batched ? e.args : [e.args[1]!];
+  if (isReduce(e.op) || e.op === 'outer' || e.op === 'conv2d_filter') return e.args;
   return [];
 }
 
@@ -126,7 +128,7 @@ export function schedule(program: CellProgram, options: ScheduleOptions = {}): S
   const results = [...program.updates, ...program.readouts, ...(program.packed?.values ?? [])];
   const materialize = new Set<number>([...results.map((r) => r.value), ...eqns.filter((e) => isReduce(e.op)).map((e) => e.id)]);
   // What an accumulation reads across all rows is kept per step: its contractions, and
-  // the vectors of its outer products.
+  // the vectors of its outer products and the maps of its filter gradients.
   const accumulated = new Set((program.accumulations ?? []).map((a) => a.value));
   const visit = (id: number, seen: Set<number>): void => {
     if (seen.has(id) || (materialize.has(id) && !accumulated.has(id))) return;
@@ -136,7 +138,7 @@ export function schedule(program: CellProgram, options: ScheduleOptions = {}): S
       materialize.add(id);
       return;
     }
-    if (e.op === 'outer' || e.op === 'scatter') {
+    if (e.op === 'outer' || e.op === 'scatter' || e.op === 'conv2d_filter') {
       for (const a of e.args) if (!LEAVES.has(eqns[a]!.op)) materialize.add(a);
     }
     e.args.forEach((a) => visit(a, seen));

@@ -74,6 +74,27 @@ export class Dim {
     return { positive: new Dim(positive), negative: new Dim(negative) };
   }
 
+  /**
+   * Exact division by a product of sizes and a whole number (`C*X*Y + H*X*Y` by `X*Y` is
+   * `C + H`), or undefined when some term is not a multiple of it or the divisor has several terms.
+   */
+  divide(divisor: Dim): Dim | undefined {
+    const [[monomial, coefficient] = []] = [...divisor.#terms];
+    if (divisor.#terms.size !== 1 || monomial === undefined || coefficient === undefined) return undefined;
+    let result = Dim.of(0);
+    for (const [m, c] of this.#terms) {
+      const names = splitMonomial(m);
+      for (const v of splitMonomial(monomial)) {
+        const at = names.indexOf(v);
+        if (at < 0) return undefined;
+        names.splice(at, 1);
+      }
+      if (c % coefficient !== 0) return undefined;
+      result = result.add(new Dim(new Map([[names.join('*'), c / coefficient]])));
+    }
+    return result;
+  }
+
   /** Exact division by an integer, or undefined when some coefficient is not a multiple. */
   divExact(k: number): Dim | undefined {
     if (!Number.isInteger(k) || k === 0) return undefined;
@@ -83,6 +104,17 @@ export class Dim {
       terms.set(m, c / k);
     }
     return new Dim(terms);
+  }
+
+  /**
+   * The constant k with this = k * other whatever the sizes (`9*C + 9*H` is 9 times `C + H`),
+   * or undefined when the two are not proportional.
+   */
+  ratio(other: Dim): number | undefined {
+    const [monomial, coefficient] = [...other.#terms][0] ?? [];
+    if (monomial === undefined || coefficient === undefined) return undefined;
+    const k = (this.#terms.get(monomial) ?? 0) / coefficient;
+    return other.scale(k).equals(this) ? k : undefined;
   }
 
   /** True when this is at most `other` for every positive value of the sizes. */

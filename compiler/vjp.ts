@@ -119,6 +119,27 @@ export const VJP: Readonly<Record<OpName, VjpRule>> = {
     const [a, b] = args as [number, number];
     return [graph.emit('matmul', [g, b]), graph.emit('matmul', [graph.emit('transpose', [g]), a])];
   },
+  reshape: ({ graph, g, args }) => [graph.emit('reshape', [g], { shape: graph.type(args[0]!).shape })],
+  // the kernel's adjoint correlates g with the input; the input's is the convolution of g with the flipped, channel-transposed kernel
+  conv2d: ({ graph, g, eqn, args }) => {
+    const [w, v] = args as [number, number];
+    const { height, width, kernel } = eqn.attrs;
+    return [
+      graph.emit('conv2d_filter', [g, v], { height, width, kernel }),
+      graph.emit('conv2d', [graph.emit('flip_kernel', [w], { kernel }), g], { height, width, kernel }),
+    ];
+  },
+  // a permutation that is its own inverse
+  flip_kernel: ({ graph, g, eqn }) => [graph.emit('flip_kernel', [g], { kernel: eqn.attrs.kernel })],
+  // linear in each operand: g's adjoint convolves the kernel-shaped adjoint with v, v's convolves its flip with g
+  conv2d_filter: ({ graph, g, eqn, args }) => {
+    const [dy, v] = args as [number, number];
+    const { height, width, kernel } = eqn.attrs;
+    return [
+      graph.emit('conv2d', [g, v], { height, width, kernel }),
+      graph.emit('conv2d', [graph.emit('flip_kernel', [g], { kernel }), dy], { height, width, kernel }),
+    ];
+  },
   scatter: () => {
     throw new Error('second derivatives (the gradient of a parameter gradient) are not supported');
   },

@@ -17,6 +17,7 @@ import { BINARY, DROPOUT_MASK, ONE_HOT_WGSL, REDUCE, UNARY, isBinary, isReduce, 
 import type { KernelSpec, Schedule } from './schedule.js';
 import { gradientName } from './autodiff.js';
 import { Dim, shapeSize } from './shape.js';
+import { type FilterRequest, emitConvolutions, emitFilterCorrelations, flipKernelElement } from './wgsl-conv.js';
 import { writeScanKernel } from './wgsl-scan.js';
 
 export function f32Literal(value: number): string {
@@ -148,7 +149,10 @@ export interface GeneratedKernel {
   readonly usesGrads?: boolean;
 }
 
-/** A matmul wanted at one weight row for one batch row, found by the gathering pass. */
+/**
+ * A contraction wanted at one element for one batch row, found by the gathering pass: a
+ * matmul at a row of its weight, a convolution at an element of its output map.
+ */
 interface MatmulRequest {
   readonly eqn: Eqn;
   readonly row: Index;
@@ -157,10 +161,8 @@ interface MatmulRequest {
 
 /** k when `wide` is k times `narrow` for a whole k >= 1, whatever the sizes. */
 function multipleOf(wide: Dim, narrow: Dim): number | undefined {
-  const [monomial, coefficient] = [...narrow.terms][0] ?? [];
-  if (monomial === undefined || coefficient === undefined) return undefined;
-  const k = (wide.terms.get(monomial) ?? 0) / coefficient;
-  return Number.isInteger(k) && k >= 1 && narrow.scale(k).equals(wide) ? k : undefined;
+  const k = wide.ratio(narrow);
+  return k !== undefined && Number.isInteger(k) && k >= 1 ? k : undefined;
 }
 
 /**
@@ -190,6 +192,8 @@ export class KernelWriter {
   #counter = 0;
   /** gathering pass: matmuls are recorded, not computed */
   #requests: Map<string, MatmulRequest> | undefined;
+  /** gathering pass of a post kernel: its filter-gradient elements, computed together per row */
+  #filterRequests: Map<string, FilterRequest> | undefined;
   /** emitting pass: accumulators holding the gathered matmuls */
   readonly #accumulators = new Map<string, string>();
   /** the element indices the lanes of all tiles cover; wider outputs are written at multiples of it */
@@ -391,7 +395,15 @@ export class KernelWriter {
       case 'outer':
       case 'scatter':
       case 'transpose':
+      case 'flip_kernel':
+      case 'conv2d_filter':
         return this.matrixAtFlat(e, index, batchRow, block);
+      case 'reshape':
+        // a vector read at the same flat index of its operand, row-major as every matrix is
+        if (e.type.shape.length === 2) return this.matrixAtFlat(e, index, batchRow, block);
+        return this.value(e.args[0]!, index, batchRow, block);
+      case 'conv2d':
+        return this.convolution(e, index, batchRow, block);
       case 'state':
         return this.element(this.schedule.stateBuffers.get(e.attrs.name!)!, index, batchRow, e.attrs.lag!);
       case 'slice':
@@ -466,6 +478,37 @@ export class KernelWriter {
     return acc;
   }
 
+  /** A conv2d element: gathered with the tile's other convolutions, or on its own inside a loop. */
+  convolution(e: Eqn, index: Index, batchRow: number, block: Block): string {
+    const key = this.key(e, index, batchRow);
+    const gathered = this.#accumulators.get(key);
+    if (gathered) return gathered;
+    if (this.#requests && index.base === 'j0') {
+      this.#requests.set(key, { eqn: e, row: index, batchRow });
+      return '0.0';
+    }
+    return emitConvolutions(this, [{ eqn: e, index, batchRow, key }], block).get(key)!;
+  }
+
+  /** A conv2d_filter element: gathered with the post kernel's others, or on its own. */
+  filterGradient(e: Eqn, key: string, row: Index, col: Index, batchRow: number, block: Block): string {
+    const gathered = this.#accumulators.get(key);
+    if (gathered) return gathered;
+    if (this.#filterRequests) {
+      this.#filterRequests.set(key, { eqn: e, row, col, batchRow, key });
+      return '0.0';
+    }
+    return emitFilterCorrelations(this, [{ eqn: e, row, col, batchRow, key }], block).get(key)!;
+  }
+
+  /** The gathered contractions of a tile, computed together: matmuls by operand, convolutions by map. */
+  emitGathered(requests: readonly MatmulRequest[], block: Block): number {
+    this.emitMatmuls(requests.filter((r) => r.eqn.op === 'matmul'), block);
+    const convolutions = requests.filter((r) => r.eqn.op === 'conv2d').map((r) => ({ eqn: r.eqn, index: r.row, batchRow: r.batchRow, key: this.key(r.eqn, r.row, r.batchRow) }));
+    for (const [key, name] of emitConvolutions(this, convolutions, block)) this.#accumulators.set(key, name);
+    return requests.length;
+  }
+
   /** Element (row, col) of a matmul's weight (of batch row `batchRow` when it is per-example); column-major params index it directly. */
   weight(w: number, row: Index, col: string, batchRow: number, block: Block): string {
     return this.value2d(w, row, { base: col, lane: 0, offset: ZERO }, batchRow, block);
@@ -480,7 +523,7 @@ export class KernelWriter {
       : `params[${base} + (${row}) * ${this.dim(shape[1]!)} + ${col}]`;
   }
 
-  /** A matrix value at (row, col): parameters, transposes, outer products and elementwise ops of them. */
+  /** A matrix value at (row, col): parameters, transposes, outer products, reshapes, kernels and elementwise ops of them. */
   value2d(id: number, row: Index, col: Index, batchRow: number, block: Block): string {
     const e = this.#eqns[id]!;
     const key = `${id}@${this.index(row)}|${this.index(col)}#${e.type.batched ? batchRow : '*'}`;
@@ -502,6 +545,9 @@ export class KernelWriter {
     // a scatter read densely (summed with other terms) is the outer product with the one-hot vector
     else if (e.op === 'outer' || e.op === 'scatter') text = `(${this.value(e.args[0]!, row, batchRow, block)} * ${this.value(e.args[1]!, col, batchRow, block)})`;
     else if (e.op === 'const') text = f32Literal(e.attrs.value!);
+    else if (e.op === 'reshape') text = this.value(e.args[0]!, { base: `(${this.index(row)}) * ${this.dim(e.type.shape[1]!)} + ${this.index(col)}`, lane: 0, offset: ZERO }, batchRow, block);
+    else if (e.op === 'flip_kernel') text = flipKernelElement(this, e, row, col, batchRow, block);
+    else if (e.op === 'conv2d_filter') text = this.filterGradient(e, key, row, col, batchRow, block);
     else if (e.op === 'slice') text = this.value2d(e.args[0]!, row, shifted(col, e.attrs.start!), batchRow, block);
     else if (e.op === 'pad') {
       const start = e.attrs.start!;
@@ -628,6 +674,25 @@ export class KernelWriter {
     // a matrix's rows per invocation (along the lanes) and columns per workgroup
     const laneRows = matrix ? this.tile.cols : 1;
     const groupCols = matrix ? this.tile.rows : scalar ? 1 : this.tile.cols;
+    /** Every element of the tile at the row the block is at. */
+    const elements = (body: Block): string[][] =>
+      Array.from({ length: laneRows }, (_, a) => Array.from({ length: groupCols }, (_, c) => {
+        const col: Index = scalar ? { base: '0u', lane: 0, offset: ZERO } : { base: 'j0', lane: c, offset: ZERO };
+        return matrix ? this.value2d(e.id, { base: 'i0', lane: a, offset: ZERO }, col, 0, body) : this.value(e.id, col, 0, body);
+      }));
+    // Pass 1 finds the contractions the elements need per row (a sum over a map's pixels, a
+    // filter gradient's correlation); pass 2 computes each group of them in one loop, then the sums.
+    this.#requests = new Map();
+    this.#filterRequests = new Map();
+    elements(new Block('    '));
+    const requests = [...this.#requests.values()];
+    const filters = [...this.#filterRequests.values()];
+    this.#requests = undefined;
+    this.#filterRequests = undefined;
+    this.#counter = 0;
+    this.#bufferUse.clear();
+    this.#usesParams = false;
+    this.#usesRandom = false;
     const main = new Block('  ');
     const names: string[][] = [];
     for (let a = 0; a < laneRows; a++) {
@@ -642,13 +707,9 @@ export class KernelWriter {
     const body = main.child();
     body.line('let t = rr / B;');
     body.line('let r0 = rr - t * B;');
-    for (let a = 0; a < laneRows; a++) {
-      for (let c = 0; c < groupCols; c++) {
-        const col: Index = scalar ? { base: '0u', lane: 0, offset: ZERO } : { base: 'j0', lane: c, offset: ZERO };
-        const v = matrix ? this.value2d(e.id, { base: 'i0', lane: a, offset: ZERO }, col, 0, body) : this.value(e.id, col, 0, body);
-        body.line(`${names[a]![c]} = ${names[a]![c]} + ${v};`);
-      }
-    }
+    this.emitGathered(requests, body);
+    for (const [key, name] of emitFilterCorrelations(this, filters, body)) this.#accumulators.set(key, name);
+    elements(body).forEach((row, a) => row.forEach((v, c) => body.line(`${names[a]![c]} = ${names[a]![c]} + ${v};`)));
     main.append(body);
     main.line('}');
     for (let a = 0; a < laneRows; a++) {
@@ -767,7 +828,7 @@ export class KernelWriter {
     const rowLanes = this.tile.lanes === 'rows';
     if (rowLanes && this.kernel.phase === 'step') throw new Error('internal: lanes own row tiles only in kernels over all steps');
     const main = new Block('  ', undefined, Dim.of(1), new AccessCount(), rowLanes);
-    const accumulators = this.emitMatmuls(requests, main);
+    const accumulators = this.emitGathered(requests, main);
     this.epilogue(main, outputs);
     const widths = new Map<string, Dim>();
     for (const o of outputs) widths.set(shapeSize(o.type.shape).toString(), shapeSize(o.type.shape));

@@ -37,7 +37,7 @@ export interface CheckedCell {
 
 export const FUNCTIONS: Readonly<Record<string, number>> = {
   sigmoid: 1, tanh: 1, relu: 1, exp: 1, log: 1, sqrt: 1, abs: 1, softmax: 1, sum: 1,
-  max: 2, min: 2, pow: 2, split: 2, dropout: 2, recurrent_dropout: 2,
+  max: 2, min: 2, pow: 2, split: 2, dropout: 2, recurrent_dropout: 2, repeat: 2, conv2d: 4,
 };
 
 /**
@@ -59,6 +59,7 @@ export function dropoutProbability(call: Expr & { kind: 'call' }): number {
 const USAGE: Readonly<Record<string, string>> = {
   max: 'max(a, b)', min: 'min(a, b)', pow: 'pow(a, b)', split: 'let a, b = split(v, 2)',
   dropout: 'dropout(v, 0.25)', recurrent_dropout: 'recurrent_dropout(h[t-1], 0.25)',
+  repeat: 'repeat(b, Y*X)', conv2d: 'conv2d(W, h[t-1], Y, X)',
 };
 
 /** The largest dimension a shape may name: buffer sizes and indices are 32-bit in WGSL. */
