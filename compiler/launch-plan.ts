@@ -176,6 +176,7 @@ export function buildPlan(program: CellProgram, options: PlanOptions = {}): Laun
           usesParams: generated.usesParams,
           usesGrads: true,
           buffers: generated.buffers,
+          ...(generated.rowLoop ? { rowLoop: { perRow: dimTerms(generated.rowLoop.perRow), fixed: dimTerms(generated.rowLoop.fixed) } } : {}),
           variants: [{ rows: generated.tile.rows, cols: generated.tile.cols, wgsl: generated.wgsl }],
         };
       }

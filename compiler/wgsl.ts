@@ -63,6 +63,9 @@ class AccessCount {
   get shared(): Dim {
     return [...this.#byTrips.values()].reduce((sum, e) => sum.add(e.trips.scale(e.shared)), Dim.of(0));
   }
+
+  /** iterations of the loops opened with Block.child(trips), each weighed by the loops around it */
+  iterations = Dim.of(0);
 }
 
 /**
@@ -76,6 +79,14 @@ class AccessCount {
 const PARAM_ACCESS = /\b(?:params|grads)\[/g;
 const ROW_ACCESS = /\bbuf_\d+\[/g;
 const DIVERGENT_WEIGHT = 4;
+
+/**
+ * A post kernel's loop over the rows of all steps, one chunk of them per dispatch. Mesa's
+ * llvmpipe ends every loop of an invocation, silently, once its loops together have run
+ * 65535 iterations (LP_MAX_TGSI_LOOP_ITERATIONS): a weight gradient summed over more rows
+ * came out short. The runtime sizes the chunks (`chunk_rows`) from the kernel's `rowLoop`.
+ */
+const ROW_LOOP = 'for (var rr: u32 = row_begin; rr < row_end; rr = rr + 1u) {';
 
 /** A scope of generated statements; values computed here are reused by later statements. */
 export class Block {
@@ -108,7 +119,9 @@ export class Block {
   }
   /** A nested scope: a branch, or the body of a loop of `trips` iterations. */
   child(trips?: Dim): Block {
-    return new Block(this.indent + '  ', this, trips ? this.trips.mul(trips) : this.trips, this.accesses, this.rowLanes);
+    const total = trips ? this.trips.mul(trips) : this.trips;
+    if (trips) this.accesses.iterations = this.accesses.iterations.add(total);
+    return new Block(this.indent + '  ', this, total, this.accesses, this.rowLanes);
   }
   append(child: Block): void {
     this.lines.push(...child.lines);
@@ -147,6 +160,8 @@ export interface GeneratedKernel {
   readonly height?: Dim;
   /** post kernels write the packed gradient buffer */
   readonly usesGrads?: boolean;
+  /** post kernels: loop iterations per row of ROW_LOOP, and outside it */
+  readonly rowLoop?: { readonly perRow: Dim; readonly fixed: Dim };
 }
 
 /**
@@ -633,6 +648,8 @@ export class KernelWriter {
       ...program.sizes.map((s, i) => `override size_${i}: u32; // ${s.name}`),
       ...program.params.map((p, i) => `override param_${i}: u32; // offset of ${p.name}`),
       'override loss_slot: u32 = 0u;',
+      // post kernels: rows of all steps per dispatch (ROW_LOOP), set by the runtime
+      ...(usesGrads ? ['override chunk_rows: u32 = 4294967295u;'] : []),
       'override workgroup_size: u32 = 64u;',
       // workgroups are 2-D: when an output has fewer column tiles than a vector instruction has lanes, row tiles fill them
       'override workgroup_rows: u32 = 1u;',
@@ -703,7 +720,8 @@ export class KernelWriter {
         names[a]!.push(name);
       }
     }
-    main.line('for (var rr: u32 = 0u; rr < rows; rr = rr + 1u) {');
+    const fixed = main.accesses.iterations;
+    main.line(ROW_LOOP);
     const body = main.child();
     body.line('let t = rr / B;');
     body.line('let r0 = rr - t * B;');
@@ -712,6 +730,7 @@ export class KernelWriter {
     elements(body).forEach((row, a) => row.forEach((v, c) => body.line(`${names[a]![c]} = ${names[a]![c]} + ${v};`)));
     main.append(body);
     main.line('}');
+    const perRow = Dim.of(1).add(main.accesses.iterations.sub(fixed));
     for (let a = 0; a < laneRows; a++) {
       for (let c = 0; c < groupCols; c++) {
         const rowText = this.index({ base: 'i0', lane: a, offset: ZERO });
@@ -729,7 +748,8 @@ export class KernelWriter {
           target = `grads[param_${param} + ${colText}]`;
           guard = `${colText} < ${this.dim(shapeSize(e.type.shape))}`;
         }
-        main.line(`if (${guard}) { ${target} = ${names[a]![c]}; }`);
+        // later chunks of the row loop add to what the first one wrote
+        main.line(`if (${guard}) { ${target} = ${names[a]![c]} + select(0.0, ${target}, launch.t > 0u); }`);
       }
     }
     const origin = matrix
@@ -748,6 +768,7 @@ export class KernelWriter {
       accesses: main.accesses.total,
       sharedAccesses: main.accesses.shared,
       usesGrads: true,
+      rowLoop: { perRow, fixed },
     };
   }
 
@@ -761,6 +782,9 @@ export class KernelWriter {
       ...origin,
       '  let B = launch.batch;',
       '  let rows = launch.steps * B;',
+      // chunk launch.t of the rows: the runtime splits the loop where it would pass the adapter's limit
+      '  let row_begin = min(rows, launch.t * chunk_rows);',
+      '  let row_end = min(rows, row_begin + chunk_rows);',
       ...main.lines,
       '}',
       '',
@@ -792,8 +816,9 @@ export class KernelWriter {
     const at = (col: string) => this.paramElement(param.name, param.shape, 'j0', col).replace(/^params/, 'grads');
     const main = new Block('  ');
     main.line(`if (j0 >= ${this.dim(rows)}) { return; }`);
-    main.line(`for (var v: u32 = 0u; v < ${this.dim(cols)}; v = v + 1u) { ${at('v')} = 0.0; }`);
-    main.line('for (var rr: u32 = 0u; rr < rows; rr = rr + 1u) {');
+    main.line(`if (launch.t == 0u) { for (var v: u32 = 0u; v < ${this.dim(cols)}; v = v + 1u) { ${at('v')} = 0.0; } }`);
+    const fixed = main.accesses.iterations.add(cols);
+    main.line(ROW_LOOP);
     const body = main.child();
     body.line('let t = rr / B;');
     body.line('let r0 = rr - t * B;');
@@ -805,8 +830,9 @@ export class KernelWriter {
     }
     main.append(body);
     main.line('}');
+    const perRow = Dim.of(1).add(main.accesses.iterations.add(cols).sub(fixed));
     const wgsl = this.postKernel(this.header(true, { rows: 1, cols: 1 }), ['  let j0 = gid.x;'], main);
-    return { wgsl, usesParams: this.#usesParams, buffers: this.bufferList(), widths: [rows], tile: { rows: 1, cols: 1 }, accumulators: 0, accesses: main.accesses.total, sharedAccesses: main.accesses.shared, usesGrads: true };
+    return { wgsl, usesParams: this.#usesParams, buffers: this.bufferList(), widths: [rows], tile: { rows: 1, cols: 1 }, accumulators: 0, accesses: main.accesses.total, sharedAccesses: main.accesses.shared, usesGrads: true, rowLoop: { perRow, fixed } };
   }
 
   /**

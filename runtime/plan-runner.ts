@@ -41,6 +41,30 @@ interface CompiledKernel {
   readonly layout: GPUBindGroupLayout;
   /** workgroups per dispatch for a sequence of `steps` */
   readonly dispatch: (steps: number) => readonly [number, number, number];
+  /** post kernels: dispatches for a sequence of `steps`, each over a chunk of the rows (MAX_LOOP_ITERATIONS) */
+  readonly chunks?: (steps: number) => number;
+}
+
+/**
+ * Loop iterations one invocation may run: Mesa's llvmpipe ends every loop of an invocation,
+ * silently, once its loops together have run 65535 iterations (LP_MAX_TGSI_LOOP_ITERATIONS;
+ * measured: a second loop of 40,000 after a first one ran 25,534 times). Post kernels loop
+ * over the rows of all steps, so they run in chunks that stay under it, on every adapter:
+ * a chunk is one more dispatch per 65,000-odd iterations.
+ */
+export const MAX_LOOP_ITERATIONS = 65535;
+
+/** Rows of all steps per dispatch of a post kernel, with a margin for the loops it opens outside the rows. */
+export function postChunkRows(kernel: PlanKernel, sizes: Readonly<Record<string, number>>, batch: number): number {
+  if (!kernel.rowLoop) return Number.MAX_SAFE_INTEGER;
+  const perRow = Math.max(1, evaluateDim(kernel.rowLoop.perRow, sizes));
+  const room = MAX_LOOP_ITERATIONS - 64 - evaluateDim(kernel.rowLoop.fixed, sizes);
+  const rows = Math.floor(room / perRow);
+  // chunk c reads its start from step c's launch entry, so a chunk holds at least one step's rows
+  if (rows < batch) {
+    throw new Error(`kernel ${kernel.label} runs ${perRow} loop iterations per row: ${batch} rows (one step of the batch) would pass the ${MAX_LOOP_ITERATIONS} loop iterations an invocation may run on llvmpipe; use a smaller batch or smaller sizes`);
+  }
+  return rows;
 }
 
 /** Pipelines are cached per device by WGSL text and constants, so models of one cell share them. */
@@ -278,13 +302,16 @@ export class PlanRunner {
     const rowBlocks = (steps: number) => Math.ceil(rowTiles(steps) / rowsPerGroup);
     const workgroupSize = rowsPerGroup > 1 ? nextPowerOfTwo(columnTiles) : chooseWorkgroupSize(columnTiles, rowBlocks(32), limit, parallel);
     const shape: Record<string, number> = rowsPerGroup > 1 ? { workgroup_size: workgroupSize, workgroup_rows: rowsPerGroup } : { workgroup_size: workgroupSize };
+    const chunkRows = kernel.rowLoop ? postChunkRows(kernel, sizes, batch) : undefined;
+    if (chunkRows !== undefined) shape['chunk_rows'] = Math.min(chunkRows, 2 ** 32 - 1);
     const { pipeline, layout } = await pipelineFor(device, kernel, variant.wgsl, { ...this.constants, ...shape });
     const groupsX = Math.ceil(columnTiles / workgroupSize);
     const dispatch = (steps: number) => {
       const [y, z] = spill(rowBlocks(steps));
       return [groupsX, y, z] as const;
     };
-    return { kernel, variant, pipeline, layout, dispatch };
+    if (chunkRows === undefined) return { kernel, variant, pipeline, layout, dispatch };
+    return { kernel, variant, pipeline, layout, dispatch, chunks: (steps: number) => Math.max(1, Math.ceil((steps * batch) / chunkRows)) };
   }
 
   bindGroups(kernels: readonly CompiledKernel[], bindings: PlanBindings): GPUBindGroup[] {
@@ -333,7 +360,14 @@ export class PlanRunner {
       }
     }
     overAllSteps('after');
-    overAllSteps('post');
+    for (const { k, group } of phase('post')) {
+      pass.setPipeline(k.pipeline);
+      const chunks = k.chunks?.(steps) ?? 1;
+      for (let c = 0; c < chunks; c++) {
+        pass.setBindGroup(0, group, [c * stride]);
+        pass.dispatchWorkgroups(...k.dispatch(steps));
+      }
+    }
   }
 }
 

@@ -60,6 +60,12 @@ export interface PlanKernel {
   readonly height?: DimTerms;
   /** binding 1 or 2: the packed gradient buffer, written by post kernels */
   readonly usesGrads?: boolean;
+  /**
+   * post kernels: loop iterations an invocation runs per row of all steps, and besides them;
+   * the runtime splits the rows into chunks, a dispatch each, to stay within the adapter's
+   * loop limit (MAX_LOOP_ITERATIONS in runtime/plan-runner.ts)
+   */
+  readonly rowLoop?: { readonly perRow: DimTerms; readonly fixed: DimTerms };
   /** binding 0 is the launch uniform, 1 the packed parameters (if `usesParams`), then these buffers */
   readonly usesParams: boolean;
   readonly buffers: readonly { readonly buffer: number; readonly write: boolean }[];
