@@ -221,7 +221,7 @@ function persistentKernel(scheduled: Schedule, steps: readonly KernelSpec[], lab
       rows: v.tile.rows,
       cols: v.tile.cols,
       accesses: dimTerms(v.accesses),
-      levels: v.levels.map((l) => ({ widths: l.widths.map(dimTerms), accesses: dimTerms(l.accesses) })),
+      levels: v.levels.map((l) => ({ widths: l.widths.map(dimTerms), accesses: dimTerms(l.accesses), iterations: dimTerms(l.iterations) })),
       wgsl: v.wgsl,
     })),
   };

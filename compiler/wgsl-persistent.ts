@@ -10,10 +10,16 @@ import type { KernelSpec, Schedule } from './schedule.js';
 import type { Dim } from './shape.js';
 import { type GeneratedKernel, KernelWriter, type Tile } from './wgsl.js';
 
-/** Per step kernel: the widths its tiles cover (the largest) and its storage accesses per tile (the runtime's cost estimate). */
+/**
+ * Per step kernel: the widths its tiles cover (the largest), its storage accesses per tile
+ * (the runtime's cost estimate) and the loop iterations of one tile (the runtime splits the
+ * sequence into chunks of steps, a dispatch each, so that an invocation's loops stay under
+ * the adapter's limit: MAX_LOOP_ITERATIONS in runtime/plan-runner.ts).
+ */
 export interface PersistentLevel {
   readonly widths: readonly Dim[];
   readonly accesses: Dim;
+  readonly iterations: Dim;
 }
 
 export function writePersistentKernel(schedule: Schedule, steps: readonly KernelSpec[], tile: Tile): GeneratedKernel & { levels: PersistentLevel[] } {
@@ -23,7 +29,7 @@ export function writePersistentKernel(schedule: Schedule, steps: readonly Kernel
   const [first] = writers as [KernelWriter];
   for (const w of writers.slice(1)) first.absorb(w);
   const { rows, cols } = tile;
-  const levels = bodies.map(({ widths, main }) => ({ widths, widthText: widths.map((w) => first.dim(w)).reduce((a, b) => `max(${a}, ${b})`), accesses: main.accesses.total }));
+  const levels = bodies.map(({ widths, main }) => ({ widths, widthText: widths.map((w) => first.dim(w)).reduce((a, b) => `max(${a}, ${b})`), accesses: main.accesses.total, iterations: main.accesses.iterations }));
   const reverse = schedule.program.direction === 'reverse';
   const rowIds = Array.from({ length: rows }, (_, r) => `      let r${r} = row0 + ${r}u;`);
   const wgsl = [
@@ -36,7 +42,10 @@ export function writePersistentKernel(schedule: Schedule, steps: readonly Kernel
     '  let T = launch.steps;',
     `  let row_tiles = (rows + ${rows - 1}u) / ${rows}u;`,
     ...levels.map((level, l) => `  let column_tiles${l} = (${level.widthText} + ${cols - 1}u) / ${cols}u;`),
-    '  for (var s: u32 = 0u; s < T; s = s + 1u) {',
+    // chunk launch.t of the steps (chunk_steps, set by the runtime)
+    '  let step_begin = min(T, launch.t * chunk_steps);',
+    '  let step_end = min(T, step_begin + chunk_steps);',
+    '  for (var s: u32 = step_begin; s < step_end; s = s + 1u) {',
     `    let t = ${reverse ? 'T - 1u - s' : 's'};`,
     ...bodies.flatMap(({ main }, l) => [
       `    for (var tile: u32 = local; tile < column_tiles${l} * row_tiles; tile = tile + workgroup_size) {`,
@@ -62,6 +71,6 @@ export function writePersistentKernel(schedule: Schedule, steps: readonly Kernel
     accumulators: Math.max(...bodies.map((b) => b.accumulators)),
     accesses,
     sharedAccesses: bodies.map((b) => b.main.accesses.shared).reduce((a, b) => a.add(b)),
-    levels: levels.map(({ widths, accesses }) => ({ widths, accesses })),
+    levels: levels.map(({ widths, accesses, iterations }) => ({ widths, accesses, iterations })),
   };
 }

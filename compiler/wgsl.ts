@@ -650,6 +650,8 @@ export class KernelWriter {
       'override loss_slot: u32 = 0u;',
       // post kernels: rows of all steps per dispatch (ROW_LOOP), set by the runtime
       ...(usesGrads ? ['override chunk_rows: u32 = 4294967295u;'] : []),
+      // the persistent kernel: steps per dispatch
+      ...(tile.persistent ? ['override chunk_steps: u32 = 4294967295u;'] : []),
       'override workgroup_size: u32 = 64u;',
       // workgroups are 2-D: when an output has fewer column tiles than a vector instruction has lanes, row tiles fill them
       'override workgroup_rows: u32 = 1u;',

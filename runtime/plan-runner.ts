@@ -53,12 +53,36 @@ interface CompiledKernel {
  * a chunk is one more dispatch per 65,000-odd iterations.
  */
 export const MAX_LOOP_ITERATIONS = 65535;
+/**
+ * What a chunk plans for: half the limit, since the count from the generator misses what
+ * the shader compiler adds (a persistent LSTM-like kernel planned at 65,406 iterations a
+ * chunk lost its last two steps).
+ */
+const LOOP_BUDGET = Math.floor(MAX_LOOP_ITERATIONS / 2);
+
+/**
+ * Steps per dispatch of the persistent kernel: each step, an invocation takes its share of
+ * every step kernel's tiles, each tile running its own loops. Undefined for plans from
+ * before the count (one dispatch, as then).
+ */
+function persistentChunkSteps(kernel: PlanKernel, variant: PlanVariant, workgroupSize: number, batch: number, sizes: Readonly<Record<string, number>>): number | undefined {
+  if (!variant.levels?.every((l) => l.iterations)) return undefined;
+  let perStep = 1;
+  for (const level of variant.levels) {
+    const width = Math.max(...level.widths.map((w) => evaluateDim(w, sizes)));
+    const tiles = Math.ceil(width / variant.cols) * Math.ceil(batch / variant.rows);
+    perStep += Math.ceil(tiles / workgroupSize) * (1 + evaluateDim(level.iterations!, sizes));
+  }
+  const steps = Math.floor(LOOP_BUDGET / perStep);
+  if (steps < 1) throw new Error(`kernel ${kernel.label} runs ${perStep} loop iterations per step, past the ${MAX_LOOP_ITERATIONS} an invocation may run on llvmpipe; use the stepped kernels`);
+  return steps;
+}
 
 /** Rows of all steps per dispatch of a post kernel, with a margin for the loops it opens outside the rows. */
 export function postChunkRows(kernel: PlanKernel, sizes: Readonly<Record<string, number>>, batch: number): number {
   if (!kernel.rowLoop) return Number.MAX_SAFE_INTEGER;
   const perRow = Math.max(1, evaluateDim(kernel.rowLoop.perRow, sizes));
-  const room = MAX_LOOP_ITERATIONS - 64 - evaluateDim(kernel.rowLoop.fixed, sizes);
+  const room = LOOP_BUDGET - evaluateDim(kernel.rowLoop.fixed, sizes);
   const rows = Math.floor(room / perRow);
   // chunk c reads its start from step c's launch entry, so a chunk holds at least one step's rows
   if (rows < batch) {
@@ -256,8 +280,12 @@ export class PlanRunner {
       // one workgroup, as wide as the widest step kernel has tiles (within the device's limit)
       const chosen = choosePersistentVariant(kernel, batch, sizes, parallel);
       const workgroupSize = Math.min(limit, 256, Math.max(Math.min(parallel.simd, limit), nextPowerOfTwo(chosen.tiles)));
-      const { pipeline, layout } = await pipelineFor(device, kernel, chosen.variant.wgsl, { ...this.constants, workgroup_size: workgroupSize });
-      return { kernel, variant: chosen.variant, pipeline, layout, dispatch: () => [1, 1, 1] as const };
+      const chunkSteps = persistentChunkSteps(kernel, chosen.variant, workgroupSize, batch, sizes);
+      const shape = { workgroup_size: workgroupSize, ...(chunkSteps !== undefined ? { chunk_steps: chunkSteps } : {}) };
+      const { pipeline, layout } = await pipelineFor(device, kernel, chosen.variant.wgsl, { ...this.constants, ...shape });
+      const dispatch = () => [1, 1, 1] as const;
+      if (chunkSteps === undefined) return { kernel, variant: chosen.variant, pipeline, layout, dispatch };
+      return { kernel, variant: chosen.variant, pipeline, layout, dispatch, chunks: (steps: number) => Math.max(1, Math.ceil(steps / chunkSteps)) };
     }
     if (kernel.phase === 'scan') {
       // a workgroup per (variant.cols elements, batch row), variant.rows lanes along time (its size is in the WGSL):
@@ -343,11 +371,13 @@ export class PlanRunner {
     };
     overAllSteps('hoisted');
     overAllSteps('scan');
-    // a persistent step kernel walks every step itself
+    // a persistent step kernel walks every step itself, a chunk of them per dispatch
     for (const { k, group } of phase('step').filter(({ k }) => k.kernel.persistent)) {
       pass.setPipeline(k.pipeline);
-      pass.setBindGroup(0, group, [0]);
-      pass.dispatchWorkgroups(...k.dispatch(steps));
+      for (let c = 0; c < (k.chunks?.(steps) ?? 1); c++) {
+        pass.setBindGroup(0, group, [c * stride]);
+        pass.dispatchWorkgroups(...k.dispatch(steps));
+      }
     }
     const stepKernels = phase('step').filter(({ k }) => !k.kernel.persistent);
     const reverse = this.plan.direction === 'reverse';
