@@ -22,6 +22,8 @@ export type { Seq2SeqBatch, Seq2SeqOptions, Seq2SeqPart } from './seq2seq.js';
 export { alignmentSvg } from './text/alignment-svg.js';
 export { Transformer, sinusoidalPositions } from './transformer.js';
 export type { TransformerBatch, TransformerOptions, TransformerParts } from './transformer.js';
+export { EncoderClassifier } from './encoder-classifier.js';
+export type { ClassificationBatch, EncoderClassifierParts } from './encoder-classifier.js';
 export { beamSearch, greedyDecode, sampleDecode } from './decode.js';
 export type { BeamOptions, BeamResult, DecodeOptions, Decoded } from './decode.js';
 export { Trainer } from './trainer.js';

@@ -1,4 +1,5 @@
 /** What the host-chained models (Seq2Seq, Transformer) are made of: compiled cells, and how to create them. */
+import { type CreateOptions, type SeqModel, createModel } from './model.js';
 import type { InputData, LaunchPlan } from './plan.js';
 import type { TrainerOptions, TrainingPlans } from './trainer.js';
 
@@ -31,4 +32,20 @@ export interface SequencePairBatch {
   /** [T, B] the target steps the loss counts (default all) */
   readonly mask?: Float32Array;
   readonly learningRate?: number;
+}
+
+/**
+ * Creates a chain's cells one by one: parameters from seed, seed + 1, ..., all on one device
+ * (the given one, else the first cell's), each trained without carried state.
+ */
+export function chainCreator(options: ChainOptions): (part: ChainedCell) => Promise<SeqModel> {
+  let seed = options.seed ?? 0;
+  let device = options.device;
+  const training = { ...options.training, stateful: false };
+  return async (part) => {
+    const create: CreateOptions = { sizes: part.sizes, batch: options.batch, seed: seed++, training, ...(device ? { device } : {}) };
+    const model = await createModel(part.plan, create, part.training);
+    device ??= model.device;
+    return model;
+  };
 }

@@ -16,11 +16,14 @@
  * gradient of its input at each position plus that of its memory summed over the positions
  * that read it.
  */
+import { type ChainOptions, type ChainedCell, type SequencePairBatch, chainCreator } from './chain.js';
+import { type CotangentStep, EncoderStack, inputsOf, runCell } from './encoder-stack.js';
 import { causalSteps, memoryGradient, memoryPerStep, validSteps } from './memory.js';
-import { type CreateOptions, type SeqModel, createModel } from './model.js';
+import type { SeqModel } from './model.js';
 import { type InputData, evaluateDim } from './plan.js';
-import type { ChainOptions, ChainedCell, SequencePairBatch } from './chain.js';
 import type { TrainingBatch } from './trainer.js';
+
+export { sinusoidalPositions } from './encoder-stack.js';
 
 export interface TransformerParts {
   readonly sourceEmbedding: ChainedCell;
@@ -33,32 +36,6 @@ export interface TransformerParts {
 export type TransformerOptions = ChainOptions;
 
 export type TransformerBatch = SequencePairBatch;
-
-/** Sinusoidal position encodings [T, B, D]: sin(t / 10000^(2i/D)) at 2i, cos at 2i + 1. */
-export function sinusoidalPositions(T: number, B: number, D: number): Float32Array {
-  const out = new Float32Array(T * B * D);
-  for (let t = 0; t < T; t++) {
-    for (let i = 0; i < D; i++) {
-      const angle = t / 10000 ** ((2 * Math.floor(i / 2)) / D);
-      const value = i % 2 === 0 ? Math.sin(angle) : Math.cos(angle);
-      for (let b = 0; b < B; b++) out[(t * B + b) * D + i] = value;
-    }
-  }
-  return out;
-}
-
-/** A cell's user inputs by kind: onehot, dense vectors, matrices (memories) and masks, in declaration order. */
-function inputsOf(model: SeqModel) {
-  const inputs = model.plan.inputs.filter((i) => !i.name.startsWith('__'));
-  return {
-    onehot: inputs.filter((i) => i.onehot).map((i) => i.name),
-    vectors: inputs.filter((i) => !i.onehot && !i.binary && i.shape.length === 1).map((i) => i.name),
-    memories: inputs.filter((i) => i.shape.length === 2).map((i) => i.name),
-    masks: inputs.filter((i) => i.binary).map((i) => i.name),
-  };
-}
-
-const outputOf = (model: SeqModel): string => model.plan.outputs[0]!.name;
 
 /** What the encoder's forward keeps: its cells' inputs, and its top layer as the decoder reads it. */
 interface Encoded {
@@ -83,28 +60,19 @@ export class Transformer {
   readonly #S: number;
   readonly #P: number;
   readonly #D: number;
+  readonly #encoder: EncoderStack;
 
   private constructor(readonly sourceEmbedding: SeqModel, readonly targetEmbedding: SeqModel, readonly encoder: readonly SeqModel[], readonly decoder: readonly SeqModel[], readonly readout: SeqModel, readonly batch: number) {
-    const first = (encoder[0] ?? decoder[0])!;
-    const memory = first.plan.inputs.find((i) => i.shape.length === 2)!;
-    this.#D = evaluateDim(memory.shape[1]!, first.sizes);
-    this.#S = evaluateDim(encoder[0]!.plan.inputs.find((i) => i.shape.length === 2)!.shape[0]!, encoder[0]!.sizes);
+    this.#encoder = new EncoderStack(sourceEmbedding, encoder, batch);
+    this.#S = this.#encoder.positions;
+    this.#D = this.#encoder.width;
     const own = decoder[0]!.plan.inputs.filter((i) => i.shape.length === 2)[0]!;
     this.#P = evaluateDim(own.shape[0]!, decoder[0]!.sizes);
-    for (const layer of encoder) if (inputsOf(layer).memories.length !== 1 || inputsOf(layer).masks.length !== 1) throw new Error(`encoder layer ${layer.plan.cell} must read one memory ([S, D]) and one mask[S]`);
     for (const layer of decoder) if (inputsOf(layer).memories.length !== 2 || inputsOf(layer).masks.length !== 2) throw new Error(`decoder layer ${layer.plan.cell} must read its own positions and the encoder's ([P, D], mask[P], [S, D], mask[S], in that order)`);
   }
 
   static async create(parts: TransformerParts, options: TransformerOptions): Promise<Transformer> {
-    let seed = options.seed ?? 0;
-    let device = options.device;
-    const training = { ...options.training, stateful: false };
-    const create = async (part: ChainedCell): Promise<SeqModel> => {
-      const create: CreateOptions = { sizes: part.sizes, batch: options.batch, seed: seed++, training, ...(device ? { device } : {}) };
-      const model = await createModel(part.plan, create, part.training);
-      device ??= model.device;
-      return model;
-    };
+    const create = chainCreator(options);
     const sourceEmbedding = await create(parts.sourceEmbedding);
     const targetEmbedding = await create(parts.targetEmbedding);
     const encoder: SeqModel[] = [];
@@ -112,15 +80,6 @@ export class Transformer {
     const decoder: SeqModel[] = [];
     for (const part of parts.decoder) decoder.push(await create(part));
     return new Transformer(sourceEmbedding, targetEmbedding, encoder, decoder, await create(parts.readout), options.batch);
-  }
-
-  #embeddingInputs(model: SeqModel, ids: InputData, steps: number): Record<string, InputData> {
-    const { onehot, vectors } = inputsOf(model);
-    return { [onehot[0]!]: ids, [vectors[0]!]: sinusoidalPositions(steps, this.batch, this.#D) };
-  }
-
-  async #run(model: SeqModel, inputs: Record<string, InputData>): Promise<Float32Array> {
-    return (await model.forward(inputs)).outputs[outputOf(model)]!;
   }
 
   /** Every cell forward, keeping each one's inputs. */
@@ -131,18 +90,8 @@ export class Transformer {
   /** The source embedding and the encoder layers: their inputs, and the top layer as the decoder's memory. */
   async #encode(source: InputData, lengths: ArrayLike<number> | undefined): Promise<Encoded> {
     const [B, S, P, D] = [this.batch, this.#S, this.#P, this.#D];
-    if (source.length !== S * B) throw new Error(`the source has ${source.length / B} positions (of batch ${B}); the encoder reads ${S}: pad every source to that`);
-    const sourceEmbedding = this.#embeddingInputs(this.sourceEmbedding, source, S);
-    let below = await this.#run(this.sourceEmbedding, sourceEmbedding);
-    const visible = validSteps(lengths, S, B, S);
-    const encoder: Record<string, InputData>[] = [];
-    for (const layer of this.encoder) {
-      const { vectors, memories, masks } = inputsOf(layer);
-      const inputs = { [vectors[0]!]: below, [memories[0]!]: memoryPerStep(below, S, B, D, S), [masks[0]!]: visible };
-      encoder.push(inputs);
-      below = await this.#run(layer, inputs);
-    }
-    return { sourceEmbedding, encoder, memory: memoryPerStep(below, S, B, D, P), visible: validSteps(lengths, S, B, P) };
+    const { embedding, layers, top } = await this.#encoder.encode(source, lengths);
+    return { sourceEmbedding: embedding, encoder: layers, memory: memoryPerStep(top, S, B, D, P), visible: validSteps(lengths, S, B, P) };
   }
 
   /** The target embedding, the decoder layers and the readout over the encoded source. */
@@ -150,17 +99,17 @@ export class Transformer {
     const [B, P, D] = [this.batch, this.#P, this.#D];
     if (previous.length !== P * B) throw new Error(`the decoder input has ${previous.length / B} positions (of batch ${B}); the decoder reads ${P}: pad it to that`);
     const causal = causalSteps(P, B);
-    const targetEmbedding = this.#embeddingInputs(this.targetEmbedding, previous, P);
-    let current = await this.#run(this.targetEmbedding, targetEmbedding);
+    const targetEmbedding = this.#encoder.embeddingInputs(this.targetEmbedding, previous, P);
+    let current = await runCell(this.targetEmbedding, targetEmbedding);
     const decoder: Record<string, InputData>[] = [];
     for (const layer of this.decoder) {
       const { vectors, memories, masks } = inputsOf(layer);
       const inputs = { [vectors[0]!]: current, [memories[0]!]: memoryPerStep(current, P, B, D, P), [masks[0]!]: causal, [memories[1]!]: encoded.memory, [masks[1]!]: encoded.visible };
       decoder.push(inputs);
-      current = await this.#run(layer, inputs);
+      current = await runCell(layer, inputs);
     }
     const readout = { [inputsOf(this.readout).vectors[0]!]: current };
-    return { sourceEmbedding: encoded.sourceEmbedding, targetEmbedding, encoder: encoded.encoder, decoder, readout, logits: await this.#run(this.readout, readout) };
+    return { sourceEmbedding: encoded.sourceEmbedding, targetEmbedding, encoder: encoded.encoder, decoder, readout, logits: await runCell(this.readout, readout) };
   }
 
   /** Logits [P, B, V] of the decoder's positions. */
@@ -192,7 +141,7 @@ export class Transformer {
     const [B, S, P, D] = [this.batch, this.#S, this.#P, this.#D];
     const saved = await this.#forward(batch);
     const rate = batch.learningRate === undefined ? {} : { learningRate: batch.learningRate };
-    const step = (model: SeqModel, inputs: Record<string, InputData>, cotangent: Float32Array) => run(model, { inputs, target: cotangent, reduction: 'sum', ...rate });
+    const step: CotangentStep = (model, inputs, cotangent) => run(model, { inputs, target: cotangent, reduction: 'sum', ...rate });
     const top = await run(this.readout, { inputs: saved.readout, target: batch.target, ...(batch.mask ? { mask: batch.mask } : {}), ...rate });
     let gradient = top.inputs[inputsOf(this.readout).vectors[0]!]!;
     const encodedGradient = new Float32Array(S * B * D);
@@ -204,14 +153,7 @@ export class Transformer {
       gradient = memoryGradient(sent[memories[0]!]!, P, B, D, P, Float32Array.from(sent[vectors[0]!]!));
     }
     await step(this.targetEmbedding, saved.targetEmbedding, gradient);
-    gradient = encodedGradient;
-    for (let l = this.encoder.length - 1; l >= 0; l--) {
-      const layer = this.encoder[l]!;
-      const { vectors, memories } = inputsOf(layer);
-      const sent = (await step(layer, saved.encoder[l]!, gradient)).inputs;
-      gradient = memoryGradient(sent[memories[0]!]!, S, B, D, S, Float32Array.from(sent[vectors[0]!]!));
-    }
-    await step(this.sourceEmbedding, saved.sourceEmbedding, gradient);
+    await this.#encoder.backward({ embedding: saved.sourceEmbedding, layers: saved.encoder }, encodedGradient, step);
     return { loss: top.loss };
   }
 
