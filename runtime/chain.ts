@@ -1,7 +1,7 @@
 /** What the host-chained models (Seq2Seq, Transformer) are made of: compiled cells, and how to create them. */
 import { type CreateOptions, type SeqModel, createModel } from './model.js';
 import type { InputData, LaunchPlan } from './plan.js';
-import type { TrainerOptions, TrainingPlans } from './trainer.js';
+import type { TrainerOptions, TrainingBatch, TrainingPlans } from './trainer.js';
 
 /** One compiled cell: its forward plan, its training plans (a cotangent loss on its output, or the model's loss) and its sizes. */
 export interface ChainedCell {
@@ -48,4 +48,21 @@ export function chainCreator(options: ChainOptions): (part: ChainedCell) => Prom
     device ??= model.device;
     return model;
   };
+}
+
+/** One cell's training step in a chain's backward: its loss, and the gradients of its inputs it sends down. */
+export type ChainStep = (model: SeqModel, batch: TrainingBatch) => Promise<{ loss: number; inputs: Record<string, Float32Array> }>;
+
+/**
+ * A chain's backward with every cell's gradients read instead of applied: the loss and each
+ * cell's parameter gradients, in the order of `models`; nothing changes.
+ */
+export async function chainGradients(models: readonly SeqModel[], backward: (step: ChainStep) => Promise<{ loss: number }>): Promise<{ loss: number; params: Record<string, Float32Array>[] }> {
+  const params = new Map<SeqModel, Record<string, Float32Array>>();
+  const { loss } = await backward(async (model, batch) => {
+    const g = await model.gradients(batch);
+    params.set(model, g.params);
+    return g;
+  });
+  return { loss, params: models.map((m) => params.get(m)!) };
 }

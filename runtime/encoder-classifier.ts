@@ -8,11 +8,10 @@
  * back the gradient of the top layer at position 0 (zero at the other positions), and the
  * encoder trains on it from the top layer down.
  */
-import { type ChainOptions, type ChainedCell, chainCreator } from './chain.js';
+import { type ChainOptions, type ChainStep, type ChainedCell, chainCreator, chainGradients } from './chain.js';
 import { type CotangentStep, EncoderStack, inputsOf, runCell } from './encoder-stack.js';
 import type { SeqModel } from './model.js';
 import type { InputData } from './plan.js';
-import type { TrainingBatch } from './trainer.js';
 
 export interface EncoderClassifierParts {
   /** (token: onehot[V], pos: [D]) -> [D] */
@@ -65,17 +64,11 @@ export class EncoderClassifier {
   }
 
   /** The loss and every cell's parameter gradients ([embedding, ...encoder, readout]), for inspection; nothing changes. */
-  async gradients(batch: ClassificationBatch): Promise<{ loss: number; params: Record<string, Float32Array>[] }> {
-    const params = new Map<SeqModel, Record<string, Float32Array>>();
-    const { loss } = await this.#backward(batch, async (model, b) => {
-      const g = await model.gradients(b);
-      params.set(model, g.params);
-      return g;
-    });
-    return { loss, params: this.#models().map((m) => params.get(m)!) };
+  gradients(batch: ClassificationBatch): Promise<{ loss: number; params: Record<string, Float32Array>[] }> {
+    return chainGradients(this.#models(), (step) => this.#backward(batch, step));
   }
 
-  async #backward(batch: ClassificationBatch, run: (model: SeqModel, batch: TrainingBatch) => Promise<{ loss: number; inputs: Record<string, Float32Array> }>): Promise<{ loss: number }> {
+  async #backward(batch: ClassificationBatch, run: ChainStep): Promise<{ loss: number }> {
     const rate = batch.learningRate === undefined ? {} : { learningRate: batch.learningRate };
     const encoded = await this.#encoder.encode(batch.source, batch.sourceLengths);
     const top = await run(this.readout, { inputs: this.#classRows(encoded.top), target: batch.target, ...rate });

@@ -16,12 +16,11 @@
  * gradient of its input at each position plus that of its memory summed over the positions
  * that read it.
  */
-import { type ChainOptions, type ChainedCell, type SequencePairBatch, chainCreator } from './chain.js';
+import { type ChainOptions, type ChainStep, type ChainedCell, type SequencePairBatch, chainCreator, chainGradients } from './chain.js';
 import { type CotangentStep, EncoderStack, inputsOf, runCell } from './encoder-stack.js';
 import { causalSteps, memoryGradient, memoryPerStep, validSteps } from './memory.js';
 import type { SeqModel } from './model.js';
 import { type InputData, evaluateDim } from './plan.js';
-import type { TrainingBatch } from './trainer.js';
 
 export { sinusoidalPositions } from './encoder-stack.js';
 
@@ -127,17 +126,11 @@ export class Transformer {
   }
 
   /** The loss and every cell's parameter gradients ([cell index] in create order), for inspection; nothing changes. */
-  async gradients(batch: TransformerBatch): Promise<{ loss: number; params: Record<string, Float32Array>[] }> {
-    const params = new Map<SeqModel, Record<string, Float32Array>>();
-    const { loss } = await this.#backward(batch, async (model, b) => {
-      const g = await model.gradients(b);
-      params.set(model, g.params);
-      return g;
-    });
-    return { loss, params: this.#models().map((m) => params.get(m)!) };
+  gradients(batch: TransformerBatch): Promise<{ loss: number; params: Record<string, Float32Array>[] }> {
+    return chainGradients(this.#models(), (step) => this.#backward(batch, step));
   }
 
-  async #backward(batch: TransformerBatch, run: (model: SeqModel, batch: TrainingBatch) => Promise<{ loss: number; inputs: Record<string, Float32Array> }>): Promise<{ loss: number }> {
+  async #backward(batch: TransformerBatch, run: ChainStep): Promise<{ loss: number }> {
     const [B, S, P, D] = [this.batch, this.#S, this.#P, this.#D];
     const saved = await this.#forward(batch);
     const rate = batch.learningRate === undefined ? {} : { learningRate: batch.learningRate };
