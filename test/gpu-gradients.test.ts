@@ -90,10 +90,11 @@ describe('GPU gradients equal the float64 reference (relative 1e-3)', () => {
     ['one-row tiles', (v) => v.rows === 1],
   ];
   const CASES = [...FAMILIES.map(([family, keep]) => ['lstm', family, keep] as const), ['gru', ...FAMILIES[0]!] as const];
-  // variants capped at 48 KiB of WGSL (fewer columns per tile, the same row families): a cold
+  // the 32-row family's variants capped at 48 KiB of WGSL (fewer columns per tile): a cold
   // shader cache compiled the full-size 32-row LSTM tiles for 250 s
-  it.each(CASES)('%s with only %s', async (name, _family, keep) => {
-    await compareGradients(loadExample(name), 'softmax-ce', 'h', { T: 6, B: 37, sizes: { I: 8, H: 20 } }, 29, (plan) => withVariants(stepped(plan), keep), { maxKernelChars: 48 * 1024 });
+  it.each(CASES)('%s with only %s', async (name, family, keep) => {
+    const options = family === '32-row tiles' ? { maxKernelChars: 48 * 1024 } : {};
+    await compareGradients(loadExample(name), 'softmax-ce', 'h', { T: 6, B: 37, sizes: { I: 8, H: 20 } }, 29, (plan) => withVariants(stepped(plan), keep), options);
   });
 
   // the forward and the backward (a reverse recurrence) both run as scans, with several steps per time lane
