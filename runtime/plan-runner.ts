@@ -41,7 +41,7 @@ interface CompiledKernel {
   readonly layout: GPUBindGroupLayout;
   /** workgroups per dispatch for a sequence of `steps` */
   readonly dispatch: (steps: number) => readonly [number, number, number];
-  /** post kernels: dispatches for a sequence of `steps`, each over a chunk of the rows (MAX_LOOP_ITERATIONS) */
+  /** post and persistent kernels: dispatches for a sequence of `steps`, each over a chunk of its rows or steps (MAX_LOOP_ITERATIONS) */
   readonly chunks?: (steps: number) => number;
 }
 
@@ -362,23 +362,21 @@ export class PlanRunner {
   encode(pass: GPUComputePassEncoder, kernels: readonly CompiledKernel[], groups: readonly GPUBindGroup[], steps: number, stride: number, only?: number): void {
     const phase = (name: PlanKernel['phase']) =>
       kernels.map((k, i) => ({ k, group: groups[i]!, i })).filter(({ k, i }) => k.kernel.phase === name && (only === undefined || only === i));
-    const overAllSteps = (name: 'hoisted' | 'scan' | 'after' | 'post') => {
-      for (const { k, group } of phase(name)) {
+    // kernels over all steps dispatch once per chunk (post and persistent kernels split
+    // their loops, MAX_LOOP_ITERATIONS), chunk c reading launch entry c; the others once
+    const overAllSteps = (selected: readonly { k: CompiledKernel; group: GPUBindGroup }[]) => {
+      for (const { k, group } of selected) {
         pass.setPipeline(k.pipeline);
-        pass.setBindGroup(0, group, [0]);
-        pass.dispatchWorkgroups(...k.dispatch(steps));
+        for (let c = 0; c < (k.chunks?.(steps) ?? 1); c++) {
+          pass.setBindGroup(0, group, [c * stride]);
+          pass.dispatchWorkgroups(...k.dispatch(steps));
+        }
       }
     };
-    overAllSteps('hoisted');
-    overAllSteps('scan');
-    // a persistent step kernel walks every step itself, a chunk of them per dispatch
-    for (const { k, group } of phase('step').filter(({ k }) => k.kernel.persistent)) {
-      pass.setPipeline(k.pipeline);
-      for (let c = 0; c < (k.chunks?.(steps) ?? 1); c++) {
-        pass.setBindGroup(0, group, [c * stride]);
-        pass.dispatchWorkgroups(...k.dispatch(steps));
-      }
-    }
+    overAllSteps(phase('hoisted'));
+    overAllSteps(phase('scan'));
+    // a persistent step kernel walks every step itself
+    overAllSteps(phase('step').filter(({ k }) => k.kernel.persistent));
     const stepKernels = phase('step').filter(({ k }) => !k.kernel.persistent);
     const reverse = this.plan.direction === 'reverse';
     for (let s = 0; s < steps; s++) {
@@ -389,15 +387,8 @@ export class PlanRunner {
         pass.dispatchWorkgroups(...k.dispatch(steps));
       }
     }
-    overAllSteps('after');
-    for (const { k, group } of phase('post')) {
-      pass.setPipeline(k.pipeline);
-      const chunks = k.chunks?.(steps) ?? 1;
-      for (let c = 0; c < chunks; c++) {
-        pass.setBindGroup(0, group, [c * stride]);
-        pass.dispatchWorkgroups(...k.dispatch(steps));
-      }
-    }
+    overAllSteps(phase('after'));
+    overAllSteps(phase('post'));
   }
 }
 
