@@ -12,9 +12,9 @@
  * final state), and the encoder trains on that through a cotangent loss.
  */
 import { memoryGradient, memoryPerStep, validSteps } from './memory.js';
-import { type CreateOptions, type SeqModel, createModel } from './model.js';
+import type { SeqModel } from './model.js';
 import { type InputData, evaluateDim, tensorElements } from './plan.js';
-import type { ChainOptions, ChainedCell, SequencePairBatch } from './chain.js';
+import { type ChainOptions, type ChainedCell, type SequencePairBatch, chainCreator } from './chain.js';
 import type { InputGradients } from './trainer.js';
 
 /** The encoder's plan is compiled with lengths (compiler/lengths.ts), so its final state is each source's last. */
@@ -63,11 +63,9 @@ export class Seq2Seq {
   }
 
   static async create(encoder: Seq2SeqPart, decoder: Seq2SeqPart, options: Seq2SeqOptions): Promise<Seq2Seq> {
-    const training = { ...options.training, stateful: false };
-    const part = (spec: Seq2SeqPart, seed: number, device?: GPUDevice): CreateOptions => ({ sizes: spec.sizes, batch: options.batch, seed, training, ...(device ? { device } : {}) });
-    const enc = await createModel(encoder.plan, part(encoder, options.seed ?? 0, options.device), encoder.training);
-    const dec = await createModel(decoder.plan, part(decoder, (options.seed ?? 0) + 1, enc.device), decoder.training);
-    return new Seq2Seq(enc, dec, options.batch);
+    const create = chainCreator(options);
+    const enc = await create(encoder);
+    return new Seq2Seq(enc, await create(decoder), options.batch);
   }
 
   /** Source steps of a batch, checked against the memory's S. */
