@@ -25,6 +25,10 @@ commands:
                      write an ES module (and OUT.d.ts) that runs the cell on WebGPU;
                      with --loss (mse, sigmoid-bce, softmax-ce) it also trains (trainStep);
                      with --lengths it takes per-sequence lengths (forward(x, s, { lengths }))
+  compile FILE.seq [-o OUT.js] [--model NAME] [--runtime SPECIFIER]
+                     a model (the default for a file with a model and no --cell): a module
+                     whose create<Model>({ sizes, batch }) gives a LayeredModel (forward with
+                     lengths, trainStep on the model's loss)
   ir FILE.seq [--grad [--loss KIND[:OUTPUT]]]
                      print the IR of every cell; with --grad, its training forward (with the
                      loss, default as for gradcheck) and its backward pass (a reverse scan)
@@ -122,8 +126,30 @@ export function bindSizes(program: CellProgram, given: Readonly<Record<string, n
 }
 
 async function commandCompile(args: string[]): Promise<void> {
-  const { values, positionals } = parseArgs({ args, allowPositionals: true, options: { out: { type: 'string', short: 'o' }, cell: { type: 'string' }, runtime: { type: 'string' }, loss: { type: 'string' }, lengths: { type: 'boolean' } } });
+  const { values, positionals } = parseArgs({ args, allowPositionals: true, options: { out: { type: 'string', short: 'o' }, cell: { type: 'string' }, model: { type: 'string' }, runtime: { type: 'string' }, loss: { type: 'string' }, lengths: { type: 'boolean' } } });
   const { source, file } = readSource(positionals[0]);
+  const out = resolve(values.out ?? join(dirname(file), `${basename(file, extname(file))}.js`));
+  const emitOptions = { runtime: values.runtime ?? 'seqc/runtime', sourceName: basename(file) };
+  const write = ({ js, dts }: { js: string; dts: string }, what: string): void => {
+    const dtsPath = out.replace(/\.(m?js)$/, '') + (out.endsWith('.mjs') ? '.d.mts' : '.d.ts');
+    writeFileAtomic(out, js);
+    writeFileAtomic(dtsPath, dts);
+    console.log(`wrote ${out} and ${dtsPath} (${what})`);
+  };
+  if (compilesModel(source, file, values)) {
+    if (values.cell !== undefined) throw new UsageError('--cell and --model: give one');
+    const cellOnly = (['loss', 'lengths'] as const).find((k) => values[k] !== undefined);
+    if (cellOnly) throw new UsageError(`--${cellOnly} goes with a cell (--cell NAME); a model trains on its loss line and always runs with lengths`);
+    const { modelSpec, selectModel } = await import('./compile-model.js');
+    const { emitModelModule } = await import('./emit-model.js');
+    const model = selectModel(lowerFile(source, file), file, values.model);
+    const spec = modelSpec(model);
+    const layers = [...spec.layers, spec.head];
+    const plans = new Set(layers.flatMap((l) => [l.plan, l.training.forward, l.training.backward]));
+    const kernels = [...plans].reduce((n, p) => n + p.kernels.length, 0);
+    write(emitModelModule(spec, model, emitOptions), `model ${model.name}, ${layers.length} layers, ${kernels} kernels`);
+    return;
+  }
   const cell = lowerSource(source, file, values.cell);
   const program = values.lengths ? withLengths(cell) : cell;
   const plan = buildLaunchPlan(program);
@@ -132,12 +158,12 @@ async function commandCompile(args: string[]): Promise<void> {
     const { buildTrainingPlans } = await import('./training.js');
     training = buildTrainingPlans(program, parseLoss(values.loss, program));
   }
-  const out = resolve(values.out ?? join(dirname(file), `${basename(file, extname(file))}.js`));
-  const { js, dts } = emitModule(plan, { runtime: values.runtime ?? 'seqc/runtime', sourceName: basename(file) }, training);
-  const dtsPath = out.replace(/\.(m?js)$/, '') + (out.endsWith('.mjs') ? '.d.mts' : '.d.ts');
-  writeFileAtomic(out, js);
-  writeFileAtomic(dtsPath, dts);
-  console.log(`wrote ${out} and ${dtsPath} (cell ${plan.cell}, ${plan.kernels.length} kernels)`);
+  write(emitModule(plan, emitOptions, training), `cell ${plan.cell}, ${plan.kernels.length} kernels`);
+}
+
+/** A model is compiled when named, or when the file has one and no cell is named (as gradcheck does). */
+function compilesModel(source: string, file: string, values: { model?: string; cell?: string }): boolean {
+  return values.model !== undefined || (values.cell === undefined && lowerFile(source, file).models.length > 0);
 }
 
 /** `--loss KIND[:OUTPUT]`; the output defaults to the cell's first. */

@@ -8,9 +8,10 @@
  */
 import { SeqError } from '../dsl/diagnostics.js';
 import type { LayerSpec } from '../runtime/layered.js';
+import type { ModelLayerSpec, ModelSpec } from '../runtime/model-spec.js';
 import { type LoweredFile, lowerFile } from './frontend.js';
 import type { CellProgram } from './ir.js';
-import { buildLaunchPlan } from './launch-plan.js';
+import { buildLaunchPlan, dimTerms } from './launch-plan.js';
 import { withLengths } from './lengths.js';
 import type { LossSpec } from './loss.js';
 import type { ModelLayer, ModelProgram } from './model.js';
@@ -71,26 +72,48 @@ export function layerProgram(cell: CellProgram): CellProgram {
   return cell.states.some((s) => s.maxLag > 1) ? cell : withLengths(cell);
 }
 
+type CompiledCell = Pick<CompiledLayer, 'plan' | 'training' | 'program'>;
+
+/** Each layer with its cell compiled for its role (a layer's cotangent loss, or the model's loss on the head); a cell that several layers run in one role is compiled once. */
+function compileLayers(model: ModelProgram): (ModelLayer & CompiledCell)[] {
+  const plans = new Map<CellProgram, Map<string, CompiledCell>>();
+  return model.layers.map((layer, l) => {
+    const loss: LossSpec = l === model.layers.length - 1 ? model.loss : { kind: 'cotangent', output: layer.cell.outputs[0]! };
+    const byLoss = plans.get(layer.cell) ?? new Map<string, CompiledCell>();
+    plans.set(layer.cell, byLoss);
+    if (!byLoss.has(loss.kind)) {
+      const program = layerProgram(layer.cell);
+      byLoss.set(loss.kind, { program, plan: buildLaunchPlan(program), training: buildTrainingPlans(program, loss) });
+    }
+    return { ...layer, ...byLoss.get(loss.kind)! };
+  });
+}
+
 export function compileModel(source: string, file: string, options: CompileModelOptions = {}): CompiledModel {
   const model = selectModel(lowerFile(source, file), file, options.model);
   const sizes = bindModelSizes(model, options.sizes ?? {}, file);
-  // a cell that several layers run is compiled once for each role
-  const plans = new Map<CellProgram, Map<string, Pick<CompiledLayer, 'plan' | 'training' | 'program'>>>();
-  const compile = (layer: ModelLayer, loss: LossSpec): CompiledLayer => {
-    const byLoss = plans.get(layer.cell) ?? new Map();
-    plans.set(layer.cell, byLoss);
-    const key = loss.kind;
-    if (!byLoss.has(key)) {
-      const program = layerProgram(layer.cell);
-      byLoss.set(key, { program, plan: buildLaunchPlan(program), training: buildTrainingPlans(program, loss) });
-    }
+  const bind = (layer: ModelLayer & CompiledCell): CompiledLayer => {
     const layerSizes = Object.fromEntries(layer.cell.sizes.map((s) => [s.name, layer.sizes.get(s.name)!.evaluate(sizes)]));
     for (const [name, value] of Object.entries(layerSizes)) {
       if (!(value >= 1)) throw new SeqError(layer.span, `size ${name} of ${layer.cell.name} is ${layer.sizes.get(name)} = ${value} with these sizes; a size is at least 1`, 'give the model larger sizes');
     }
-    return { name: layer.name, ...byLoss.get(key)!, sizes: layerSizes, ...(layer.bidirectional ? { bidirectional: true } : {}) };
+    const { name, plan, training, program, bidirectional } = layer;
+    return { name, plan, training, program, sizes: layerSizes, ...(bidirectional ? { bidirectional: true } : {}) };
   };
-  const below = model.layers.slice(0, -1).map((layer) => compile(layer, { kind: 'cotangent', output: layer.cell.outputs[0]! }));
-  const head = compile(model.layers[model.layers.length - 1]!, model.loss);
-  return { name: model.name, model, sizes, layers: below, head, loss: model.loss };
+  const layers = compileLayers(model).map(bind);
+  return { name: model.name, model, sizes, layers: layers.slice(0, -1), head: layers[layers.length - 1]!, loss: model.loss };
+}
+
+/** The model for every size, as a compiled module holds it: each cell's sizes written in the model's. */
+export function modelSpec(model: ModelProgram): ModelSpec {
+  const spec = (layer: ModelLayer & CompiledCell): ModelLayerSpec => ({
+    name: layer.name,
+    plan: layer.plan,
+    training: layer.training,
+    sizes: Object.fromEntries(layer.cell.sizes.map((s) => [s.name, dimTerms(layer.sizes.get(s.name)!)])),
+    ...(layer.bidirectional ? { bidirectional: true } : {}),
+  });
+  const layers = compileLayers(model).map(spec);
+  const sizes = model.sizes.map((s) => ({ name: s.name, ...(s.default === undefined ? {} : { default: s.default }) }));
+  return { model: model.name, sizes, layers: layers.slice(0, -1), head: layers[layers.length - 1]! };
 }

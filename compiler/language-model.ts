@@ -91,8 +91,10 @@ export async function train(options: TrainOptions): Promise<string> {
   const { batch: B, steps: T } = options;
   const model = await createCharModel(program, V, { sizes, batch: B, seed: options.seed, learningRate: options.learningRate, clip: options.clip, averageDecay: AVERAGE_DECAY });
   const windowsPerEpoch = batchCount(trainIds.length, B, T, { dropLast: true });
-  // a time-limited run shows progress through one epoch; without a terminal, a line every 10 steps
+  // a time-limited run starts from one epoch and re-estimates the steps that fit in the budget
+  // as it goes; without a terminal, a line every 10 steps
   const progress = createTrainingProgress(Math.min(options.maxSteps, windowsPerEpoch), { every: 10 });
+  const budget = options.minutes * 60_000;
   const curve: { train: { x: number; y: number }[]; heldOut: { x: number; y: number }[] } = { train: [], heldOut: [] };
   let stop = false;
   const interrupt = () => (stop = true);
@@ -127,9 +129,9 @@ export async function train(options: TrainOptions): Promise<string> {
       model.resetState();
       for (const w of batchify(trainIds, B, T, { dropLast: true })) {
         const elapsed = performance.now() - started;
-        if (stop || step >= options.maxSteps || elapsed > options.minutes * 60_000) break outer;
+        if (stop || step >= options.maxSteps || elapsed > budget) break outer;
         // decay linearly to a tenth over the budget (time or steps, whichever ends first)
-        const spent = Math.min(1, Math.max(elapsed / (options.minutes * 60_000), step / options.maxSteps));
+        const spent = Math.min(1, Math.max(elapsed / budget, step / options.maxSteps));
         const learningRate = options.learningRate * (1 - 0.9 * spent);
         const loss = await model.trainStep({ x: characterInput(model, w.x), target: oneHot(w.y, V), learningRate });
         step++;
@@ -137,7 +139,9 @@ export async function train(options: TrainOptions): Promise<string> {
         smoothed = Number.isNaN(smoothed) ? bpc : 0.95 * smoothed + 0.05 * bpc;
         if (step % 10 === 0) curve.train.push({ x: step, y: smoothed });
         const seconds = (performance.now() - started) / 1000;
-        progress.update(step, { loss, bitsPerChar: bpc, tokensPerSecond: (step * B * T) / seconds });
+        const timeBound = seconds * 1000 * options.maxSteps > step * budget;
+        const total = timeBound ? Math.min(options.maxSteps, Math.max(step, Math.round((step * budget) / (seconds * 1000)))) : options.maxSteps;
+        progress.update(step, { loss, bitsPerChar: bpc, tokensPerSecond: (step * B * T) / seconds }, step >= 50 ? total : undefined);
         if (step % checkpointEvery === 0) await checkpoint();
       }
     }

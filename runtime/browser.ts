@@ -16,6 +16,8 @@ export type { BidirectionalResult } from './bidirectional.js';
 export { reverseWithin } from './lengths.js';
 export { LayeredModel } from './layered.js';
 export type { LayerSpec, LayeredBatch, LayeredOptions } from './layered.js';
+export { bindModelSpec, createLayeredModel } from './model-spec.js';
+export type { BoundModel, ModelCreateOptions, ModelLayerSpec, ModelSpec } from './model-spec.js';
 export type { ChainOptions, ChainedCell } from './chain.js';
 export { Seq2Seq } from './seq2seq.js';
 export type { Seq2SeqBatch, Seq2SeqOptions, Seq2SeqPart } from './seq2seq.js';

@@ -224,6 +224,22 @@ describe('createTrainingProgress', () => {
     expect(out).toMatch(/ETA \S+/);
   });
 
+  it('takes a re-estimated total, as a run with a time budget gives', async () => {
+    const { stream, text } = sink(false);
+    let clock = 0;
+    const p = createTrainingProgress(100, { stream, every: 50, now: () => clock });
+    for (let step = 1; step <= 150; step++) {
+      clock = step * 100;
+      p.update(step, { loss: 1 }, step >= 50 ? 200 : undefined);
+    }
+    p.stop();
+    await flush();
+    const lines = text().trimEnd().split('\n');
+    expect(lines[0]).toContain('step  50/200 ( 25.0%)');
+    expect(lines[0]).toContain('ETA 0:15');
+    expect(lines[2]).toContain('step 150/200 ( 75.0%)');
+  });
+
   it('formats durations', () => {
     expect(formatDuration(0)).toBe('0:00');
     expect(formatDuration(61.4)).toBe('1:01');

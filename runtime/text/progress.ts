@@ -30,8 +30,11 @@ export interface TrainingProgressOptions {
 }
 
 export interface TrainingProgress {
-  /** Report that `step` steps (of the total) are done. */
-  update(step: number, metrics: TrainingMetrics): void;
+  /**
+   * Report that `step` steps are done; `total`, when given, replaces the total (a run with a
+   * time budget learns how many steps fit as it goes).
+   */
+  update(step: number, metrics: TrainingMetrics, total?: number): void;
   /** Finish: the terminal bar is left in place; plain mode prints the last step if not yet printed. */
   stop(): void;
   /** Whether the display redraws a bar (true) or prints lines (false). */
@@ -70,7 +73,12 @@ export function createTrainingProgress(totalSteps: number, options: TrainingProg
   const label = options.label ?? 'train';
   const startStep = options.startStep ?? 0;
   const now = options.now ?? Date.now;
-  const width = String(totalSteps).length;
+  let total = totalSteps;
+  const retotal = (next: number | undefined): boolean => {
+    if (next === undefined || !Number.isInteger(next) || next < 1 || next === total) return false;
+    total = next;
+    return true;
+  };
 
   if (isTTY) {
     const bar = new cliProgress.SingleBar(
@@ -88,8 +96,10 @@ export function createTrainingProgress(totalSteps: number, options: TrainingProg
     let stopped = false;
     return {
       isTTY,
-      update(step, metrics) {
-        if (!stopped) bar.update(Math.min(step, totalSteps), payload(metrics));
+      update(step, metrics, next) {
+        if (stopped) return;
+        if (retotal(next)) bar.setTotal(total);
+        bar.update(Math.min(step, total), payload(metrics));
       },
       stop() {
         if (stopped) return;
@@ -110,21 +120,22 @@ export function createTrainingProgress(totalSteps: number, options: TrainingProg
   const print = (step: number, metrics: TrainingMetrics): void => {
     const elapsed = (now() - t0) / 1000;
     const done = step - startStep;
-    const eta = done > 0 && elapsed > 0 ? (elapsed / done) * (totalSteps - step) : NaN;
+    const eta = done > 0 && elapsed > 0 ? (elapsed / done) * (total - step) : NaN;
     const p = payload(metrics);
-    const pct = ((100 * step) / totalSteps).toFixed(1).padStart(5);
+    const pct = ((100 * step) / total).toFixed(1).padStart(5);
     stream.write(
-      `${label} step ${String(step).padStart(width)}/${totalSteps} (${pct}%) | loss ${p.loss} | ` +
+      `${label} step ${String(step).padStart(String(total).length)}/${total} (${pct}%) | loss ${p.loss} | ` +
         `bits/char ${p.bpc} | ${p.tps} tok/s | elapsed ${formatDuration(elapsed)} | ETA ${formatDuration(eta)}\n`,
     );
     lastPrinted = step;
   };
   return {
     isTTY,
-    update(step, metrics) {
+    update(step, metrics, next) {
       if (stopped) return;
+      retotal(next);
       last = { step, metrics };
-      if ((step % every === 0 || step >= totalSteps) && step !== lastPrinted) print(step, metrics);
+      if ((step % every === 0 || step >= total) && step !== lastPrinted) print(step, metrics);
     },
     stop() {
       if (stopped) return;
