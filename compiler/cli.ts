@@ -197,7 +197,7 @@ function commandWgsl(args: string[]): void {
   const { source, file } = readSource(positionals[0]);
   const plan = buildLaunchPlan(lowerSource(source, file, values.cell));
   for (const k of plan.kernels) {
-    for (const v of k.variants) process.stdout.write(`// ===== ${k.label}, tile ${v.rows} rows x ${v.cols} elements =====\n${v.wgsl}\n`);
+    for (const v of k.variants) process.stdout.write(`// ===== ${k.label}, tile ${v.rows} rows x ${v.cols} elements${v.vectorParams ? ', params as vec4' : ''} =====\n${v.wgsl}\n`);
   }
 }
 

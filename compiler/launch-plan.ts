@@ -27,8 +27,11 @@ const ROW_CHOICES = [1, 8, 32];
  * Tiles of the persistent kernel, for small batches where a step's work is smaller than a
  * dispatch: one row by 8 columns, and by one (SwiftShader compiles a char LM's 1x8 persistent
  * kernel in 0.3 s but did not finish its 1x16 in a minute, nor an LSTM's 8-row one in 20 s).
+ * The 1x8 tile also with its weights read as vec4s: at one batch row nothing amortizes a
+ * weight load, and on llvmpipe those loads were 80% of a 128-unit LSTM's step (1x16 and 1x4
+ * vec4 tiles measured no faster than 1x8).
  */
-const PERSISTENT_TILES: readonly Tile[] = [{ rows: 1, cols: 8 }, { rows: 1, cols: 1 }];
+const PERSISTENT_TILES: readonly Tile[] = [{ rows: 1, cols: 8, vectorParams: true }, { rows: 1, cols: 8 }, { rows: 1, cols: 1 }];
 const MAX_COLS = 16;
 
 /** Row tiles of the variant whose lanes own rows (measured on llvmpipe: 16x16 beat 8x32 and 4x32). */
@@ -209,7 +212,8 @@ export function buildPlan(program: CellProgram, options: PlanOptions = {}): Laun
  */
 function persistentKernel(scheduled: Schedule, steps: readonly KernelSpec[], label: string): PlanKernel | undefined {
   if (steps.length === 0) return undefined;
-  const variants = PERSISTENT_TILES.map((tile) => writePersistentKernel(scheduled, steps, tile));
+  // a vector tile that found nothing to load four at a time is its scalar twin, slower
+  const variants = PERSISTENT_TILES.map((tile) => writePersistentKernel(scheduled, steps, tile)).filter((v) => !v.tile.vectorParams || v.vectorLoads! > 0);
   return {
     label,
     phase: 'step',
@@ -222,6 +226,7 @@ function persistentKernel(scheduled: Schedule, steps: readonly KernelSpec[], lab
       cols: v.tile.cols,
       accesses: dimTerms(v.accesses),
       levels: v.levels.map((l) => ({ widths: l.widths.map(dimTerms), accesses: dimTerms(l.accesses), iterations: dimTerms(l.iterations) })),
+      ...(v.tile.vectorParams ? { vectorParams: true, aligned: v.aligned!.map(dimTerms) } : {}),
       wgsl: v.wgsl,
     })),
   };

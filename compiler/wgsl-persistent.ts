@@ -72,5 +72,6 @@ export function writePersistentKernel(schedule: Schedule, steps: readonly Kernel
     accesses,
     sharedAccesses: bodies.map((b) => b.main.accesses.shared).reduce((a, b) => a.add(b)),
     levels: levels.map(({ widths, accesses, iterations }) => ({ widths, accesses, iterations })),
+    ...(tile.vectorParams ? first.vectorUse : {}),
   };
 }

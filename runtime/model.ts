@@ -8,7 +8,7 @@ import { PlanRunner, planConstants } from './plan-runner.js';
 import { Random, initialize } from './init.js';
 import { VALID_INPUT, validMask, zeroPadding } from './lengths.js';
 import type { LaunchPlan } from './plan.js';
-import { type InputData, deviceInput, evaluateDim, inputStride, isInputData, tensorElements, transpose } from './plan.js';
+import { type InputData, PARAM_ALIGNMENT, deviceInput, evaluateDim, inputStride, isInputData, tensorElements, transpose } from './plan.js';
 import { type Gradients, type InputGradients, Trainer, type TrainerOptions, type TrainingBatch, type TrainingPlans } from './trainer.js';
 import { host } from './host.js';
 import { type SafetensorsInput, decodeSafetensors, encodeSafetensors } from './safetensors.js';
@@ -87,7 +87,7 @@ export class SeqModel<Sizes extends string = string, Params extends string = str
     this.device = device;
     this.paramOffsets = offsets;
     this.paramCount = paramCount;
-    this.paramBuffer = device.createBuffer({ size: Math.max(4, paramCount * 4), usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST | GPUBufferUsage.COPY_SRC, label: `${plan.cell}/params` });
+    this.paramBuffer = device.createBuffer({ size: Math.max(16, paramCount * 4), usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST | GPUBufferUsage.COPY_SRC, label: `${plan.cell}/params` });
     const constants = planConstants(plan, sizes, [...offsets.values()].map((o) => o.offset), paramCount);
     this.#executor = new PlanExecutor(new PlanRunner(device, plan, sizes, constants), this.paramBuffer, this.queue);
   }
@@ -102,7 +102,7 @@ export class SeqModel<Sizes extends string = string, Params extends string = str
     for (const p of plan.params) {
       const length = tensorElements(p, sizes);
       offsets.set(p.name, { offset: total, length });
-      total += length;
+      total += Math.ceil(length / PARAM_ALIGNMENT) * PARAM_ALIGNMENT;
     }
     let info: Pick<DeviceInfo, 'device' | 'description'>;
     if (options.device) info = { device: options.device, description: 'a device given by the caller' };

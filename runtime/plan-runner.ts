@@ -4,7 +4,7 @@
  * compute pass. Forward inference and training both drive plans through this.
  */
 import type { LaunchPlan, PlanKernel, PlanVariant } from './plan.js';
-import { evaluateDim } from './plan.js';
+import { evaluateDim, variantFits } from './plan.js';
 import { type Parallelism, parallelismOf } from './device.js';
 
 export const UNIFORM_BYTES = 16;
@@ -171,6 +171,7 @@ function chooseVariant(kernel: PlanKernel, width: number, rows: number, sizes: R
   const lanes = parallel.threads * parallel.simd;
   let best: { variant: PlanVariant; cost: number } | undefined;
   for (const variant of kernel.variants) {
+    if (!variantFits(variant, sizes)) continue;
     if (!variant.accesses) return { variant: [...kernel.variants].sort((a, b) => b.rows - a.rows).find((v) => v.rows <= rows) ?? kernel.variants[0]!, cost: 0 };
     const columnTiles = Math.ceil(width / variant.cols);
     const rowTiles = Math.ceil(rows / variant.rows);
@@ -191,6 +192,7 @@ function chooseVariant(kernel: PlanKernel, width: number, rows: number, sizes: R
 function choosePersistentVariant(kernel: PlanKernel, batch: number, sizes: Readonly<Record<string, number>>, parallel: Parallelism): { variant: PlanVariant; cost: number; tiles: number } {
   let best: { variant: PlanVariant; cost: number; tiles: number } | undefined;
   for (const variant of kernel.variants) {
+    if (!variantFits(variant, sizes)) continue;
     let cost = 0;
     let tiles = 0;
     for (const level of variant.levels ?? []) {

@@ -84,6 +84,9 @@ export interface PlanVariant {
   readonly accesses?: DimTerms;
   /** the shared accesses alone: they differ between lanes too where a workgroup packs several row tiles */
   readonly sharedAccesses?: DimTerms;
+  /** parameters bound as vec4s, some read four at a time: valid only where every `aligned` size is a multiple of 4 */
+  readonly vectorParams?: boolean;
+  readonly aligned?: readonly DimTerms[];
   readonly wgsl: string;
 }
 
@@ -119,6 +122,14 @@ export function evaluateDim(dim: DimTerms, sizes: Readonly<Record<string, number
   }
   return total;
 }
+
+/** Whether a variant's vector loads line up at these sizes (PlanVariant.aligned). */
+export function variantFits(variant: PlanVariant, sizes: Readonly<Record<string, number>>): boolean {
+  return (variant.aligned ?? []).every((d) => evaluateDim(d, sizes) % 4 === 0);
+}
+
+/** Parameter offsets in the packed buffer are multiples of this, so that vector loads line up. */
+export const PARAM_ALIGNMENT = 4;
 
 export function tensorElements(tensor: PlanTensor, sizes: Readonly<Record<string, number>>): number {
   return tensor.shape.reduce((n, d) => n * evaluateDim(d, sizes), 1);

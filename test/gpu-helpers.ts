@@ -50,12 +50,12 @@ export async function gpuVersusReference(program: CellProgram, { T, B, sizes }: 
 }
 
 /** The plan that runs its persistent kernel, of `cols` columns per tile, instead of its step kernels. */
-export function persistentOnly(plan: LaunchPlan, cols?: number): LaunchPlan {
+export function persistentOnly(plan: LaunchPlan, variant?: number): LaunchPlan {
   if (!plan.kernels.some((k) => k.persistent)) throw new Error(`plan ${plan.cell} has no persistent kernel`);
   return {
     ...plan,
     kernels: plan.kernels
       .filter((k) => k.persistent || k.phase !== 'step')
-      .map((k) => (k.persistent && cols !== undefined ? { ...k, variants: k.variants.filter((v) => v.cols === cols) } : k)),
+      .map((k) => (k.persistent && variant !== undefined ? { ...k, variants: [k.variants[variant]!] } : k)),
   };
 }

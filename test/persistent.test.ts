@@ -33,12 +33,26 @@ describe('persistent kernels', () => {
 
   it.each(['lstm', 'gru', 'rnn', 'lstm-peephole'])('%s: each persistent tile equals the float64 reference', async (name) => {
     const plan = buildLaunchPlan(loadExample(name));
-    const widths = persistent(plan)!.variants.map((v) => v.cols);
-    expect(widths.length).toBeGreaterThan(1);
-    for (const cols of widths) {
-      const results = await gpuVersusReference(loadExample(name), SIZES, 41, persistentOnly(plan, cols));
-      for (const [what, c] of Object.entries(results)) expect(c.ok, `1x${cols}: ${what}, max abs ${c.maxAbs}`).toBe(true);
+    const variants = persistent(plan)!.variants;
+    expect(variants.map((v) => `1x${v.cols}${v.vectorParams ? ' vec4' : ''}`)).toEqual(['1x8 vec4', '1x8', '1x1']);
+    for (const [i, v] of variants.entries()) {
+      // the vector loads need H a multiple of 4
+      const sizes = v.vectorParams ? { ...SIZES, sizes: { ...SIZES.sizes, H: 8 } } : SIZES;
+      const results = await gpuVersusReference(loadExample(name), sizes, 41, persistentOnly(plan, i));
+      for (const [what, c] of Object.entries(results)) expect(c.ok, `1x${v.cols}${v.vectorParams ? ' vec4' : ''}: ${what}, max abs ${c.maxAbs}`).toBe(true);
     }
+  });
+
+  it('take the vector loads where the sizes line them up, and the scalar tile elsewhere', async () => {
+    const { device } = await getDevice();
+    const plan = buildLaunchPlan(loadExample('lstm'));
+    const chosen = async (sizes: Record<string, number>) => {
+      const constants = { loss_slot: 0, ...Object.fromEntries(plan.sizes.map((s, i) => [`size_${i}`, sizes[s.name]!])), ...Object.fromEntries(plan.params.map((_, i) => [`param_${i}`, 0])) };
+      const kernels = await new PlanRunner(device, plan, sizes, constants).kernelsFor(1);
+      return kernels.find((k) => k.kernel.persistent)!.variant.vectorParams ?? false;
+    };
+    expect(await chosen({ I: 4, H: 64 })).toBe(true);
+    expect(await chosen({ I: 4, H: 66 })).toBe(false);
   });
 
   it('are chosen for a small batch, not for a big one', async () => {
