@@ -64,16 +64,30 @@ export const MAX_KERNEL_CHARS = 200 * 1024;
 
 function boundedVariants(scheduled: Schedule, kernel: KernelSpec, single: GeneratedKernel, maxChars: number): GeneratedKernel[] {
   const variants: GeneratedKernel[] = [];
+  const longest = (kernels: readonly GeneratedKernel[]) => Math.max(...kernels.map((k) => k.wgsl.length));
   for (const tile of tilesFor(kernel.phase, single.accumulators, single.widths.every((w) => w.constant === 1))) {
     let cols = tile.cols;
-    let generated = tile.rows === 1 && cols === 1 && !tile.lanes ? single : generateKernel(scheduled, kernel, { ...tile, cols });
-    while (generated.wgsl.length > maxChars && cols > 1) {
+    let generated = tile.rows === 1 && cols === 1 && !tile.lanes ? [single] : tileKernels(scheduled, kernel, { ...tile, cols });
+    while (longest(generated) > maxChars && cols > 1) {
       cols /= 2;
-      generated = generateKernel(scheduled, kernel, { ...tile, cols });
+      generated = tileKernels(scheduled, kernel, { ...tile, cols });
     }
-    if (generated.wgsl.length <= maxChars || tile.rows === 1) variants.push(generated);
+    if (longest(generated) <= maxChars || tile.rows === 1) variants.push(...generated);
   }
   return variants;
+}
+
+/**
+ * A tile, and the same tile reading its column-major weights as vec4s where it has any to
+ * read: the twin alone where its loads line up at every size, else both (the runtime takes
+ * the twin where the sizes line up: PlanVariant.aligned).
+ */
+function tileKernels(scheduled: Schedule, kernel: KernelSpec, tile: Tile): GeneratedKernel[] {
+  if (tile.cols % 4 !== 0) return [generateKernel(scheduled, kernel, tile)];
+  const twin = generateKernel(scheduled, kernel, { ...tile, vectorParams: true });
+  if (twin.vectorLoads && twin.aligned!.length === 0) return [twin];
+  const plain = generateKernel(scheduled, kernel, tile);
+  return twin.vectorLoads ? [twin, plain] : [plain];
 }
 
 /**
@@ -197,6 +211,7 @@ export function buildPlan(program: CellProgram, options: PlanOptions = {}): Laun
           ...(v.tile.lanes ? { lanes: v.tile.lanes } : {}),
           accesses: dimTerms(v.accesses),
           sharedAccesses: dimTerms(v.sharedAccesses),
+          ...(v.tile.vectorParams ? { vectorParams: true, aligned: (v.aligned ?? []).map(dimTerms) } : {}),
           wgsl: v.wgsl,
         })),
       };

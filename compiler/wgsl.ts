@@ -952,7 +952,7 @@ export class KernelWriter {
       '}',
       '',
     ].join('\n');
-    return { wgsl, usesParams: this.#usesParams, buffers, widths, tile: this.tile, accumulators, accesses: main.accesses.total, sharedAccesses: main.accesses.shared };
+    return { wgsl, usesParams: this.#usesParams, buffers, widths, tile: this.tile, accumulators, accesses: main.accesses.total, sharedAccesses: main.accesses.shared, ...(this.tile.vectorParams ? this.vectorUse : {}) };
   }
 }
 

@@ -88,6 +88,8 @@ describe('GPU gradients equal the float64 reference (relative 1e-3)', () => {
     ['lanes owning row tiles', (v) => v.lanes === 'rows'],
     ['32-row tiles', (v) => v.rows === 32 && !v.lanes],
     ['one-row tiles', (v) => v.rows === 1],
+    // at H=20 the runtime takes the twins that read weights as vec4s; their scalar tiles serve other sizes
+    ['8-row tiles reading scalars', (v) => v.rows === 8 && !v.vectorParams],
   ];
   const CASES = [...FAMILIES.map(([family, keep]) => ['lstm', family, keep] as const), ['gru', ...FAMILIES[0]!] as const];
   // the 32-row family's variants capped at 48 KiB of WGSL (fewer columns per tile): a cold
