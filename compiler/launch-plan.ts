@@ -4,7 +4,7 @@ import { withoutDropout } from './inference.js';
 import type { CellProgram } from './ir.js';
 import { type KernelSpec, type Schedule, type ScheduleOptions, schedule as scheduleCell } from './schedule.js';
 import { type Dim, type Shape, formatShape } from './shape.js';
-import { type GeneratedKernel, type Tile, generateKernel } from './wgsl.js';
+import { type GeneratedKernel, type Tile, generateKernel, scalarTwin } from './wgsl.js';
 import { writePersistentKernel } from './wgsl-persistent.js';
 import { SCAN_TILES } from './wgsl-scan.js';
 
@@ -67,10 +67,11 @@ function boundedVariants(scheduled: Schedule, kernel: KernelSpec, single: Genera
   const longest = (kernels: readonly GeneratedKernel[]) => Math.max(...kernels.map((k) => k.wgsl.length));
   for (const tile of tilesFor(kernel.phase, single.accumulators, single.widths.every((w) => w.constant === 1))) {
     let cols = tile.cols;
-    let generated = tile.rows === 1 && cols === 1 && !tile.lanes ? [single] : tileKernels(scheduled, kernel, { ...tile, cols });
+    const contracts = single.accumulators > 0;
+    let generated = tile.rows === 1 && cols === 1 && !tile.lanes ? [single] : tileKernels(scheduled, kernel, { ...tile, cols }, contracts);
     while (longest(generated) > maxChars && cols > 1) {
       cols /= 2;
-      generated = tileKernels(scheduled, kernel, { ...tile, cols });
+      generated = tileKernels(scheduled, kernel, { ...tile, cols }, contracts);
     }
     if (longest(generated) <= maxChars || tile.rows === 1) variants.push(...generated);
   }
@@ -79,15 +80,15 @@ function boundedVariants(scheduled: Schedule, kernel: KernelSpec, single: Genera
 
 /**
  * A tile, and the same tile reading its column-major weights as vec4s where it has any to
- * read: the twin alone where its loads line up at every size, else both (the runtime takes
- * the twin where the sizes line up: PlanVariant.aligned).
+ * read (only matmuls have them): the twin alone where its loads line up at every size, else
+ * both, the scalar one derived from the twin (the runtime takes the twin where the sizes line
+ * up: PlanVariant.aligned).
  */
-function tileKernels(scheduled: Schedule, kernel: KernelSpec, tile: Tile): GeneratedKernel[] {
-  if (tile.cols % 4 !== 0) return [generateKernel(scheduled, kernel, tile)];
+function tileKernels(scheduled: Schedule, kernel: KernelSpec, tile: Tile, contracts: boolean): GeneratedKernel[] {
+  if (tile.cols % 4 !== 0 || !contracts) return [generateKernel(scheduled, kernel, tile)];
   const twin = generateKernel(scheduled, kernel, { ...tile, vectorParams: true });
-  if (twin.vectorLoads && twin.aligned!.length === 0) return [twin];
-  const plain = generateKernel(scheduled, kernel, tile);
-  return twin.vectorLoads ? [twin, plain] : [plain];
+  if (!twin.vectorLoads) return [generateKernel(scheduled, kernel, tile)];
+  return twin.aligned!.length === 0 ? [twin] : [twin, scalarTwin(twin)];
 }
 
 /**

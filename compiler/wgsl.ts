@@ -183,6 +183,11 @@ export interface GeneratedKernel {
   readonly aligned?: readonly Dim[];
   /** a tile with vectorParams: its vector loads, as written (none: the tile gains nothing) */
   readonly vectorLoads?: number;
+  /**
+   * a tile with vectorParams: the parameter reads its scalar tile has beyond it, per
+   * invocation: each component read a load of its own, less each vector load's weight
+   */
+  readonly scalarExtra?: Dim;
 }
 
 /**
@@ -234,8 +239,9 @@ export class KernelWriter {
   readonly #accumulators = new Map<string, string>();
   /** the element indices the lanes of all tiles cover; wider outputs are written at multiples of it */
   #laneWidth: Dim | undefined;
-  /** vector loads of parameters: their count, and the sizes their alignment needs */
+  /** vector loads of parameters: their count, how often they run, and the sizes their alignment needs */
   #vectorLoads = 0;
+  #scalarExtra = Dim.of(0);
   readonly #aligned = new Map<string, Dim>();
 
   get usesParams(): boolean {
@@ -243,8 +249,8 @@ export class KernelWriter {
   }
 
   /** What the vector loads written need (Tile.vectorParams). */
-  get vectorUse(): { vectorLoads: number; aligned: Dim[] } {
-    return { vectorLoads: this.#vectorLoads, aligned: [...this.#aligned.values()] };
+  get vectorUse(): { vectorLoads: number; scalarExtra: Dim; aligned: Dim[] } {
+    return { vectorLoads: this.#vectorLoads, scalarExtra: this.#scalarExtra, aligned: [...this.#aligned.values()] };
   }
 
   constructor(readonly schedule: Schedule, readonly kernel: KernelSpec, readonly tile: Tile) {
@@ -587,7 +593,9 @@ export class KernelWriter {
         block.line(`let ${loaded} = params[(${start}) >> 2u];`, VECTOR_LOAD_COST);
         block.remember(key, loaded);
         this.#vectorLoads++;
+        this.#scalarExtra = this.#scalarExtra.add(block.trips.scale(-VECTOR_LOAD_COST));
       }
+      this.#scalarExtra = this.#scalarExtra.add(block.trips);
       return `${loaded}[${lane}]`;
     }
     return this.paramAt(`${base} + (${col}) * ${this.dim(height)} + ${row}`);
@@ -909,6 +917,7 @@ export class KernelWriter {
     this.#usesParams = false;
     this.#usesRandom = false;
     this.#vectorLoads = 0;
+    this.#scalarExtra = Dim.of(0);
     this.#aligned.clear();
     const rowLanes = this.tile.lanes === 'rows';
     if (rowLanes && this.kernel.phase === 'step') throw new Error('internal: lanes own row tiles only in kernels over all steps');
@@ -930,6 +939,7 @@ export class KernelWriter {
     this.#usesParams ||= other.#usesParams;
     this.#usesRandom ||= other.#usesRandom;
     this.#vectorLoads += other.#vectorLoads;
+    this.#scalarExtra = this.#scalarExtra.add(other.#scalarExtra);
     for (const [key, d] of other.#aligned) this.#aligned.set(key, d);
   }
 
@@ -961,6 +971,37 @@ export class KernelWriter {
     ].join('\n');
     return { wgsl, usesParams: this.#usesParams, buffers, widths, tile: this.tile, accumulators, accesses: main.accesses.total, sharedAccesses: main.accesses.shared, ...(this.tile.vectorParams ? this.vectorUse : {}) };
   }
+}
+
+/**
+ * The scalar tile of a vector twin (Tile.vectorParams), from its text: each vector load split
+ * into the loads of its four components and each component read a load of its own, which is
+ * the code the tile generated without vectorParams has, at a fraction of the generation time.
+ * Its accesses are the twin's with each component read counted as a load (scalarExtra).
+ */
+export function scalarTwin(twin: GeneratedKernel): GeneratedKernel {
+  if (!twin.tile.vectorParams || twin.tile.persistent) throw new Error('internal: scalarTwin takes a vector tile of one kernel');
+  const starts = new Map<string, string>();
+  const wgsl = twin.wgsl
+    .replace(/^.*let (w\d+) = params\[\((.*)\) >> 2u\];\n/gm, (_, name: string, start: string) => {
+      starts.set(name, start);
+      return '';
+    })
+    .replace(/\b(w\d+)\[(\d)\]/g, (_, name: string, lane: string) => `params[${starts.get(name)!}${lane === '0' ? '' : ` + ${lane}u`}]`)
+    .replace(/params\[\(([^[\]]*?)\) >> 2u\]\[\(\1\) & 3u\]/g, 'params[$1]')
+    .replace('var<storage, read> params: array<vec4<f32>>;', 'var<storage, read> params: array<f32>;')
+    .replace(', params as vec4', '');
+  const extra = twin.scalarExtra!;
+  const rowLanes = twin.tile.lanes === 'rows';
+  const { vectorParams: _, ...tile } = twin.tile;
+  const { vectorLoads: __, scalarExtra: ___, aligned: ____, ...rest } = twin;
+  return {
+    ...rest,
+    wgsl,
+    tile,
+    accesses: twin.accesses.add(rowLanes ? extra : extra.scale(DIVERGENT_WEIGHT)),
+    sharedAccesses: rowLanes ? twin.sharedAccesses.add(extra) : twin.sharedAccesses,
+  };
 }
 
 export function generateKernel(schedule: Schedule, kernel: KernelSpec, tile: Tile = { rows: 1, cols: 1 }): GeneratedKernel {
