@@ -7,7 +7,7 @@ import { basename, dirname, extname, join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { SeqError } from '../dsl/diagnostics.js';
 import { emitModule } from './emit.js';
-import { lowerFile, lowerSource } from './frontend.js';
+import { lowerFile, lowerSource, selectCell } from './frontend.js';
 import { printModel } from './model.js';
 import { type CellProgram, printProgram } from './ir.js';
 import { buildLaunchPlan } from './launch-plan.js';
@@ -136,13 +136,15 @@ async function commandCompile(args: string[]): Promise<void> {
     writeFileAtomic(dtsPath, dts);
     console.log(`wrote ${out} and ${dtsPath} (${what})`);
   };
-  if (compilesModel(source, file, values)) {
+  const lowered = lowerFile(source, file);
+  // a model when named, or when the file has one and no cell is named (as gradcheck does)
+  if (values.model !== undefined || (values.cell === undefined && lowered.models.length > 0)) {
     if (values.cell !== undefined) throw new UsageError('--cell and --model: give one');
     const cellOnly = (['loss', 'lengths'] as const).find((k) => values[k] !== undefined);
     if (cellOnly) throw new UsageError(`--${cellOnly} goes with a cell (--cell NAME); a model trains on its loss line and always runs with lengths`);
     const { modelSpec, selectModel } = await import('./compile-model.js');
     const { emitModelModule } = await import('./emit-model.js');
-    const model = selectModel(lowerFile(source, file), file, values.model);
+    const model = selectModel(lowered, file, values.model);
     const spec = modelSpec(model);
     const layers = [...spec.layers, spec.head];
     const plans = new Set(layers.flatMap((l) => [l.plan, l.training.forward, l.training.backward]));
@@ -150,7 +152,7 @@ async function commandCompile(args: string[]): Promise<void> {
     write(emitModelModule(spec, model, emitOptions), `model ${model.name}, ${layers.length} layers, ${kernels} kernels`);
     return;
   }
-  const cell = lowerSource(source, file, values.cell);
+  const cell = selectCell(lowered.cells, file, values.cell);
   const program = values.lengths ? withLengths(cell) : cell;
   const plan = buildLaunchPlan(program);
   let training;
@@ -159,11 +161,6 @@ async function commandCompile(args: string[]): Promise<void> {
     training = buildTrainingPlans(program, parseLoss(values.loss, program));
   }
   write(emitModule(plan, emitOptions, training), `cell ${plan.cell}, ${plan.kernels.length} kernels`);
-}
-
-/** A model is compiled when named, or when the file has one and no cell is named (as gradcheck does). */
-function compilesModel(source: string, file: string, values: { model?: string; cell?: string }): boolean {
-  return values.model !== undefined || (values.cell === undefined && lowerFile(source, file).models.length > 0);
 }
 
 /** `--loss KIND[:OUTPUT]`; the output defaults to the cell's first. */

@@ -44,7 +44,11 @@ export function lowerCells(source: string, file: string): CellProgram[] {
  * last one is the one that composes the others.
  */
 export function lowerSource(source: string, file: string, cellName?: string): CellProgram {
-  const cells = lowerCells(source, file);
+  return selectCell(lowerFile(source, file).cells, file, cellName);
+}
+
+/** The cell named among cells lowered from `file`, or else its last cell (lowerSource). */
+export function selectCell(cells: readonly CellProgram[], file: string, cellName?: string): CellProgram {
   if (cellName === undefined) return cells[cells.length - 1]!;
   const cell = cells.find((c) => c.name === cellName);
   if (!cell) {
