@@ -3,6 +3,7 @@
 //
 //   node bench/run.mjs [--case lstm-big,gru-small ...] [--peers seqc,seqc-sequential,tfjs-webgpu,ort-webgpu,ort-wasm]
 //                      [--repeats 10] [--warmup 2] [--quick] [--no-matmul] [--no-compile] [--out DIR]
+//                      [--param-access texture|buffer]   (how seqc's kernels read parameters; default: the runtime's choice)
 //
 // Each case runs on every peer with the same seeded weights and inputs; each peer's output is
 // checked once against seqc's (and seqc's against the float64 reference where that is cheap)
@@ -18,6 +19,7 @@ import { CASES, caseData, maxAbsDiff } from './cases.mjs';
 import { adapterInfo, closeGpu, installNavigatorGpu, openGpu, seqcDevice } from './gpu.mjs';
 import { matmulBench } from './matmul.mjs';
 import * as seqc from './peers/seqc.mjs';
+import { setParamAccess } from '../dist/runtime/index.js';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 process.chdir(root);
@@ -32,11 +34,12 @@ const { values } = parseArgs({
     'no-matmul': { type: 'boolean', default: false },
     'no-compile': { type: 'boolean', default: false },
     out: { type: 'string', default: 'bench/results' },
+    'param-access': { type: 'string' },
     help: { type: 'boolean', short: 'h', default: false },
   },
 });
 if (values.help) {
-  console.log(`node bench/run.mjs [--case ${Object.keys(CASES).join('|')}] [--peers seqc,seqc-sequential,tfjs-webgpu,ort-webgpu,ort-wasm] [--repeats N] [--warmup N] [--quick] [--no-matmul] [--no-compile] [--out DIR]`);
+  console.log(`node bench/run.mjs [--case ${Object.keys(CASES).join('|')}] [--peers seqc,seqc-sequential,tfjs-webgpu,ort-webgpu,ort-wasm] [--repeats N] [--warmup N] [--quick] [--no-matmul] [--no-compile] [--out DIR] [--param-access texture|buffer]`);
   process.exit(0);
 }
 const quick = values.quick;
@@ -76,6 +79,10 @@ function diffOutputs(mine, theirs) {
 // --- the adapter, shared by every peer
 const adapter = await openGpu();
 const device = await seqcDevice(adapter);
+if (values['param-access']) {
+  if (!['texture', 'buffer'].includes(values['param-access'])) throw new Error(`--param-access takes texture or buffer, not ${values['param-access']}`);
+  setParamAccess(device, values['param-access']);
+}
 const adapterDescription = adapterInfo(adapter);
 log(`adapter: ${adapterDescription.route} (${adapterDescription.featureLevel}): ${[adapterDescription.vendor, adapterDescription.architecture, adapterDescription.description].filter(Boolean).join(' ')}`);
 const peers = { seqc, 'seqc-sequential': seqc.sequential };
@@ -104,7 +111,7 @@ const output = {
   node: process.version,
   platform: `${process.platform} ${process.arch}`,
   cpus: cpus().length,
-  options: { cases: selected, peers: peerNames, repeats, warmup, quick },
+  options: { cases: selected, peers: peerNames, repeats, warmup, quick, paramAccess: values['param-access'] ?? 'default' },
   complete: !partial,
   peerVersions,
   cases: results,

@@ -7,6 +7,8 @@ export { createModel, SeqModel, SizeError } from './model.js';
 export type { CreateOptions, ForwardOptions, ForwardResult } from './model.js';
 export { getDevice, releaseDevice, requestDeviceWithLimits, NoAdapterError } from './device.js';
 export type { DeviceInfo } from './device.js';
+export { setParamAccess } from './param-texture.js';
+export type { ParamAccess } from './param-texture.js';
 export { browserHost, host, setHost } from './host.js';
 export type { Host } from './host.js';
 export type { InputData, LaunchPlan } from './plan.js';

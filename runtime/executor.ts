@@ -137,6 +137,7 @@ export class PlanExecutor {
     for (const [index, data] of request.inputs) device.queue.writeBuffer(ws.buffers[index]!, 0, data.buffer, data.byteOffset, data.byteLength);
     for (const [index, data] of request.initialSlots) device.queue.writeBuffer(ws.buffers[index]!, 0, data.buffer, data.byteOffset, data.byteLength);
     const encoder = device.createCommandEncoder({ label: `${runner.plan.cell}/forward` });
+    runner.refreshParams(encoder, this.#params);
     const pass = encoder.beginComputePass();
     runner.encode(pass, kernels, ws.groups.get(batch)!, steps, ws.stride);
     pass.end();

@@ -5,6 +5,7 @@
 import { type DeviceInfo, getDevice } from './device.js';
 import { PlanExecutor, WorkQueue, readBack } from './executor.js';
 import { PlanRunner, planConstants } from './plan-runner.js';
+import { releaseParamTexture } from './param-texture.js';
 import { Random, initialize } from './init.js';
 import { VALID_INPUT, validMask, zeroPadding } from './lengths.js';
 import type { LaunchPlan } from './plan.js';
@@ -340,6 +341,7 @@ export class SeqModel<Sizes extends string = string, Params extends string = str
     this.#training?.ready?.dispose();
     this.queue.close();
     this.#executor.dispose();
+    releaseParamTexture(this.paramBuffer);
     this.paramBuffer.destroy();
   }
 }

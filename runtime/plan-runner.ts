@@ -6,6 +6,7 @@
 import type { LaunchPlan, PlanKernel, PlanVariant } from './plan.js';
 import { evaluateDim, variantFits } from './plan.js';
 import { type Parallelism, parallelismOf } from './device.js';
+import { paramAccessOf, paramTextureOf, paramTextureRows, withTextureParams } from './param-texture.js';
 
 export const UNIFORM_BYTES = 16;
 
@@ -94,27 +95,31 @@ export function postChunkRows(kernel: PlanKernel, sizes: Readonly<Record<string,
 /** Pipelines are cached per device by WGSL text and constants, so models of one cell share them. */
 const pipelineCache = new WeakMap<GPUDevice, Map<string, Promise<{ pipeline: GPUComputePipeline; layout: GPUBindGroupLayout }>>>();
 
-function layoutFor(device: GPUDevice, kernel: PlanKernel): GPUBindGroupLayout {
+function layoutFor(device: GPUDevice, kernel: PlanKernel, paramTexture: boolean): GPUBindGroupLayout {
   const entries: GPUBindGroupLayoutEntry[] = [
     { binding: 0, visibility: GPUShaderStage.COMPUTE, buffer: { type: 'uniform', hasDynamicOffset: true, minBindingSize: UNIFORM_BYTES } },
   ];
   const storage = (type: GPUBufferBindingType) => ({ binding: entries.length, visibility: GPUShaderStage.COMPUTE, buffer: { type } });
-  if (kernel.usesParams) entries.push(storage('read-only-storage'));
+  if (kernel.usesParams && paramTexture) entries.push({ binding: 1, visibility: GPUShaderStage.COMPUTE, texture: { sampleType: 'unfilterable-float' } });
+  else if (kernel.usesParams) entries.push(storage('read-only-storage'));
   if (kernel.usesGrads) entries.push(storage('storage'));
   for (const b of kernel.buffers) entries.push(storage(b.write ? 'storage' : 'read-only-storage'));
   return device.createBindGroupLayout({ entries, label: kernel.label });
 }
 
-export async function pipelineFor(device: GPUDevice, kernel: PlanKernel, wgsl: string, constants: Record<string, number>) {
+/** Compiles a kernel's WGSL, with its parameters read from a texture where `paramTexture` (param-texture.ts). */
+export async function pipelineFor(device: GPUDevice, kernel: PlanKernel, planWgsl: string, constants: Record<string, number>, paramTexture: boolean) {
   let cache = pipelineCache.get(device);
   if (!cache) pipelineCache.set(device, (cache = new Map()));
-  const key = `${JSON.stringify(constants)}\n${kernel.usesParams}${kernel.usesGrads}${JSON.stringify(kernel.buffers)}\n${wgsl}`;
+  const textured = paramTexture && kernel.usesParams;
+  const wgsl = textured ? withTextureParams(planWgsl) : planWgsl;
+  const key = `${JSON.stringify(constants)}\n${kernel.usesParams}${textured}${kernel.usesGrads}${JSON.stringify(kernel.buffers)}\n${wgsl}`;
   let entry = cache.get(key);
   if (!entry) {
     entry = (async () => {
       // Dawn may compile on this thread; let timers and I/O run between kernels
       await new Promise((resolve) => setTimeout(resolve, 0));
-      const layout = layoutFor(device, kernel);
+      const layout = layoutFor(device, kernel, textured);
       device.pushErrorScope('validation');
       const module = device.createShaderModule({ code: wgsl, label: kernel.label });
       const pipeline = await device.createComputePipelineAsync({
@@ -229,13 +234,27 @@ export interface PlanBindings {
 
 export class PlanRunner {
   readonly #compiled = new Map<number, Promise<CompiledKernel[]>>();
+  /** whether kernels read the parameters from their texture copy (param-texture.ts), chosen per device */
+  readonly paramTexture: boolean;
 
   constructor(
     readonly device: GPUDevice,
     readonly plan: LaunchPlan,
     readonly sizes: Readonly<Record<string, number>>,
     readonly constants: Readonly<Record<string, number>>,
-  ) {}
+  ) {
+    const paramCount = constants['loss_slot'] ?? 0;
+    this.paramTexture =
+      paramAccessOf(device, parallelismOf(device).cpu) === 'texture' && plan.kernels.some((k) => k.usesParams) && paramTextureRows(device, paramCount) !== undefined;
+  }
+
+  /**
+   * Brings the parameters' texture copy up to date with their buffer; the command buffer
+   * must encode this before any pass that runs this plan's kernels.
+   */
+  refreshParams(encoder: GPUCommandEncoder, params: GPUBuffer): void {
+    if (this.paramTexture) paramTextureOf(this.device, params).refresh(encoder);
+  }
 
   /** Elements of one step of one batch row, per plan buffer. */
   elements(): number[] {
@@ -284,7 +303,7 @@ export class PlanRunner {
       const workgroupSize = Math.min(limit, 256, Math.max(Math.min(parallel.simd, limit), nextPowerOfTwo(chosen.tiles)));
       const chunkSteps = persistentChunkSteps(kernel, chosen.variant, workgroupSize, batch, sizes);
       const shape = { workgroup_size: workgroupSize, ...(chunkSteps !== undefined ? { chunk_steps: chunkSteps } : {}) };
-      const { pipeline, layout } = await pipelineFor(device, kernel, chosen.variant.wgsl, { ...this.constants, ...shape });
+      const { pipeline, layout } = await pipelineFor(device, kernel, chosen.variant.wgsl, { ...this.constants, ...shape }, this.paramTexture);
       const dispatch = () => [1, 1, 1] as const;
       if (chunkSteps === undefined) return { kernel, variant: chosen.variant, pipeline, layout, dispatch };
       return { kernel, variant: chosen.variant, pipeline, layout, dispatch, chunks: (steps: number) => Math.max(1, Math.ceil(steps / chunkSteps)) };
@@ -296,7 +315,7 @@ export class PlanRunner {
       variant = byTimeLanes.find((v) => batch * width * v.rows >= SCAN_FILL * parallel.threads * parallel.simd) ?? byTimeLanes.at(-1)!;
       const maxGroups = device.limits.maxComputeWorkgroupsPerDimension;
       if (batch > maxGroups) throw new Error(`kernel ${kernel.label} runs a workgroup per batch row; this device dispatches at most ${maxGroups} (batch ${batch})`);
-      const { pipeline, layout } = await pipelineFor(device, kernel, variant.wgsl, { ...this.constants });
+      const { pipeline, layout } = await pipelineFor(device, kernel, variant.wgsl, { ...this.constants }, this.paramTexture);
       const groups = [Math.ceil(width / variant.cols), batch, 1] as const;
       return { kernel, variant, pipeline, layout, dispatch: () => groups };
     }
@@ -320,7 +339,7 @@ export class PlanRunner {
     if (variant.lanes === 'rows') {
       // lanes along x own row tiles; each y index is one column tile
       const workgroupSize = chooseWorkgroupSize(rowTiles(32), columnTiles, limit, parallel);
-      const { pipeline, layout } = await pipelineFor(device, kernel, variant.wgsl, { ...this.constants, workgroup_size: workgroupSize });
+      const { pipeline, layout } = await pipelineFor(device, kernel, variant.wgsl, { ...this.constants, workgroup_size: workgroupSize }, this.paramTexture);
       const dispatch = (steps: number) => {
         const [x, z] = spill(Math.ceil(rowTiles(steps) / workgroupSize));
         return [x, columnTiles, z] as const;
@@ -334,7 +353,7 @@ export class PlanRunner {
     const shape: Record<string, number> = rowsPerGroup > 1 ? { workgroup_size: workgroupSize, workgroup_rows: rowsPerGroup } : { workgroup_size: workgroupSize };
     const chunkRows = kernel.rowLoop ? postChunkRows(kernel, sizes, batch) : undefined;
     if (chunkRows !== undefined) shape['chunk_rows'] = Math.min(chunkRows, 2 ** 32 - 1);
-    const { pipeline, layout } = await pipelineFor(device, kernel, variant.wgsl, { ...this.constants, ...shape });
+    const { pipeline, layout } = await pipelineFor(device, kernel, variant.wgsl, { ...this.constants, ...shape }, this.paramTexture);
     const groupsX = Math.ceil(columnTiles / workgroupSize);
     const dispatch = (steps: number) => {
       const [y, z] = spill(rowBlocks(steps));
@@ -347,7 +366,7 @@ export class PlanRunner {
   bindGroups(kernels: readonly CompiledKernel[], bindings: PlanBindings): GPUBindGroup[] {
     return kernels.map(({ kernel, layout }) => {
       const entries: GPUBindGroupEntry[] = [{ binding: 0, resource: { buffer: bindings.uniforms, offset: 0, size: UNIFORM_BYTES } }];
-      if (kernel.usesParams) entries.push({ binding: entries.length, resource: { buffer: bindings.params } });
+      if (kernel.usesParams) entries.push({ binding: entries.length, resource: this.paramTexture ? paramTextureOf(this.device, bindings.params).view : { buffer: bindings.params } });
       if (kernel.usesGrads) {
         if (!bindings.grads) throw new Error(`internal: kernel ${kernel.label} needs a gradient buffer`);
         entries.push({ binding: entries.length, resource: { buffer: bindings.grads } });

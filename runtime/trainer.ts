@@ -163,6 +163,7 @@ export class Trainer {
     const { session, steps } = await this.#prepare(batch);
     this.#steps++;
     const encoder = this.model.device.createCommandEncoder({ label: `${this.plans.forward.cell}/train` });
+    this.#refreshParams(encoder);
     const pass = encoder.beginComputePass();
     this.#encodeGradients(pass, session, steps);
     this.#optimizer.encode(pass, batch.learningRate);
@@ -197,6 +198,7 @@ export class Trainer {
       const { session, steps } = await this.#prepare(batch);
       const device = this.model.device;
       const encoder = device.createCommandEncoder({ label: `${this.plans.forward.cell}/gradients` });
+      this.#refreshParams(encoder);
       const pass = encoder.beginComputePass();
       this.#encodeGradients(pass, session, steps);
       pass.end();
@@ -270,6 +272,7 @@ export class Trainer {
         for (let r = 0; r < repeats; r++) {
           const start = performance.now();
           const encoder = device.createCommandEncoder();
+          this.#refreshParams(encoder);
           const pass = encoder.beginComputePass();
           encode(pass);
           pass.end();
@@ -296,6 +299,12 @@ export class Trainer {
     });
   }
 
+
+  /** The parameters' texture copy, where the kernels read one, from what the last step wrote. */
+  #refreshParams(encoder: GPUCommandEncoder): void {
+    // both plans read the one copy of the model's parameters: one refresh serves them
+    (this.#forward.paramTexture ? this.#forward : this.#backward).refreshParams(encoder, this.model.paramBuffer);
+  }
 
   #encodeGradients(pass: GPUComputePassEncoder, session: Session, steps: number): void {
     this.#forward.encode(pass, session.kernels.forward, session.groups.forward, steps, session.forward.stride);
