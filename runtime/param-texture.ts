@@ -5,7 +5,7 @@
  * every command buffer that reads it. On llvmpipe a storage-buffer load compiles to a loop
  * over the vector's lanes with a bounds check and a branch each, while a texel fetch is a
  * straight-line gather: a persistent LSTM step at B=1 (examples/lstm.seq, H=128) took
- * 6.5 ms instead of 10.4 with the same WGSL reading its weights from a texture.
+ * 6.5 ms instead of 10.4 with the same WGSL fetching its four-wide weight loads as texels.
  */
 
 /** Texels per texture row: a power of two, so an index splits with a mask and a shift. */
@@ -39,48 +39,32 @@ export function paramTextureRows(device: GPUDevice, floats: number): number | un
   return ROW_TEXELS <= max && rows <= max ? rows : undefined;
 }
 
-const PARAM_DECLARATION = /@group\(0\) @binding\((\d+)\) var<storage, read> params: array<(vec4<f32>|f32)>;/;
+const VECTOR_DECLARATION = /@group\(0\) @binding\(1\) var<storage, read> params: array<vec4<f32>>;/;
+
+/** The binding of the texture beside the scalar parameter buffer (binding 1), past any plan's buffers. */
+export const PARAM_TEXTURE_BINDING = 100;
 
 /**
- * A kernel's WGSL with its parameter binding a texture: `params[i]` of a vec4 binding
- * becomes the texel i, of an f32 binding component i & 3 of texel i >> 2. The rest of the
- * text, and so what the kernel computes, is unchanged.
+ * A vector twin's WGSL (PlanVariant.vectorParams) with its four-wide parameter loads
+ * (`let w = params[(start) >> 2u];`) fetching texels of the texture copy, and its component
+ * reads (`params[(i) >> 2u][(i) & 3u]`) loading element i from the buffer, bound again as
+ * f32s: a scalar read through the texture fetches a whole texel and selects a lane, which on
+ * llvmpipe is slower than the storage load it replaces (a 1024^3 GEMM's scalar 8x16 tile:
+ * 8.6 GFLOP/s against 11.7). What the kernel computes is unchanged.
  */
 export function withTextureParams(wgsl: string): string {
-  const declaration = PARAM_DECLARATION.exec(wgsl);
-  if (!declaration) throw new Error('internal: a kernel that uses params declares no params binding');
-  const vector = declaration[2] === 'vec4<f32>';
-  const helpers = [
-    `@group(0) @binding(${declaration[1]}) var params_texture: texture_2d<f32>;`,
+  if (!VECTOR_DECLARATION.test(wgsl)) throw new Error('internal: only a vector twin reads its parameters through the texture');
+  const declarations = [
+    '@group(0) @binding(1) var<storage, read> params: array<f32>;',
+    `@group(0) @binding(${PARAM_TEXTURE_BINDING}) var params_texture: texture_2d<f32>;`,
     'fn param_texel(i: u32) -> vec4<f32> {',
     `  return textureLoad(params_texture, vec2<u32>(i & ${ROW_TEXELS - 1}u, i >> ${ROW_SHIFT}u), 0);`,
     '}',
-    ...(vector ? [] : ['fn param_element(i: u32) -> f32 {', '  return param_texel(i >> 2u)[i & 3u];', '}']),
   ].join('\n');
-  return replaceParamReads(wgsl.replace(declaration[0], helpers), vector ? 'param_texel(' : 'param_element(');
-}
-
-/** Each `params[index]` (brackets matched, indices rewritten too) as `call index)`. */
-function replaceParamReads(text: string, call: string): string {
-  let out = '';
-  let at = 0;
-  for (let k = text.indexOf('params[', at); k >= 0; k = text.indexOf('params[', at)) {
-    if (/\w/.test(text[k - 1] ?? '')) {
-      out += text.slice(at, k + 7);
-      at = k + 7;
-      continue;
-    }
-    let depth = 1;
-    let close = k + 7;
-    for (; depth > 0; close++) {
-      if (close >= text.length) throw new Error('internal: an unclosed params[ in a kernel');
-      if (text[close] === '[') depth++;
-      else if (text[close] === ']') depth--;
-    }
-    out += text.slice(at, k) + call + replaceParamReads(text.slice(k + 7, close - 1), call) + ')';
-    at = close;
-  }
-  return out + text.slice(at);
+  return wgsl
+    .replace(VECTOR_DECLARATION, declarations)
+    .replace(/^(\s*let w\d+ = )params\[(\(.*\) >> 2u)\];$/gm, '$1param_texel($2);')
+    .replace(/params\[\(([^[\]]*?)\) >> 2u\]\[\(\1\) & 3u\]/g, 'params[$1]');
 }
 
 /** The texture copy of one parameter buffer. */

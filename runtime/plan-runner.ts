@@ -6,7 +6,7 @@
 import type { LaunchPlan, PlanKernel, PlanVariant } from './plan.js';
 import { evaluateDim, variantFits } from './plan.js';
 import { type Parallelism, parallelismOf } from './device.js';
-import { paramAccessOf, paramTextureOf, paramTextureRows, withTextureParams } from './param-texture.js';
+import { PARAM_TEXTURE_BINDING, paramAccessOf, paramTextureOf, paramTextureRows, withTextureParams } from './param-texture.js';
 
 export const UNIFORM_BYTES = 16;
 
@@ -40,6 +40,8 @@ interface CompiledKernel {
   readonly variant: PlanVariant;
   readonly pipeline: GPUComputePipeline;
   readonly layout: GPUBindGroupLayout;
+  /** its vector parameter loads fetch texels of the parameters' texture copy (binding PARAM_TEXTURE_BINDING) */
+  readonly textured: boolean;
   /** workgroups per dispatch for a sequence of `steps` */
   readonly dispatch: (steps: number) => readonly [number, number, number];
   /** post and persistent kernels: dispatches for a sequence of `steps`, each over a chunk of its rows or steps (MAX_LOOP_ITERATIONS) */
@@ -100,18 +102,17 @@ function layoutFor(device: GPUDevice, kernel: PlanKernel, paramTexture: boolean)
     { binding: 0, visibility: GPUShaderStage.COMPUTE, buffer: { type: 'uniform', hasDynamicOffset: true, minBindingSize: UNIFORM_BYTES } },
   ];
   const storage = (type: GPUBufferBindingType) => ({ binding: entries.length, visibility: GPUShaderStage.COMPUTE, buffer: { type } });
-  if (kernel.usesParams && paramTexture) entries.push({ binding: 1, visibility: GPUShaderStage.COMPUTE, texture: { sampleType: 'unfilterable-float' } });
-  else if (kernel.usesParams) entries.push(storage('read-only-storage'));
+  if (kernel.usesParams) entries.push(storage('read-only-storage'));
   if (kernel.usesGrads) entries.push(storage('storage'));
   for (const b of kernel.buffers) entries.push(storage(b.write ? 'storage' : 'read-only-storage'));
+  if (paramTexture) entries.push({ binding: PARAM_TEXTURE_BINDING, visibility: GPUShaderStage.COMPUTE, texture: { sampleType: 'unfilterable-float' } });
   return device.createBindGroupLayout({ entries, label: kernel.label });
 }
 
-/** Compiles a kernel's WGSL, with its parameters read from a texture where `paramTexture` (param-texture.ts). */
-export async function pipelineFor(device: GPUDevice, kernel: PlanKernel, planWgsl: string, constants: Record<string, number>, paramTexture: boolean) {
+/** Compiles a variant's WGSL, with its vector parameter loads from the texture where `textured` (param-texture.ts). */
+export async function pipelineFor(device: GPUDevice, kernel: PlanKernel, planWgsl: string, constants: Record<string, number>, textured: boolean) {
   let cache = pipelineCache.get(device);
   if (!cache) pipelineCache.set(device, (cache = new Map()));
-  const textured = paramTexture && kernel.usesParams;
   const wgsl = textured ? withTextureParams(planWgsl) : planWgsl;
   const key = `${JSON.stringify(constants)}\n${kernel.usesParams}${textured}${kernel.usesGrads}${JSON.stringify(kernel.buffers)}\n${wgsl}`;
   let entry = cache.get(key);
@@ -234,7 +235,7 @@ export interface PlanBindings {
 
 export class PlanRunner {
   readonly #compiled = new Map<number, Promise<CompiledKernel[]>>();
-  /** whether kernels read the parameters from their texture copy (param-texture.ts), chosen per device */
+  /** whether vector twins fetch their parameter loads from the parameters' texture copy (param-texture.ts), chosen per device */
   readonly paramTexture: boolean;
 
   constructor(
@@ -287,6 +288,11 @@ export class PlanRunner {
     return steps.length === 0 || choosePersistentVariant(persistent, batch, this.sizes, parallel).cost < stepped;
   }
 
+  async #pipeline(kernel: PlanKernel, variant: PlanVariant, constants: Record<string, number>): Promise<{ pipeline: GPUComputePipeline; layout: GPUBindGroupLayout; textured: boolean }> {
+    const textured = this.paramTexture && kernel.usesParams && variant.vectorParams === true;
+    return { ...(await pipelineFor(this.device, kernel, variant.wgsl, constants, textured)), textured };
+  }
+
   async #compile(kernel: PlanKernel, batch: number): Promise<CompiledKernel> {
     const { device, sizes } = this;
     const storageLimit = device.limits.maxStorageBuffersPerShaderStage;
@@ -303,10 +309,10 @@ export class PlanRunner {
       const workgroupSize = Math.min(limit, 256, Math.max(Math.min(parallel.simd, limit), nextPowerOfTwo(chosen.tiles)));
       const chunkSteps = persistentChunkSteps(kernel, chosen.variant, workgroupSize, batch, sizes);
       const shape = { workgroup_size: workgroupSize, ...(chunkSteps !== undefined ? { chunk_steps: chunkSteps } : {}) };
-      const { pipeline, layout } = await pipelineFor(device, kernel, chosen.variant.wgsl, { ...this.constants, ...shape }, this.paramTexture);
+      const compiled = await this.#pipeline(kernel, chosen.variant, { ...this.constants, ...shape });
       const dispatch = () => [1, 1, 1] as const;
-      if (chunkSteps === undefined) return { kernel, variant: chosen.variant, pipeline, layout, dispatch };
-      return { kernel, variant: chosen.variant, pipeline, layout, dispatch, chunks: (steps: number) => Math.max(1, Math.ceil(steps / chunkSteps)) };
+      if (chunkSteps === undefined) return { kernel, variant: chosen.variant, ...compiled, dispatch };
+      return { kernel, variant: chosen.variant, ...compiled, dispatch, chunks: (steps: number) => Math.max(1, Math.ceil(steps / chunkSteps)) };
     }
     if (kernel.phase === 'scan') {
       // a workgroup per (variant.cols elements, batch row), variant.rows lanes along time (its size is in the WGSL):
@@ -315,9 +321,9 @@ export class PlanRunner {
       variant = byTimeLanes.find((v) => batch * width * v.rows >= SCAN_FILL * parallel.threads * parallel.simd) ?? byTimeLanes.at(-1)!;
       const maxGroups = device.limits.maxComputeWorkgroupsPerDimension;
       if (batch > maxGroups) throw new Error(`kernel ${kernel.label} runs a workgroup per batch row; this device dispatches at most ${maxGroups} (batch ${batch})`);
-      const { pipeline, layout } = await pipelineFor(device, kernel, variant.wgsl, { ...this.constants }, this.paramTexture);
+      const compiled = await this.#pipeline(kernel, variant, { ...this.constants });
       const groups = [Math.ceil(width / variant.cols), batch, 1] as const;
-      return { kernel, variant, pipeline, layout, dispatch: () => groups };
+      return { kernel, variant, ...compiled, dispatch: () => groups };
     }
     if (kernel.phase === 'post') {
       variant = kernel.variants[0]!;
@@ -339,12 +345,12 @@ export class PlanRunner {
     if (variant.lanes === 'rows') {
       // lanes along x own row tiles; each y index is one column tile
       const workgroupSize = chooseWorkgroupSize(rowTiles(32), columnTiles, limit, parallel);
-      const { pipeline, layout } = await pipelineFor(device, kernel, variant.wgsl, { ...this.constants, workgroup_size: workgroupSize }, this.paramTexture);
+      const compiled = await this.#pipeline(kernel, variant, { ...this.constants, workgroup_size: workgroupSize });
       const dispatch = (steps: number) => {
         const [x, z] = spill(Math.ceil(rowTiles(steps) / workgroupSize));
         return [x, columnTiles, z] as const;
       };
-      return { kernel, variant, pipeline, layout, dispatch };
+      return { kernel, variant, ...compiled, dispatch };
     }
     // plans from before 2-D workgroups declare no workgroup_rows; a post kernel's workgroup owns one column tile
     const rowsPerGroup = kernel.phase !== 'post' && variant.wgsl.includes('override workgroup_rows') ? workgroupRows(columnTiles, rowTiles(32), limit, parallel) : 1;
@@ -353,25 +359,26 @@ export class PlanRunner {
     const shape: Record<string, number> = rowsPerGroup > 1 ? { workgroup_size: workgroupSize, workgroup_rows: rowsPerGroup } : { workgroup_size: workgroupSize };
     const chunkRows = kernel.rowLoop ? postChunkRows(kernel, sizes, batch) : undefined;
     if (chunkRows !== undefined) shape['chunk_rows'] = Math.min(chunkRows, 2 ** 32 - 1);
-    const { pipeline, layout } = await pipelineFor(device, kernel, variant.wgsl, { ...this.constants, ...shape }, this.paramTexture);
+    const compiled = await this.#pipeline(kernel, variant, { ...this.constants, ...shape });
     const groupsX = Math.ceil(columnTiles / workgroupSize);
     const dispatch = (steps: number) => {
       const [y, z] = spill(rowBlocks(steps));
       return [groupsX, y, z] as const;
     };
-    if (chunkRows === undefined) return { kernel, variant, pipeline, layout, dispatch };
-    return { kernel, variant, pipeline, layout, dispatch, chunks: (steps: number) => Math.max(1, Math.ceil((steps * batch) / chunkRows)) };
+    if (chunkRows === undefined) return { kernel, variant, ...compiled, dispatch };
+    return { kernel, variant, ...compiled, dispatch, chunks: (steps: number) => Math.max(1, Math.ceil((steps * batch) / chunkRows)) };
   }
 
   bindGroups(kernels: readonly CompiledKernel[], bindings: PlanBindings): GPUBindGroup[] {
-    return kernels.map(({ kernel, layout }) => {
+    return kernels.map(({ kernel, layout, textured }) => {
       const entries: GPUBindGroupEntry[] = [{ binding: 0, resource: { buffer: bindings.uniforms, offset: 0, size: UNIFORM_BYTES } }];
-      if (kernel.usesParams) entries.push({ binding: entries.length, resource: this.paramTexture ? paramTextureOf(this.device, bindings.params).view : { buffer: bindings.params } });
+      if (kernel.usesParams) entries.push({ binding: entries.length, resource: { buffer: bindings.params } });
       if (kernel.usesGrads) {
         if (!bindings.grads) throw new Error(`internal: kernel ${kernel.label} needs a gradient buffer`);
         entries.push({ binding: entries.length, resource: { buffer: bindings.grads } });
       }
       for (const b of kernel.buffers) entries.push({ binding: entries.length, resource: { buffer: bindings.buffers[b.buffer]! } });
+      if (textured) entries.push({ binding: PARAM_TEXTURE_BINDING, resource: paramTextureOf(this.device, bindings.params).view });
       return this.device.createBindGroup({ layout, entries, label: kernel.label });
     });
   }
