@@ -1,5 +1,5 @@
 // The char LM's training step on this adapter: the median step time and where it goes,
-// per kernel. Usage: node bench/train-profile.mjs [--batch B] [--steps T] [--size H=128 ...] [--max-kernel-kib K]
+// per kernel. Usage: node bench/train-profile.mjs [--batch B] [--steps T] [--size H=128 ...] [--max-kernel-kib K] [--param-access texture|buffer]
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { lowerSource } from '../dist/compiler/frontend.js';
@@ -7,12 +7,12 @@ import { characterInput, createCharModel, languageCell, oneHot } from '../dist/c
 import { MAX_KERNEL_CHARS } from '../dist/compiler/launch-plan.js';
 import { buildTrainingPlans } from '../dist/compiler/training.js';
 import { Trainer } from '../dist/runtime/trainer.js';
-import { releaseDevice } from '../dist/runtime/index.js';
+import { getDevice, releaseDevice, setParamAccess } from '../dist/runtime/index.js';
 
 const { values } = parseArgs({
   options: {
     batch: { type: 'string', default: '32' }, steps: { type: 'string', default: '64' }, vocabulary: { type: 'string', default: '84' },
-    size: { type: 'string', multiple: true, default: [] }, repeats: { type: 'string', default: '5' }, 'max-kernel-kib': { type: 'string', default: String(MAX_KERNEL_CHARS / 1024) }, file: { type: 'string', default: 'examples/charlm.seq' },
+    size: { type: 'string', multiple: true, default: [] }, repeats: { type: 'string', default: '5' }, 'max-kernel-kib': { type: 'string', default: String(MAX_KERNEL_CHARS / 1024) }, file: { type: 'string', default: 'examples/charlm.seq' }, 'param-access': { type: 'string' },
   },
 });
 const B = Number(values.batch);
@@ -21,6 +21,7 @@ const V = Number(values.vocabulary);
 const sizes = Object.fromEntries(values.size.map((s) => s.split('=')).map(([k, v]) => [k, Number(v)]));
 const program = lowerSource(readFileSync(values.file, 'utf8'), values.file);
 const plans = buildTrainingPlans(program, { kind: 'softmax-ce', output: languageCell(program).output }, { maxKernelChars: Number(values['max-kernel-kib']) * 1024 });
+if (values['param-access']) setParamAccess((await getDevice()).device, values['param-access']);
 const model = await createCharModel(program, V, { sizes, batch: B, learningRate: 1e-3, clip: 5 }, plans);
 const ids = Int32Array.from({ length: T * B }, (_, i) => (i * 7919) % V);
 const next = Int32Array.from({ length: T * B }, (_, i) => (i * 104729) % V);

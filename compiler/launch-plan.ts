@@ -212,7 +212,7 @@ export function buildPlan(program: CellProgram, options: PlanOptions = {}): Laun
           ...(v.tile.lanes ? { lanes: v.tile.lanes } : {}),
           accesses: dimTerms(v.accesses),
           sharedAccesses: dimTerms(v.sharedAccesses),
-          ...(v.tile.vectorParams ? { vectorParams: true, aligned: (v.aligned ?? []).map(dimTerms) } : {}),
+          ...(v.tile.vectorParams ? { vectorParams: true, aligned: (v.aligned ?? []).map(dimTerms), vectorAccesses: dimTerms(v.vectorAccesses!) } : {}),
           wgsl: v.wgsl,
         })),
       };
@@ -241,7 +241,7 @@ function persistentKernel(scheduled: Schedule, steps: readonly KernelSpec[], lab
       rows: v.tile.rows,
       cols: v.tile.cols,
       accesses: dimTerms(v.accesses),
-      levels: v.levels.map((l) => ({ widths: l.widths.map(dimTerms), accesses: dimTerms(l.accesses), iterations: dimTerms(l.iterations) })),
+      levels: v.levels.map((l) => ({ widths: l.widths.map(dimTerms), accesses: dimTerms(l.accesses), ...(v.tile.vectorParams ? { vectorAccesses: dimTerms(l.vectorAccesses) } : {}), iterations: dimTerms(l.iterations) })),
       ...(v.tile.vectorParams ? { vectorParams: true, aligned: v.aligned!.map(dimTerms) } : {}),
       wgsl: v.wgsl,
     })),

@@ -19,6 +19,8 @@ import { type GeneratedKernel, KernelWriter, type Tile } from './wgsl.js';
 export interface PersistentLevel {
   readonly widths: readonly Dim[];
   readonly accesses: Dim;
+  /** the part of `accesses` that vector loads of parameters make */
+  readonly vectorAccesses: Dim;
   readonly iterations: Dim;
 }
 
@@ -29,7 +31,7 @@ export function writePersistentKernel(schedule: Schedule, steps: readonly Kernel
   const [first] = writers as [KernelWriter];
   for (const w of writers.slice(1)) first.absorb(w);
   const { rows, cols } = tile;
-  const levels = bodies.map(({ widths, main }) => ({ widths, widthText: widths.map((w) => first.dim(w)).reduce((a, b) => `max(${a}, ${b})`), accesses: main.accesses.total, iterations: main.accesses.iterations }));
+  const levels = bodies.map(({ widths, main }) => ({ widths, widthText: widths.map((w) => first.dim(w)).reduce((a, b) => `max(${a}, ${b})`), accesses: main.accesses.total, vectorAccesses: main.accesses.vector, iterations: main.accesses.iterations }));
   const reverse = schedule.program.direction === 'reverse';
   const rowIds = Array.from({ length: rows }, (_, r) => `      let r${r} = row0 + ${r}u;`);
   const wgsl = [
@@ -71,7 +73,7 @@ export function writePersistentKernel(schedule: Schedule, steps: readonly Kernel
     accumulators: Math.max(...bodies.map((b) => b.accumulators)),
     accesses,
     sharedAccesses: bodies.map((b) => b.main.accesses.shared).reduce((a, b) => a.add(b)),
-    levels: levels.map(({ widths, accesses, iterations }) => ({ widths, accesses, iterations })),
+    levels: levels.map(({ widths, accesses, vectorAccesses, iterations }) => ({ widths, accesses, vectorAccesses, iterations })),
     ...(tile.vectorParams ? first.vectorUse : {}),
   };
 }

@@ -43,25 +43,33 @@ const shifted = (index: Index, by: Dim): Index => (by.constant === 0 ? index : {
 /**
  * Storage reads and writes per invocation, weighted by the trip counts of their loops:
  * `total` weighs an element that differs between lanes 4 and one they share 1, `shared` counts
- * the shared ones alone.
+ * the shared ones alone, `vector` the part of `total` that vector loads of parameters make
+ * (the runtime weighs them again where it fetches them from a texture instead).
  */
 class AccessCount {
   /** counts per loop nest (by its trip count's text), weighed by the trips only when read */
-  readonly #byTrips = new Map<string, { trips: Dim; total: number; shared: number }>();
+  readonly #byTrips = new Map<string, { trips: Dim; total: number; shared: number; vector: number }>();
 
-  add(trips: Dim, total: number, shared: number): void {
+  add(trips: Dim, total: number, shared: number, vector = 0): void {
     const key = trips.toString();
     const entry = this.#byTrips.get(key);
     if (entry) {
       entry.total += total;
       entry.shared += shared;
-    } else this.#byTrips.set(key, { trips, total, shared });
+      entry.vector += vector;
+    } else this.#byTrips.set(key, { trips, total, shared, vector });
   }
   get total(): Dim {
-    return [...this.#byTrips.values()].reduce((sum, e) => sum.add(e.trips.scale(e.total)), Dim.of(0));
+    return this.#sum('total');
   }
   get shared(): Dim {
-    return [...this.#byTrips.values()].reduce((sum, e) => sum.add(e.trips.scale(e.shared)), Dim.of(0));
+    return this.#sum('shared');
+  }
+  get vector(): Dim {
+    return this.#sum('vector');
+  }
+  #sum(part: 'total' | 'shared' | 'vector'): Dim {
+    return [...this.#byTrips.values()].reduce((sum, e) => sum.add(e.trips.scale(e[part])), Dim.of(0));
   }
 
   /** iterations of the loops opened with Block.child(trips), each weighed by the loops around it */
@@ -116,7 +124,8 @@ export class Block {
     const rows = text.includes('buf_') ? (text.match(ROW_ACCESS)?.length ?? 0) : 0;
     const [divergent, shared] = this.rowLanes ? [rows, params] : [params, rows];
     if (divergent + shared === 0) return;
-    this.accesses.add(this.trips, DIVERGENT_WEIGHT * divergent + shared, shared);
+    const vector = paramReads === undefined ? 0 : this.rowLanes ? paramReads : DIVERGENT_WEIGHT * paramReads;
+    this.accesses.add(this.trips, DIVERGENT_WEIGHT * divergent + shared, shared, vector);
   }
   /** A nested scope: a branch, or the body of a loop of `trips` iterations. */
   child(trips?: Dim): Block {
@@ -183,6 +192,8 @@ export interface GeneratedKernel {
   readonly aligned?: readonly Dim[];
   /** a tile with vectorParams: its vector loads, as written (none: the tile gains nothing) */
   readonly vectorLoads?: number;
+  /** a tile with vectorParams: the part of `accesses` its vector loads make */
+  readonly vectorAccesses?: Dim;
   /**
    * a tile with vectorParams: the parameter reads its scalar tile has beyond it, per
    * invocation: each component read a load of its own, less each vector load's weight
@@ -969,7 +980,8 @@ export class KernelWriter {
       '}',
       '',
     ].join('\n');
-    return { wgsl, usesParams: this.#usesParams, buffers, widths, tile: this.tile, accumulators, accesses: main.accesses.total, sharedAccesses: main.accesses.shared, ...(this.tile.vectorParams ? this.vectorUse : {}) };
+    const vector = this.tile.vectorParams ? { ...this.vectorUse, vectorAccesses: main.accesses.vector } : {};
+    return { wgsl, usesParams: this.#usesParams, buffers, widths, tile: this.tile, accumulators, accesses: main.accesses.total, sharedAccesses: main.accesses.shared, ...vector };
   }
 }
 
@@ -994,7 +1006,7 @@ export function scalarTwin(twin: GeneratedKernel): GeneratedKernel {
   const extra = twin.scalarExtra!;
   const rowLanes = twin.tile.lanes === 'rows';
   const { vectorParams: _, ...tile } = twin.tile;
-  const { vectorLoads: __, scalarExtra: ___, aligned: ____, ...rest } = twin;
+  const { vectorLoads: __, scalarExtra: ___, aligned: ____, vectorAccesses: _____, ...rest } = twin;
   return {
     ...rest,
     wgsl,

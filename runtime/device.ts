@@ -40,6 +40,7 @@ export async function requestDeviceWithLimits(adapter: GPUAdapter): Promise<GPUD
   }
   const device = await adapter.requestDevice({ requiredLimits });
   parallelismByDevice.set(device, parallelismFor(adapter.info));
+  adapterNames.set(device, adapterName(adapter.info));
   return device;
 }
 
@@ -58,9 +59,19 @@ export interface Parallelism {
 
 const CPU_ADAPTER = /llvmpipe|lavapipe|softpipe|swiftshader|warp/i;
 const parallelismByDevice = new WeakMap<GPUDevice, Parallelism>();
+const adapterNames = new WeakMap<GPUDevice, string>();
+
+function adapterName(info: GPUAdapterInfo | undefined): string {
+  return [info?.vendor, info?.architecture, info?.device, info?.description].join(' ');
+}
+
+/** The vendor, architecture, device and description of a device's adapter, as one string. */
+export function adapterNameOf(device: GPUDevice): string {
+  return adapterNames.get(device) ?? adapterName((device as GPUDevice & { adapterInfo?: GPUAdapterInfo }).adapterInfo);
+}
 
 function parallelismFor(info: GPUAdapterInfo | undefined): Parallelism {
-  const name = [info?.vendor, info?.architecture, info?.device, info?.description].join(' ');
+  const name = adapterName(info);
   const cpu = (info as { isFallbackAdapter?: boolean } | undefined)?.isFallbackAdapter === true || CPU_ADAPTER.test(name);
   // llvmpipe and SwiftShader vectorize 8 f32 lanes (256-bit); a GPU keeps some 16K invocations in flight
   return cpu ? { cpu, threads: host().cpuThreads, simd: 8 } : { cpu, threads: 512, simd: 32 };

@@ -14,16 +14,24 @@ const ROW_TEXELS = 1 << ROW_SHIFT;
 /** A buffer-to-texture copy's bytes per row must be a multiple of 256 (16 bytes a texel). */
 const TEXEL_BYTES = 16;
 
+import { adapterNameOf } from './device.js';
+
 export type ParamAccess = 'texture' | 'buffer';
 
 const chosenAccess = new WeakMap<GPUDevice, ParamAccess>();
 
+/** Mesa's gallivm drivers, whose storage loads loop over the lanes (measured on llvmpipe). */
+const GALLIVM_ADAPTER = /llvmpipe|lavapipe|softpipe/i;
+
 /**
- * How kernels on this device read parameters. The default is a texture on CPU adapters,
- * where it is measured to be faster, and a storage buffer on GPUs.
+ * How kernels on this device read their four-wide parameter loads. The default is the
+ * texture on Mesa's gallivm drivers, where it is measured to be faster, and the storage
+ * buffer elsewhere: on GPUs, and on SwiftShader, where a texture-fed persistent kernel of the
+ * char LM's training (which the cheaper loads make the runtime choose at B=4) did not
+ * compile in 4 minutes.
  */
-export function paramAccessOf(device: GPUDevice, cpuAdapter: boolean): ParamAccess {
-  return chosenAccess.get(device) ?? (cpuAdapter ? 'texture' : 'buffer');
+export function paramAccessOf(device: GPUDevice): ParamAccess {
+  return chosenAccess.get(device) ?? (GALLIVM_ADAPTER.test(adapterNameOf(device)) ? 'texture' : 'buffer');
 }
 
 /** Overrides paramAccessOf for a device; applies to plans compiled on it afterwards. */

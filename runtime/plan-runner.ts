@@ -3,7 +3,7 @@
  * tile variant and workgroup size are chosen here), bound to buffers, and encoded into a
  * compute pass. Forward inference and training both drive plans through this.
  */
-import type { LaunchPlan, PlanKernel, PlanVariant } from './plan.js';
+import type { DimTerms, LaunchPlan, PlanKernel, PlanVariant } from './plan.js';
 import { evaluateDim, variantFits } from './plan.js';
 import { type Parallelism, parallelismOf } from './device.js';
 import { PARAM_TEXTURE_BINDING, paramAccessOf, paramTextureOf, paramTextureRows, withTextureParams } from './param-texture.js';
@@ -30,6 +30,19 @@ const ACCESSES_PER_MS = DISPATCH_ACCESSES / 0.3;
 function compileAccesses(wgsl: string): number {
   const ms = 50 * (wgsl.length / 1024 / 20) ** 1.6;
   return (ms * ACCESSES_PER_MS) / LAUNCHES_PER_COMPILE;
+}
+
+/**
+ * What fetching a vector twin's four-wide parameter load from the texture costs against
+ * loading it from the storage buffer: on llvmpipe a persistent LSTM step's weight loads took
+ * 8.1 ms from the buffer and 4.2 ms as texels (param-texture.ts).
+ */
+const TEXEL_FETCH_SHARE = 0.5;
+
+/** A variant's (or a persistent level's) weighted accesses, its vector loads weighed as texel fetches where `textured`. */
+function variantAccesses(variant: PlanVariant, accesses: DimTerms, vectorAccesses: DimTerms | undefined, sizes: Readonly<Record<string, number>>, textured: boolean): number {
+  const all = evaluateDim(accesses, sizes);
+  return textured && variant.vectorParams && vectorAccesses ? all - (1 - TEXEL_FETCH_SHARE) * evaluateDim(vectorAccesses, sizes) : all;
 }
 
 /** Invocations per lane the device runs at once that a scan's dispatch should offer. */
@@ -173,7 +186,7 @@ function workgroupRows(invocationsX: number, rowTiles: number, limit: number, pa
  * Where column tiles are fewer than a vector's lanes, a workgroup packs several row tiles
  * and the elements its lanes would share differ between them too.
  */
-function chooseVariant(kernel: PlanKernel, width: number, rows: number, sizes: Readonly<Record<string, number>>, parallel: Parallelism): { variant: PlanVariant; cost: number } {
+function chooseVariant(kernel: PlanKernel, width: number, rows: number, sizes: Readonly<Record<string, number>>, parallel: Parallelism, textured: boolean): { variant: PlanVariant; cost: number } {
   const lanes = parallel.threads * parallel.simd;
   let best: { variant: PlanVariant; cost: number } | undefined;
   for (const variant of kernel.variants) {
@@ -184,7 +197,7 @@ function chooseVariant(kernel: PlanKernel, width: number, rows: number, sizes: R
     const packed = columnTiles < parallel.simd && rowTiles > 1;
     // lanes own row tiles only where column tiles cannot fill them: elsewhere the bigger kernel buys nothing
     if (variant.lanes === 'rows' && !packed) continue;
-    const accesses = evaluateDim(variant.accesses, sizes) + (packed && variant.lanes !== 'rows' && variant.sharedAccesses ? 3 * evaluateDim(variant.sharedAccesses, sizes) : 0);
+    const accesses = variantAccesses(variant, variant.accesses, variant.vectorAccesses, sizes, textured) + (packed && variant.lanes !== 'rows' && variant.sharedAccesses ? 3 * evaluateDim(variant.sharedAccesses, sizes) : 0);
     const cost = Math.ceil((columnTiles * rowTiles) / lanes) * accesses + (kernel.phase === 'step' ? DISPATCH_ACCESSES : 0) + compileAccesses(variant.wgsl);
     if (!best || cost < best.cost) best = { variant, cost };
   }
@@ -195,7 +208,7 @@ function chooseVariant(kernel: PlanKernel, width: number, rows: number, sizes: R
  * The persistent kernel's variant expected to finish a step first, and that cost: its one
  * workgroup runs a vector's lanes at a time, kernel after kernel, and dispatches nothing.
  */
-function choosePersistentVariant(kernel: PlanKernel, batch: number, sizes: Readonly<Record<string, number>>, parallel: Parallelism): { variant: PlanVariant; cost: number; tiles: number } {
+function choosePersistentVariant(kernel: PlanKernel, batch: number, sizes: Readonly<Record<string, number>>, parallel: Parallelism, textured: boolean): { variant: PlanVariant; cost: number; tiles: number } {
   let best: { variant: PlanVariant; cost: number; tiles: number } | undefined;
   for (const variant of kernel.variants) {
     if (!variantFits(variant, sizes)) continue;
@@ -204,7 +217,7 @@ function choosePersistentVariant(kernel: PlanKernel, batch: number, sizes: Reado
     for (const level of variant.levels ?? []) {
       const width = Math.max(...level.widths.map((w) => evaluateDim(w, sizes)));
       const levelTiles = Math.ceil(width / variant.cols) * Math.ceil(batch / variant.rows);
-      cost += Math.ceil(levelTiles / parallel.simd) * evaluateDim(level.accesses, sizes);
+      cost += Math.ceil(levelTiles / parallel.simd) * variantAccesses(variant, level.accesses, level.vectorAccesses, sizes, textured);
       tiles = Math.max(tiles, levelTiles);
     }
     if (!best || cost < best.cost) best = { variant, cost, tiles };
@@ -246,7 +259,7 @@ export class PlanRunner {
   ) {
     const paramCount = constants['loss_slot'] ?? 0;
     this.paramTexture =
-      paramAccessOf(device, parallelismOf(device).cpu) === 'texture' && plan.kernels.some((k) => k.usesParams) && paramTextureRows(device, paramCount) !== undefined;
+      paramAccessOf(device) === 'texture' && plan.kernels.some((k) => k.usesParams) && paramTextureRows(device, paramCount) !== undefined;
   }
 
   /**
@@ -284,8 +297,8 @@ export class PlanRunner {
     if (!persistent || storageOf(persistent) > this.device.limits.maxStorageBuffersPerShaderStage) return false;
     const steps = this.plan.kernels.filter((k) => k.phase === 'step' && !k.persistent);
     const parallel = parallelismOf(this.device);
-    const stepped = steps.reduce((sum, k) => sum + chooseVariant(k, Math.max(...k.widths.map((w) => evaluateDim(w, this.sizes))), batch, this.sizes, parallel).cost, 0);
-    return steps.length === 0 || choosePersistentVariant(persistent, batch, this.sizes, parallel).cost < stepped;
+    const stepped = steps.reduce((sum, k) => sum + chooseVariant(k, Math.max(...k.widths.map((w) => evaluateDim(w, this.sizes))), batch, this.sizes, parallel, this.paramTexture).cost, 0);
+    return steps.length === 0 || choosePersistentVariant(persistent, batch, this.sizes, parallel, this.paramTexture).cost < stepped;
   }
 
   async #pipeline(kernel: PlanKernel, variant: PlanVariant, constants: Record<string, number>): Promise<{ pipeline: GPUComputePipeline; layout: GPUBindGroupLayout; textured: boolean }> {
@@ -305,7 +318,7 @@ export class PlanRunner {
     const limit = device.limits.maxComputeInvocationsPerWorkgroup;
     if (kernel.persistent) {
       // one workgroup, as wide as the widest step kernel has tiles (within the device's limit)
-      const chosen = choosePersistentVariant(kernel, batch, sizes, parallel);
+      const chosen = choosePersistentVariant(kernel, batch, sizes, parallel, this.paramTexture);
       const workgroupSize = Math.min(limit, 256, Math.max(Math.min(parallel.simd, limit), nextPowerOfTwo(chosen.tiles)));
       const chunkSteps = persistentChunkSteps(kernel, chosen.variant, workgroupSize, batch, sizes);
       const shape = { workgroup_size: workgroupSize, ...(chunkSteps !== undefined ? { chunk_steps: chunkSteps } : {}) };
@@ -335,7 +348,7 @@ export class PlanRunner {
       // hoisted and after kernels see the rows of all steps; plan for sequences of at least 8 steps
       const allSteps = kernel.phase !== 'step';
       const rows = allSteps ? batch * 8 : batch;
-      variant = chooseVariant(kernel, width, rows, sizes, parallel).variant;
+      variant = chooseVariant(kernel, width, rows, sizes, parallel, this.paramTexture).variant;
       rowTiles = (steps: number) => Math.ceil((allSteps ? steps * batch : batch) / variant.rows);
     }
     const columnTiles = Math.ceil(width / variant.cols);

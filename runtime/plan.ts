@@ -79,7 +79,7 @@ export interface PlanVariant {
   /** 'rows': a workgroup's lanes own consecutive row tiles and share the column tile of its y index; otherwise lanes own column tiles */
   readonly lanes?: 'rows';
   /** a persistent kernel's: per step kernel it runs, the widths its tiles cover and its accesses per tile */
-  readonly levels?: readonly { readonly widths: readonly DimTerms[]; readonly accesses: DimTerms; readonly iterations?: DimTerms }[];
+  readonly levels?: readonly { readonly widths: readonly DimTerms[]; readonly accesses: DimTerms; readonly vectorAccesses?: DimTerms; readonly iterations?: DimTerms }[];
   /** storage accesses per invocation (loops by their trip counts; an element that differs between lanes 4, a shared one 1), to compare variants */
   readonly accesses?: DimTerms;
   /** the shared accesses alone: they differ between lanes too where a workgroup packs several row tiles */
@@ -87,6 +87,8 @@ export interface PlanVariant {
   /** parameters bound as vec4s, some read four at a time: valid only where every `aligned` size is a multiple of 4 */
   readonly vectorParams?: boolean;
   readonly aligned?: readonly DimTerms[];
+  /** the part of `accesses` that the four-wide parameter loads make (a vector twin's; a persistent one's per level) */
+  readonly vectorAccesses?: DimTerms;
   readonly wgsl: string;
 }
 
