@@ -18,6 +18,7 @@ import { parseArgs } from 'node:util';
 import { CASES, caseData, maxAbsDiff } from './cases.mjs';
 import { adapterInfo, closeGpu, installNavigatorGpu, openGpu, seqcDevice } from './gpu.mjs';
 import { matmulBench } from './matmul.mjs';
+import { seqcGemm } from './seqc-gemm.mjs';
 import * as seqc from './peers/seqc.mjs';
 import { setParamAccess } from '../dist/runtime/index.js';
 
@@ -111,7 +112,7 @@ const output = {
   node: process.version,
   platform: `${process.platform} ${process.arch}`,
   cpus: cpus().length,
-  options: { cases: selected, peers: peerNames, repeats, warmup, quick, paramAccess: values['param-access'] ?? 'default' },
+  options: { cases: selected, peers: peerNames, repeats, warmup, quick, ...(values['param-access'] ? { paramAccess: values['param-access'] } : {}) },
   complete: !partial,
   peerVersions,
   cases: results,
@@ -203,7 +204,8 @@ if (!values['no-matmul']) {
   log('matmul ...');
   matmul = await matmulBench(device, quick ? { n: 256, repeats: 3, tiles: [{ TM: 4, TN: 4, WG: 64 }, { TM: 8, TN: 4, WG: 32 }] } : {});
   matmul.seqcHoisted = hoisted ?? null;
-  log(`matmul ${matmul.n}^3: best ${matmul.best.gflops} GFLOP/s (${matmul.best.tile}, workgroup ${matmul.best.workgroup})`);
+  matmul.seqcGemm = await seqcGemm(device, quick ? { n: 256, repeats: 3 } : {});
+  log(`matmul ${matmul.n}^3: best ${matmul.best.gflops} GFLOP/s (${matmul.best.tile}, workgroup ${matmul.best.workgroup}); seqc's ${matmul.seqcGemm.gflops} GFLOP/s (${matmul.seqcGemm.kernel})`);
 }
 
 // --- seqc compile time, whole process
@@ -237,7 +239,11 @@ for (const e of results) {
   for (const [name, why] of Object.entries(e.skipped)) console.log(`${pad(e.id, 16)}${pad(name, 13)}  (${why.length > 100 ? why.slice(0, 100) + '…' : why})`);
   for (const [name, ratio] of Object.entries(e.ratios)) console.log(`${pad('', 16)}seqc is ${ratio >= 1 ? `${ratio}× faster than` : `${(1 / ratio).toFixed(2)}× slower than`} ${name}`);
 }
-if (matmul) console.log(`\ntiled matmul ${matmul.n}³: best ${matmul.best.gflops} GFLOP/s (${matmul.best.tile} per invocation, workgroup ${matmul.best.workgroup})${hoisted ? `; seqc hoisted GEMM ${hoisted.gflops} GFLOP/s (${hoisted.kernel})` : ''}`);
+if (matmul) {
+  console.log(`\ntiled matmul ${matmul.n}³: best ${matmul.best.gflops} GFLOP/s (${matmul.best.tile} per invocation, workgroup ${matmul.best.workgroup})${hoisted ? `; seqc hoisted GEMM ${hoisted.gflops} GFLOP/s (${hoisted.kernel})` : ''}`);
+  const own = matmul.seqcGemm;
+  console.log(`seqc's own GEMM ${own.n}³ (bench/cells/projection.seq): median ${own.medianMs} ms, ${own.gflops} GFLOP/s (${own.kernel}), max rel diff ${own.maxRelDiff.toExponential(1)} vs CPU`);
+}
 if (compile) console.log(`seqc compile examples/lstm.seq: median ${compile.medianMs} ms (whole process)`);
 console.log(`\nresults: ${file}`);
 

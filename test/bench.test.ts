@@ -36,6 +36,10 @@ describe('bench/run.mjs --quick', () => {
     expect(entry.ratios).toEqual({});
     expect(result.matmul.best.gflops).toBeGreaterThan(0);
     for (const v of result.matmul.variants) expect(v.maxRelDiff).toBeLessThan(1e-3);
+    // the compiler's own GEMM (bench/cells/projection.seq) at 256^3, sampled against the CPU
+    expect(result.matmul.seqcGemm).toMatchObject({ n: 256 });
+    expect(result.matmul.seqcGemm.gflops).toBeGreaterThan(0);
+    expect(result.matmul.seqcGemm.maxRelDiff).toBeLessThan(1e-4);
     expect(result.compile.medianMs).toBeGreaterThan(0);
   });
 });

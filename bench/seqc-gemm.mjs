@@ -1,0 +1,80 @@
+// The compiler's own GEMM at n^3: bench/cells/projection.seq (y[t] = W @ x[t]) over T*B = n
+// rows, K = N = n, compiled as seqc compiles any cell (its one kernel runs over all rows at
+// once) and run by the runtime's PlanRunner with the tile it chooses; timed alone from the
+// host (submit -> onSubmittedWorkDone, as bench/matmul.mjs), sampled against the CPU.
+import { readFileSync } from 'node:fs';
+import { lowerSource } from '../dist/compiler/frontend.js';
+import { buildLaunchPlan } from '../dist/compiler/launch-plan.js';
+import { allocateWorkspace, releaseWorkspace } from '../dist/runtime/executor.js';
+import { releaseParamTexture } from '../dist/runtime/param-texture.js';
+import { PlanRunner, planConstants } from '../dist/runtime/plan-runner.js';
+
+const FILE = 'bench/cells/projection.seq';
+
+export async function seqcGemm(device, { n = 1024, repeats = 5 } = {}) {
+  const plan = buildLaunchPlan(lowerSource(readFileSync(FILE, 'utf8'), FILE));
+  const sizes = { K: n, N: n };
+  const batch = Math.min(n, 32);
+  const steps = n / batch;
+  const W = Float32Array.from({ length: n * n }, (_, i) => Math.sin(i * 0.37)); // W [N, K] as the device stores it
+  const weight = plan.params[0].columnMajor ? (j, k) => W[k * n + j] : (j, k) => W[j * n + k];
+  const X = Float32Array.from({ length: n * n }, (_, i) => Math.cos(i * 0.11)); // [rows, K]
+  const params = device.createBuffer({ size: W.byteLength, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST | GPUBufferUsage.COPY_SRC });
+  device.queue.writeBuffer(params, 0, W);
+  const runner = new PlanRunner(device, plan, sizes, planConstants(plan, sizes, [0], n * n));
+  const kernels = await runner.kernelsFor(batch);
+  const ws = allocateWorkspace(runner, steps, batch);
+  const read = device.createBuffer({ size: n * n * 4, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
+  try {
+    const input = plan.buffers.findIndex((b) => b.kind === 'input');
+    const output = plan.buffers.findIndex((b) => b.kind === 'readout');
+    device.queue.writeBuffer(ws.buffers[input], 0, X);
+    const groups = runner.bindGroups(kernels, { uniforms: ws.uniforms, params, buffers: ws.buffers });
+    const once = async () => {
+      const encoder = device.createCommandEncoder();
+      runner.refreshParams(encoder, params);
+      const pass = encoder.beginComputePass();
+      runner.encode(pass, kernels, groups, steps, ws.stride);
+      pass.end();
+      device.queue.submit([encoder.finish()]);
+      await device.queue.onSubmittedWorkDone();
+    };
+    await once();
+    const encoder = device.createCommandEncoder();
+    encoder.copyBufferToBuffer(ws.buffers[output], 0, read, 0, n * n * 4);
+    device.queue.submit([encoder.finish()]);
+    await read.mapAsync(GPUMapMode.READ);
+    const Y = new Float32Array(read.getMappedRange().slice(0));
+    read.unmap();
+    let maxRelDiff = 0;
+    for (let s = 0; s < 64; s++) {
+      const row = (s * 131) % n;
+      const col = (s * 977) % n;
+      let sum = 0;
+      for (let k = 0; k < n; k++) sum += weight(col, k) * X[row * n + k];
+      maxRelDiff = Math.max(maxRelDiff, Math.abs(sum - Y[row * n + col]) / Math.max(1, Math.abs(sum)));
+    }
+    const times = [];
+    for (let r = 0; r < repeats; r++) {
+      const start = performance.now();
+      await once();
+      times.push(performance.now() - start);
+    }
+    times.sort((a, b) => a - b);
+    const median = times[Math.floor(times.length / 2)];
+    const { variant, textured } = kernels[0];
+    return {
+      n,
+      kernel: `${variant.rows}x${variant.cols}${variant.vectorParams ? ' vec4' : ''}${textured ? ', weights as texels' : ''}`,
+      medianMs: +median.toFixed(2),
+      minMs: +times[0].toFixed(2),
+      gflops: +((2 * n ** 3) / median / 1e6).toFixed(2),
+      maxRelDiff,
+    };
+  } finally {
+    releaseWorkspace(ws);
+    releaseParamTexture(params);
+    params.destroy();
+    read.destroy();
+  }
+}
