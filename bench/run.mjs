@@ -4,6 +4,7 @@
 //   node bench/run.mjs [--case lstm-big,gru-small ...] [--peers seqc,seqc-sequential,tfjs-webgpu,ort-webgpu,ort-wasm]
 //                      [--repeats 10] [--warmup 2] [--quick] [--no-matmul] [--no-compile] [--out DIR]
 //                      [--param-access texture|buffer]   (how seqc's kernels read parameters; default: the runtime's choice)
+//                      [--tune]   (seqc times its candidate tiles at creation and keeps the fastest: CreateOptions.tune)
 //
 // Each case runs on every peer with the same seeded weights and inputs; each peer's output is
 // checked once against seqc's (and seqc's against the float64 reference where that is cheap)
@@ -36,11 +37,12 @@ const { values } = parseArgs({
     'no-compile': { type: 'boolean', default: false },
     out: { type: 'string', default: 'bench/results' },
     'param-access': { type: 'string' },
+    tune: { type: 'boolean', default: false },
     help: { type: 'boolean', short: 'h', default: false },
   },
 });
 if (values.help) {
-  console.log(`node bench/run.mjs [--case ${Object.keys(CASES).join('|')}] [--peers seqc,seqc-sequential,tfjs-webgpu,ort-webgpu,ort-wasm] [--repeats N] [--warmup N] [--quick] [--no-matmul] [--no-compile] [--out DIR] [--param-access texture|buffer]`);
+  console.log(`node bench/run.mjs [--case ${Object.keys(CASES).join('|')}] [--peers seqc,seqc-sequential,tfjs-webgpu,ort-webgpu,ort-wasm] [--repeats N] [--warmup N] [--quick] [--no-matmul] [--no-compile] [--out DIR] [--param-access texture|buffer] [--tune]`);
   process.exit(0);
 }
 const quick = values.quick;
@@ -112,7 +114,7 @@ const output = {
   node: process.version,
   platform: `${process.platform} ${process.arch}`,
   cpus: cpus().length,
-  options: { cases: selected, peers: peerNames, repeats, warmup, quick, ...(values['param-access'] ? { paramAccess: values['param-access'] } : {}) },
+  options: { cases: selected, peers: peerNames, repeats, warmup, quick, ...(values['param-access'] ? { paramAccess: values['param-access'] } : {}), tune: values.tune },
   complete: !partial,
   peerVersions,
   cases: results,
@@ -151,7 +153,7 @@ for (const id of selected) {
     let prepared;
     try {
       const setupStart = performance.now();
-      prepared = await peer.prepare(c, data, { device });
+      prepared = await peer.prepare(c, data, { device, tune: values.tune });
       const record = {};
       // correctness, once, outside the timed region (the first call also compiles)
       if (c.kind === 'train') {
@@ -170,6 +172,10 @@ for (const id of selected) {
         }
       }
       record.setupMs = +(performance.now() - setupStart).toFixed(0);
+      if (prepared.tuning?.length) {
+        record.tuning = prepared.tuning;
+        for (const t of prepared.tuning) log(`  tuned ${t.kernel}: ${t.times.map((x) => `${x.variant} ${x.ms} ms`).join(', ')} -> ${t.chosen}`);
+      }
       Object.assign(record, await timeRuns(prepared.run));
       if (peerName === 'seqc' && c.kind === 'train' && !hoisted) {
         const rows = await prepared.profile();

@@ -6,6 +6,7 @@
  */
 import { type PlanBindings, PlanRunner, launchUniforms, writeLaunchSeed } from './plan-runner.js';
 import type { LaunchPlan } from './plan.js';
+import { type TuningRow, tuneKernels } from './tune.js';
 
 export interface RunRequest {
   readonly steps: number;
@@ -96,10 +97,17 @@ export class PlanExecutor {
   readonly #queue: WorkQueue;
   #workspace: (Workspace & { groups: Map<number, GPUBindGroup[]>; staging: GPUBuffer }) | undefined;
 
-  constructor(runner: PlanRunner, params: GPUBuffer, queue: WorkQueue) {
+  readonly #tune: boolean;
+  readonly #tunedBatches = new Set<number>();
+  /** what tuning timed and chose, at the first run of each batch size (with `tune`) */
+  tuning: TuningRow[] = [];
+
+  /** `tune`: time the candidate tiles at the first run of each batch size and keep the fastest (tune.ts) */
+  constructor(runner: PlanRunner, params: GPUBuffer, queue: WorkQueue, tune = false) {
     this.#runner = runner;
     this.#params = params;
     this.#queue = queue;
+    this.#tune = tune;
   }
 
   get plan(): LaunchPlan {
@@ -122,6 +130,11 @@ export class PlanExecutor {
     const device = runner.device;
     const maxGroups = device.limits.maxComputeWorkgroupsPerDimension;
     if (batch > maxGroups) throw new Error(`batch ${batch} must be at most ${maxGroups}`);
+    if (this.#tune && !this.#tunedBatches.has(batch)) {
+      this.#release(); // bind groups of the estimate's kernels
+      this.tuning.push(...(await tuneKernels(runner, steps, batch)));
+      this.#tunedBatches.add(batch);
+    }
     const kernels = await runner.kernelsFor(batch);
     const readBytes = Math.max(4, request.reads.reduce((n, r) => n + r.length * 4, 0));
     let ws = this.#workspace;

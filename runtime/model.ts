@@ -6,6 +6,7 @@ import { type DeviceInfo, getDevice } from './device.js';
 import { PlanExecutor, WorkQueue, readBack } from './executor.js';
 import { PlanRunner, planConstants } from './plan-runner.js';
 import { releaseParamTexture } from './param-texture.js';
+import type { TuningRow } from './tune.js';
 import { Random, initialize } from './init.js';
 import { VALID_INPUT, validMask, zeroPadding } from './lengths.js';
 import type { LaunchPlan } from './plan.js';
@@ -25,6 +26,13 @@ export interface CreateOptions<Sizes extends string = string> {
   readonly device?: GPUDevice;
   /** optimizer, clipping and statefulness for trainStep (needs a module compiled with --loss) */
   readonly training?: TrainerOptions;
+  /**
+   * Time the candidate tiles of each kernel on the device at the first forward of each batch
+   * size and keep the fastest, where the estimate is unsure (runtime/tune.ts): seconds of
+   * compiling in that call, for a model that then runs long on one shape. `training.tune`
+   * does the same for trainStep.
+   */
+  readonly tune?: boolean;
 }
 
 export interface ForwardOptions {
@@ -80,7 +88,7 @@ export class SeqModel<Sizes extends string = string, Params extends string = str
   #training: { plans: TrainingPlans; options: TrainerOptions; trainer?: Promise<Trainer>; ready?: Trainer } | undefined;
   #disposed = false;
 
-  private constructor(plan: LaunchPlan, sizes: Record<string, number>, batch: number, description: string, device: GPUDevice, offsets: Map<string, { offset: number; length: number }>, paramCount: number) {
+  private constructor(plan: LaunchPlan, sizes: Record<string, number>, batch: number, description: string, device: GPUDevice, offsets: Map<string, { offset: number; length: number }>, paramCount: number, tune: boolean) {
     this.plan = plan;
     this.sizes = sizes as Record<Sizes, number>;
     this.batch = batch;
@@ -90,7 +98,7 @@ export class SeqModel<Sizes extends string = string, Params extends string = str
     this.paramCount = paramCount;
     this.paramBuffer = device.createBuffer({ size: Math.max(16, paramCount * 4), usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST | GPUBufferUsage.COPY_SRC, label: `${plan.cell}/params` });
     const constants = planConstants(plan, sizes, [...offsets.values()].map((o) => o.offset), paramCount);
-    this.#executor = new PlanExecutor(new PlanRunner(device, plan, sizes, constants), this.paramBuffer, this.queue);
+    this.#executor = new PlanExecutor(new PlanRunner(device, plan, sizes, constants), this.paramBuffer, this.queue, tune);
   }
 
   static async create<S extends string, P extends string, I extends string, O extends string, St extends string>(plan: LaunchPlan, options: CreateOptions<S> = {}, training?: TrainingPlans): Promise<SeqModel<S, P, I, O, St>> {
@@ -108,7 +116,7 @@ export class SeqModel<Sizes extends string = string, Params extends string = str
     let info: Pick<DeviceInfo, 'device' | 'description'>;
     if (options.device) info = { device: options.device, description: 'a device given by the caller' };
     else info = await getDevice();
-    const model = new SeqModel<S, P, I, O, St>(plan, sizes, batch, info.description, info.device, offsets, total);
+    const model = new SeqModel<S, P, I, O, St>(plan, sizes, batch, info.description, info.device, offsets, total, options.tune ?? false);
     try {
       await model.#executor.prepare(batch);
     } catch (error) {
@@ -121,6 +129,11 @@ export class SeqModel<Sizes extends string = string, Params extends string = str
       model.setParam(p.name as P, initialize(p.init, p.shape.map((d) => evaluateDim(d, sizes)), random));
     }
     return model;
+  }
+
+  /** What tuning timed and chose (CreateOptions.tune): forward runs, then trainStep's kernels; empty without it. */
+  get tuning(): readonly TuningRow[] {
+    return [...this.#executor.tuning, ...(this.#training?.ready?.tuning ?? [])];
   }
 
   get paramNames(): Params[] {

@@ -48,7 +48,7 @@ function variantAccesses(variant: PlanVariant, accesses: DimTerms, vectorAccesse
 /** Invocations per lane the device runs at once that a scan's dispatch should offer. */
 const SCAN_FILL = 4;
 
-interface CompiledKernel {
+export interface CompiledKernel {
   readonly kernel: PlanKernel;
   readonly variant: PlanVariant;
   readonly pipeline: GPUComputePipeline;
@@ -180,18 +180,18 @@ function workgroupRows(invocationsX: number, rowTiles: number, limit: number, pa
 }
 
 /**
- * The tile variant expected to finish first: rounds of invocations the device runs at once,
+ * The tile variants, the one expected to finish first first: rounds of invocations the device runs at once,
  * times the storage accesses of one invocation, plus its share of the compile. Bigger tiles reuse each load more; smaller
  * ones give more invocations, which matters when a step has few rows (a per-step kernel).
  * Where column tiles are fewer than a vector's lanes, a workgroup packs several row tiles
  * and the elements its lanes would share differ between them too.
  */
-function chooseVariant(kernel: PlanKernel, width: number, rows: number, sizes: Readonly<Record<string, number>>, parallel: Parallelism, textured: boolean): { variant: PlanVariant; cost: number } {
+function rankVariants(kernel: PlanKernel, width: number, rows: number, sizes: Readonly<Record<string, number>>, parallel: Parallelism, textured: boolean): { variant: PlanVariant; cost: number }[] {
   const lanes = parallel.threads * parallel.simd;
-  let best: { variant: PlanVariant; cost: number } | undefined;
+  const ranked: { variant: PlanVariant; cost: number }[] = [];
   for (const variant of kernel.variants) {
     if (!variantFits(variant, sizes)) continue;
-    if (!variant.accesses) return { variant: [...kernel.variants].sort((a, b) => b.rows - a.rows).find((v) => v.rows <= rows) ?? kernel.variants[0]!, cost: 0 };
+    if (!variant.accesses) return [{ variant: [...kernel.variants].sort((a, b) => b.rows - a.rows).find((v) => v.rows <= rows) ?? kernel.variants[0]!, cost: 0 }];
     const columnTiles = Math.ceil(width / variant.cols);
     const rowTiles = Math.ceil(rows / variant.rows);
     const packed = columnTiles < parallel.simd && rowTiles > 1;
@@ -199,9 +199,13 @@ function chooseVariant(kernel: PlanKernel, width: number, rows: number, sizes: R
     if (variant.lanes === 'rows' && !packed) continue;
     const accesses = variantAccesses(variant, variant.accesses, variant.vectorAccesses, sizes, textured) + (packed && variant.lanes !== 'rows' && variant.sharedAccesses ? 3 * evaluateDim(variant.sharedAccesses, sizes) : 0);
     const cost = Math.ceil((columnTiles * rowTiles) / lanes) * accesses + (kernel.phase === 'step' ? DISPATCH_ACCESSES : 0) + compileAccesses(variant.wgsl);
-    if (!best || cost < best.cost) best = { variant, cost };
+    ranked.push({ variant, cost });
   }
-  return best!;
+  return ranked.sort((a, b) => a.cost - b.cost);
+}
+
+function chooseVariant(kernel: PlanKernel, width: number, rows: number, sizes: Readonly<Record<string, number>>, parallel: Parallelism, textured: boolean): { variant: PlanVariant; cost: number } {
+  return rankVariants(kernel, width, rows, sizes, parallel, textured)[0]!;
 }
 
 /**
@@ -306,7 +310,28 @@ export class PlanRunner {
     return { ...(await pipelineFor(this.device, kernel, variant.wgsl, constants, textured)), textured };
   }
 
-  async #compile(kernel: PlanKernel, batch: number): Promise<CompiledKernel> {
+  /**
+   * A hoisted, step or after kernel's variants that fit these sizes, by the estimate, fastest
+   * first (what tuning times: runtime/tune.ts); none for the kernels whose variant is not
+   * chosen by the estimate (persistent, scan and post kernels).
+   */
+  rankedVariants(kernel: PlanKernel, batch: number): { variant: PlanVariant; cost: number }[] {
+    if (kernel.persistent || kernel.phase === 'scan' || kernel.phase === 'post') return [];
+    const width = Math.max(...kernel.widths.map((w) => evaluateDim(w, this.sizes)));
+    return rankVariants(kernel, width, kernel.phase === 'step' ? batch : batch * 8, this.sizes, parallelismOf(this.device), this.paramTexture);
+  }
+
+  /** A kernel compiled with the given variant instead of the estimate's. */
+  compileVariant(kernel: PlanKernel, batch: number, variant: PlanVariant): Promise<CompiledKernel> {
+    return this.#compile(kernel, batch, variant);
+  }
+
+  /** Replaces what kernelsFor(batch) gives (tuning's choice). */
+  useKernels(batch: number, kernels: readonly CompiledKernel[]): void {
+    this.#compiled.set(batch, Promise.resolve([...kernels]));
+  }
+
+  async #compile(kernel: PlanKernel, batch: number, forced?: PlanVariant): Promise<CompiledKernel> {
     const { device, sizes } = this;
     const storageLimit = device.limits.maxStorageBuffersPerShaderStage;
     const storage = storageOf(kernel);
@@ -348,7 +373,7 @@ export class PlanRunner {
       // hoisted and after kernels see the rows of all steps; plan for sequences of at least 8 steps
       const allSteps = kernel.phase !== 'step';
       const rows = allSteps ? batch * 8 : batch;
-      variant = chooseVariant(kernel, width, rows, sizes, parallel, this.paramTexture).variant;
+      variant = forced ?? chooseVariant(kernel, width, rows, sizes, parallel, this.paramTexture).variant;
       rowTiles = (steps: number) => Math.ceil((allSteps ? steps * batch : batch) / variant.rows);
     }
     const columnTiles = Math.ceil(width / variant.cols);

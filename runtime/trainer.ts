@@ -12,6 +12,7 @@ import { type PlanBindings, PlanRunner, planConstants } from './plan-runner.js';
 import type { LaunchPlan } from './plan.js';
 import { type InputData, deviceInput, evaluateDim, inputStride, isInputData, tensorElements, transpose } from './plan.js';
 import { stepSeed } from './random.js';
+import { type TuningRow, tuneKernels } from './tune.js';
 
 /** What `seqc compile --loss` embeds: the plans for one loss on one output. */
 export interface TrainingPlans {
@@ -36,6 +37,8 @@ export interface TrainerOptions {
    * step with this decay (0.995: about the last 200 steps); read it with averagedParams()
    */
   readonly averageDecay?: number;
+  /** time the candidate tiles of the training kernels at the first step of each batch size and keep the fastest (runtime/tune.ts) */
+  readonly tune?: boolean;
 }
 
 export interface TrainingBatch {
@@ -107,9 +110,14 @@ export class Trainer {
   #disposed = false;
   /** the loss of the last step */
   lastLoss = Number.NaN;
+  /** what tuning timed and chose (TrainerOptions.tune), at the first step of each batch size; empty without it */
+  tuning: TuningRow[] = [];
+  readonly #tune: boolean;
+  readonly #tunedBatches = new Set<number>();
   lastGradientNorm = Number.NaN;
 
-  private constructor(model: SeqModel, plans: TrainingPlans, forward: PlanRunner, backward: PlanRunner, grads: GPUBuffer, optimizer: Optimizer, stateful: boolean, seed: number) {
+  private constructor(model: SeqModel, plans: TrainingPlans, forward: PlanRunner, backward: PlanRunner, grads: GPUBuffer, optimizer: Optimizer, stateful: boolean, seed: number, tune: boolean) {
+    this.#tune = tune;
     this.model = model;
     this.plans = plans;
     this.#forward = forward;
@@ -128,7 +136,7 @@ export class Trainer {
     await Promise.all([forward.kernelsFor(model.batch), backward.kernelsFor(model.batch)]);
     const grads = device.createBuffer({ size: (paramCount + 1) * 4, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST, label: `${plans.forward.cell}/gradients` });
     const optimizer = await Optimizer.create(device, model.paramBuffer, grads, paramCount, options.optimizer ?? { kind: 'adam', learningRate: 1e-3 }, options.clipNorm ?? 0, options.averageDecay);
-    return new Trainer(model, plans, forward, backward, grads, optimizer, options.stateful ?? false, options.seed ?? 0);
+    return new Trainer(model, plans, forward, backward, grads, optimizer, options.stateful ?? false, options.seed ?? 0, options.tune ?? false);
   }
 
   /**
@@ -397,6 +405,10 @@ export class Trainer {
       shared.set(i, forward.buffers[source]!);
     });
     const backward = allocateWorkspace(this.#backward, steps, batch, shared);
+    if (this.#tune && !this.#tunedBatches.has(batch)) {
+      this.tuning.push(...(await tuneKernels(this.#forward, steps, batch)), ...(await tuneKernels(this.#backward, steps, batch)));
+      this.#tunedBatches.add(batch);
+    }
     const [fk, bk] = await Promise.all([this.#forward.kernelsFor(batch), this.#backward.kernelsFor(batch)]);
     const bindings = (ws: Workspace): PlanBindings => ({ uniforms: ws.uniforms, params: this.model.paramBuffer, grads: this.grads, buffers: ws.buffers });
     const staging = this.model.device.createBuffer({ size: 8, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST, label: 'train/readback' });

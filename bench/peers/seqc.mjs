@@ -22,17 +22,20 @@ function program(c) {
 class Skip extends Error {}
 
 /** Outputs in seqc's layout, [T, B, N] per name. `recurrence: 'sequential'` keeps the step loop where a scan applies. */
-export async function prepare(c, data, { device, recurrence }) {
+export async function prepare(c, data, { device, recurrence, tune = false }) {
   const cell = program(c);
   const planOptions = recurrence ? { recurrence } : {};
   const sizes = sizesOf(c);
   if (c.kind === 'train') {
     const plans = buildTrainingPlans(cell, { kind: 'softmax-ce', output: 'y' }, planOptions);
-    const model = await createModel(buildLaunchPlan(cell, planOptions), { sizes, batch: c.B, device, training: { optimizer: ADAM, clipNorm: 0 } }, plans);
+    const model = await createModel(buildLaunchPlan(cell, planOptions), { sizes, batch: c.B, device, training: { optimizer: ADAM, clipNorm: 0, tune } }, plans);
     model.setParams(data.params);
     const batch = { x: data.x, target: data.target };
     return {
       run: () => model.trainStep(batch),
+      get tuning() {
+        return model.tuning;
+      },
       /** the time of each kernel of the training step alone, for the hoisted GEMM's rate */
       async profile() {
         const trainer = await Trainer.create(model, plans, { optimizer: ADAM });
@@ -45,9 +48,12 @@ export async function prepare(c, data, { device, recurrence }) {
       dispose: () => model.dispose(),
     };
   }
-  const model = await createModel(buildLaunchPlan(cell, planOptions), { sizes, batch: c.B, device });
+  const model = await createModel(buildLaunchPlan(cell, planOptions), { sizes, batch: c.B, device, tune });
   model.setParams(data.params);
   return {
+    get tuning() {
+      return model.tuning;
+    },
     run: () => model.forward(data.x),
     outputs: (result) => result.outputs,
     description: model.deviceDescription,

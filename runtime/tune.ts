@@ -1,0 +1,89 @@
+/**
+ * Tuning: where the estimate is unsure, time the candidates on the device. For each hoisted,
+ * step and after kernel, the variants whose estimated cost is within TUNE_SPREAD of the best
+ * are compiled and each run alone over scratch buffers of the shape the first run has (its
+ * steps and batch; values do not matter, only time), and the fastest is kept for the batch.
+ * The estimate stays the default: tuning compiles several variants per kernel (about a
+ * second each on llvmpipe), which pays for a long run on one shape, not for a short one.
+ */
+import { type CompiledKernel, type PlanRunner, launchUniforms } from './plan-runner.js';
+import { releaseParamTexture } from './param-texture.js';
+
+/** Candidates: estimated within this factor of the best. */
+const TUNE_SPREAD = 2;
+/** At most this many candidates per kernel. */
+const TUNE_CANDIDATES = 4;
+/** Timed runs per candidate, after a warm-up; the fastest counts (the least disturbed by other work). */
+const TUNE_REPEATS = 5;
+
+export interface TuningRow {
+  readonly kernel: string;
+  /** each candidate timed, `rows x cols` (`v` for a vector twin, `r` for lanes owning rows) and its fastest run in ms */
+  readonly times: readonly { readonly variant: string; readonly ms: number }[];
+  readonly chosen: string;
+}
+
+const describe = (k: CompiledKernel): string => `${k.variant.rows}x${k.variant.cols}${k.variant.vectorParams ? 'v' : ''}${k.variant.lanes === 'rows' ? 'r' : ''}`;
+
+/** Times the candidates of each kernel the runner runs at this shape and keeps the fastest for the batch size; returns what was timed. */
+export async function tuneKernels(runner: PlanRunner, steps: number, batch: number): Promise<TuningRow[]> {
+  const { device, plan } = runner;
+  const kernels = [...(await runner.kernelsFor(batch))];
+  const elements = runner.elements();
+  const buffers = plan.buffers.map((spec, i) =>
+    device.createBuffer({ size: Math.max(4, (steps + spec.lags) * batch * elements[i]! * 4), usage: GPUBufferUsage.STORAGE, label: `${plan.cell}/tune/${spec.name}` }),
+  );
+  const paramCount = runner.constants['loss_slot'] ?? 0;
+  const params = device.createBuffer({ size: Math.max(16, Math.ceil(paramCount / 4) * 16), usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC, label: `${plan.cell}/tune/params` });
+  const grads = device.createBuffer({ size: (paramCount + 1) * 4, usage: GPUBufferUsage.STORAGE, label: `${plan.cell}/tune/grads` });
+  const uniforms = launchUniforms(device, steps, batch, `${plan.cell}/tune/launch`);
+  const bindings = { uniforms: uniforms.buffer, params, grads, buffers };
+  const rows: TuningRow[] = [];
+  try {
+    for (let i = 0; i < kernels.length; i++) {
+      const current = kernels[i]!;
+      const candidates = runner.rankedVariants(current.kernel, batch);
+      if (candidates.length < 2) continue;
+      const timed: { compiled: CompiledKernel; ms: number }[] = [];
+      for (const { variant, cost } of candidates.slice(0, TUNE_CANDIDATES)) {
+        if (cost > TUNE_SPREAD * candidates[0]!.cost) break;
+        const compiled = variant === current.variant ? current : await runner.compileVariant(current.kernel, batch, variant);
+        timed.push({ compiled, ms: await timeKernel(runner, compiled, bindings, steps, uniforms.stride) });
+      }
+      if (timed.length < 2) continue;
+      const fastest = timed.reduce((a, b) => (b.ms < a.ms ? b : a));
+      kernels[i] = fastest.compiled;
+      rows.push({ kernel: current.kernel.label, times: timed.map((t) => ({ variant: describe(t.compiled), ms: +t.ms.toFixed(3) })), chosen: describe(fastest.compiled) });
+    }
+  } finally {
+    for (const b of buffers) b.destroy();
+    releaseParamTexture(params);
+    params.destroy();
+    grads.destroy();
+    uniforms.buffer.destroy();
+  }
+  runner.useKernels(batch, kernels);
+  return rows;
+}
+
+async function timeKernel(runner: PlanRunner, kernel: CompiledKernel, bindings: Parameters<PlanRunner['bindGroups']>[1], steps: number, stride: number): Promise<number> {
+  const { device } = runner;
+  const groups = runner.bindGroups([kernel], bindings);
+  const once = async () => {
+    const encoder = device.createCommandEncoder();
+    runner.refreshParams(encoder, bindings.params);
+    const pass = encoder.beginComputePass();
+    runner.encode(pass, [kernel], groups, steps, stride);
+    pass.end();
+    device.queue.submit([encoder.finish()]);
+    await device.queue.onSubmittedWorkDone();
+  };
+  await once();
+  const times: number[] = [];
+  for (let r = 0; r < TUNE_REPEATS; r++) {
+    const start = performance.now();
+    await once();
+    times.push(performance.now() - start);
+  }
+  return Math.min(...times);
+}

@@ -1,0 +1,56 @@
+/**
+ * Tuning (runtime/tune.ts): with `tune`, the first run of a batch size times the candidate
+ * tiles of each kernel and keeps the fastest; what it computes stays the float64 reference's.
+ */
+import { afterAll, describe, expect, it } from 'vitest';
+import { buildLaunchPlan } from '../compiler/launch-plan.js';
+import { randomInputs, randomParams } from '../compiler/random-data.js';
+import { buildTrainingPlans } from '../compiler/training.js';
+import { compare } from '../runtime/compare.js';
+import { Random } from '../runtime/init.js';
+import { createModel, releaseDevice } from '../runtime/index.js';
+import { referenceForward } from '../runtime/reference.js';
+import { loadExample } from './gpu-helpers.js';
+
+afterAll(releaseDevice);
+
+describe('tuning', () => {
+  it('times the candidates of each kernel at the first run, keeps the fastest, and still equals the reference', async () => {
+    const cell = loadExample('rnn');
+    const sizes = { I: 12, H: 16 };
+    const [T, B] = [6, 9];
+    const random = new Random(3);
+    const plans = buildTrainingPlans(cell, { kind: 'mse', output: 'h' });
+    const model = await createModel(buildLaunchPlan(cell), { sizes, batch: B, tune: true, training: { tune: true, optimizer: { kind: 'sgd', learningRate: 0.1 } } }, plans);
+    try {
+      expect(model.tuning).toEqual([]);
+      const params = randomParams(cell, sizes, random);
+      model.setParams(params);
+      const inputs = randomInputs(cell, sizes, T, B, random);
+      const check = async () => {
+        const gpu = await model.forward(inputs);
+        const ref = referenceForward(cell, { params, inputs, sizes, T, B });
+        const c = compare(gpu.outputs['h']!, ref.outputs['h']!);
+        expect(c.ok, `max abs ${c.maxAbs}`).toBe(true);
+      };
+      await check();
+      const forward = model.tuning;
+      expect(forward.length).toBeGreaterThan(0);
+      for (const row of forward) {
+        expect(row.times.length, row.kernel).toBeGreaterThan(1);
+        const fastest = row.times.reduce((a, b) => (b.ms < a.ms ? b : a));
+        expect(row.chosen).toBe(fastest.variant);
+      }
+      // tuned once per batch size: a second run times nothing more
+      await check();
+      expect(model.tuning).toHaveLength(forward.length);
+      const target = Float32Array.from({ length: T * B * 16 }, () => random.uniform() - 0.5);
+      const first = await model.trainStep({ x: inputs['x']!, target });
+      const second = await model.trainStep({ x: inputs['x']!, target });
+      expect(Number.isFinite(first) && second < first).toBe(true);
+      expect(model.tuning.length).toBeGreaterThan(forward.length);
+    } finally {
+      model.dispose();
+    }
+  });
+});
