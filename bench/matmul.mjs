@@ -71,33 +71,50 @@ export async function matmulBench(device, { n = 1024, repeats = 5, tiles = TILES
       };
       await once(); // warm-up (and the first run's lazy compile)
       // check a sample of C against the CPU once
-      const encoder = device.createCommandEncoder();
-      encoder.copyBufferToBuffer(c, 0, read, 0, M * N * 4);
-      device.queue.submit([encoder.finish()]);
-      await read.mapAsync(GPUMapMode.READ);
-      const C = new Float32Array(read.getMappedRange().slice(0));
-      read.unmap();
-      let maxDiff = 0;
-      for (let s = 0; s < 64; s++) {
-        const r = (s * 131) % M;
-        const col = (s * 977) % N;
-        let sum = 0;
-        for (let k = 0; k < K; k++) sum += A[r * K + k] * B[k * N + col];
-        maxDiff = Math.max(maxDiff, Math.abs(sum - C[r * N + col]) / Math.max(1, Math.abs(sum)));
-      }
-      const times = [];
-      for (let r = 0; r < repeats; r++) {
-        const start = performance.now();
-        await once();
-        times.push(performance.now() - start);
-      }
-      times.sort((x, y) => x - y);
-      const median = times[Math.floor(times.length / 2)];
-      variants.push({ tile: `${TM}x${TN}`, workgroup: WG, medianMs: +median.toFixed(2), minMs: +times[0].toFixed(2), gflops: +(flops / median / 1e6).toFixed(2), maxRelDiff: maxDiff });
+      const C = await readFloats(device, c, read, M * N);
+      const maxDiff = sampledError(C, M, N, K, (r, k) => A[r * K + k], (k, col) => B[k * N + col]);
+      const { median, min } = await timeRuns(once, repeats);
+      variants.push({ tile: `${TM}x${TN}`, workgroup: WG, medianMs: +median.toFixed(2), minMs: +min.toFixed(2), gflops: +(flops / median / 1e6).toFixed(2), maxRelDiff: maxDiff });
     }
   } finally {
     for (const buffer of [a, b, c, read]) buffer.destroy();
   }
   const best = variants.reduce((x, y) => (y.gflops > x.gflops ? y : x));
   return { n, repeats, best: { tile: best.tile, workgroup: best.workgroup, gflops: best.gflops }, variants };
+}
+
+/** `count` floats of a buffer, through a mappable one at least as large. */
+export async function readFloats(device, source, read, count) {
+  const encoder = device.createCommandEncoder();
+  encoder.copyBufferToBuffer(source, 0, read, 0, count * 4);
+  device.queue.submit([encoder.finish()]);
+  await read.mapAsync(GPUMapMode.READ);
+  const out = new Float32Array(read.getMappedRange().slice(0, count * 4));
+  read.unmap();
+  return out;
+}
+
+/** The largest relative error of 64 spread elements of C [M, N] against sums over k of a(row, k) * b(k, col), in float64. */
+export function sampledError(C, M, N, K, a, b) {
+  let maxDiff = 0;
+  for (let s = 0; s < 64; s++) {
+    const r = (s * 131) % M;
+    const col = (s * 977) % N;
+    let sum = 0;
+    for (let k = 0; k < K; k++) sum += a(r, k) * b(k, col);
+    maxDiff = Math.max(maxDiff, Math.abs(sum - C[r * N + col]) / Math.max(1, Math.abs(sum)));
+  }
+  return maxDiff;
+}
+
+/** Median and fastest host time of `repeats` awaited calls of `once`. */
+export async function timeRuns(once, repeats) {
+  const times = [];
+  for (let r = 0; r < repeats; r++) {
+    const start = performance.now();
+    await once();
+    times.push(performance.now() - start);
+  }
+  times.sort((x, y) => x - y);
+  return { median: times[Math.floor(times.length / 2)], min: times[0] };
 }

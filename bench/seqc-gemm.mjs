@@ -8,6 +8,7 @@ import { buildLaunchPlan } from '../dist/compiler/launch-plan.js';
 import { allocateWorkspace, releaseWorkspace } from '../dist/runtime/executor.js';
 import { releaseParamTexture } from '../dist/runtime/param-texture.js';
 import { PlanRunner, planConstants } from '../dist/runtime/plan-runner.js';
+import { readFloats, sampledError, timeRuns } from './matmul.mjs';
 
 const FILE = 'bench/cells/projection.seq';
 
@@ -40,34 +41,15 @@ export async function seqcGemm(device, { n = 1024, repeats = 5 } = {}) {
       await device.queue.onSubmittedWorkDone();
     };
     await once();
-    const encoder = device.createCommandEncoder();
-    encoder.copyBufferToBuffer(ws.buffers[output], 0, read, 0, n * n * 4);
-    device.queue.submit([encoder.finish()]);
-    await read.mapAsync(GPUMapMode.READ);
-    const Y = new Float32Array(read.getMappedRange().slice(0));
-    read.unmap();
-    let maxRelDiff = 0;
-    for (let s = 0; s < 64; s++) {
-      const row = (s * 131) % n;
-      const col = (s * 977) % n;
-      let sum = 0;
-      for (let k = 0; k < n; k++) sum += weight(col, k) * X[row * n + k];
-      maxRelDiff = Math.max(maxRelDiff, Math.abs(sum - Y[row * n + col]) / Math.max(1, Math.abs(sum)));
-    }
-    const times = [];
-    for (let r = 0; r < repeats; r++) {
-      const start = performance.now();
-      await once();
-      times.push(performance.now() - start);
-    }
-    times.sort((a, b) => a - b);
-    const median = times[Math.floor(times.length / 2)];
+    const Y = await readFloats(device, ws.buffers[output], read, n * n);
+    const maxRelDiff = sampledError(Y, n, n, n, (row, k) => X[row * n + k], (k, col) => weight(col, k));
+    const { median, min } = await timeRuns(once, repeats);
     const { variant, textured } = kernels[0];
     return {
       n,
       kernel: `${variant.rows}x${variant.cols}${variant.vectorParams ? ' vec4' : ''}${textured ? ', weights as texels' : ''}`,
       medianMs: +median.toFixed(2),
-      minMs: +times[0].toFixed(2),
+      minMs: +min.toFixed(2),
       gflops: +((2 * n ** 3) / median / 1e6).toFixed(2),
       maxRelDiff,
     };
