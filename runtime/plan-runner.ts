@@ -180,7 +180,7 @@ function workgroupRows(invocationsX: number, rowTiles: number, limit: number, pa
 }
 
 /**
- * The tile variants, the one expected to finish first first: rounds of invocations the device runs at once,
+ * The tile variants by their expected time, fastest first: rounds of invocations the device runs at once,
  * times the storage accesses of one invocation, plus its share of the compile. Bigger tiles reuse each load more; smaller
  * ones give more invocations, which matters when a step has few rows (a per-step kernel).
  * Where column tiles are fewer than a vector's lanes, a workgroup packs several row tiles
