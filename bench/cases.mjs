@@ -15,7 +15,7 @@ export const CASES = {
   'lstm-train': { title: 'LSTM big + softmax(64) training step, Adam', family: 'lstm', kind: 'train', file: 'bench/cells/lstm-readout.seq', ...big, O: 64 },
   'mingru-big': { title: 'minGRU (custom cell) forward, big', family: 'mingru', kind: 'forward', file: 'examples/mingru.seq', ...big, O: 64 },
   // the parallel scan against seqc's own step loop; ORT's graph would unroll 1024 steps
-  'mingru-long': { title: 'minGRU forward, T=1024: parallel scan against the step loop', family: 'mingru', kind: 'forward', file: 'examples/mingru.seq', B: 1, T: 1024, I: 64, H: 128, O: 64, peers: ['seqc', 'seqc-sequential', 'tfjs-webgpu'] },
+  'mingru-long': { title: 'minGRU forward, T=1024: parallel scan against the step loop', family: 'mingru', kind: 'forward', file: 'examples/mingru.seq', B: 1, T: 1024, I: 64, H: 128, O: 64, peers: ['seqc', 'seqc-sequential', 'seqc-stepped', 'tfjs-webgpu'] },
   // not in the default set: for smoke runs and the test
   'lstm-tiny': { title: 'LSTM forward, tiny', family: 'lstm', kind: 'forward', file: 'examples/lstm.seq', ...tiny, hidden: true },
   'gru-tiny': { title: 'GRU forward, tiny', family: 'gru', kind: 'forward', file: 'examples/gru.seq', ...tiny, hidden: true },

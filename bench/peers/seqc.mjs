@@ -22,9 +22,11 @@ function program(c) {
 class Skip extends Error {}
 
 /** Outputs in seqc's layout, [T, B, N] per name. `recurrence: 'sequential'` keeps the step loop where a scan applies. */
-export async function prepare(c, data, { device, recurrence, tune = false }) {
+export async function prepare(c, data, { device, recurrence, tune = false, stepped = false }) {
   const cell = program(c);
   const planOptions = recurrence ? { recurrence } : {};
+  // one dispatch per step: the plan without the persistent kernel that would walk the steps itself
+  const schedule = (plan) => (stepped ? { ...plan, kernels: plan.kernels.filter((k) => !k.persistent) } : plan);
   const sizes = sizesOf(c);
   if (c.kind === 'train') {
     const plans = buildTrainingPlans(cell, { kind: 'softmax-ce', output: 'y' }, planOptions);
@@ -48,7 +50,7 @@ export async function prepare(c, data, { device, recurrence, tune = false }) {
       dispose: () => model.dispose(),
     };
   }
-  const model = await createModel(buildLaunchPlan(cell, planOptions), { sizes, batch: c.B, device, tune });
+  const model = await createModel(schedule(buildLaunchPlan(cell, planOptions)), { sizes, batch: c.B, device, tune });
   model.setParams(data.params);
   return {
     get tuning() {
@@ -67,6 +69,15 @@ export const sequential = {
   prepare(c, data, options) {
     if (!buildLaunchPlan(program(c)).kernels.some((k) => k.phase === 'scan')) throw new Skip('no linear recurrence in this cell: the same schedule as seqc');
     return prepare(c, data, { ...options, recurrence: 'sequential' });
+  },
+};
+
+/** The step loop with a dispatch per step (no persistent kernel): the T sequential steps a scan replaces, as a GPU runs them. */
+export const stepped = {
+  name: 'seqc-stepped',
+  prepare(c, data, options) {
+    if (!buildLaunchPlan(program(c)).kernels.some((k) => k.phase === 'scan')) throw new Skip('no linear recurrence in this cell: the same schedule as seqc');
+    return prepare(c, data, { ...options, recurrence: 'sequential', stepped: true });
   },
 };
 
