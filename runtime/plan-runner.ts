@@ -39,10 +39,27 @@ function compileAccesses(wgsl: string): number {
  */
 const TEXEL_FETCH_SHARE = 0.5;
 
-/** A variant's (or a persistent level's) weighted accesses, its vector loads weighed as texel fetches where `textured`. */
-function variantAccesses(variant: PlanVariant, accesses: DimTerms, vectorAccesses: DimTerms | undefined, sizes: Readonly<Record<string, number>>, textured: boolean): number {
-  const all = evaluateDim(accesses, sizes);
-  return textured && variant.vectorParams && vectorAccesses ? all - (1 - TEXEL_FETCH_SHARE) * evaluateDim(vectorAccesses, sizes) : all;
+/**
+ * What a shared storage load (one element every lane of a tile reads: a batch row's operand)
+ * weighs where the weights come from the texture, against the 1 it weighs otherwise: fitted
+ * to what tuning measured on llvmpipe (runtime/tune.ts, B=32, H=256). The LSTM step's 8x16
+ * vector tile beat its 32x4 one (56.0 against 59.9 ms), which needs a weight above 2; the
+ * minGRU's hoisted 32x8 tile beat its 8x16 one (13.7 against 15.8 ms), which needs one below
+ * 3; the GRU's steps and hoisted GEMM took their 8x16 tiles as measured at either.
+ */
+const TEXTURED_SHARED_WEIGHT = 2.5;
+
+/**
+ * A variant's (or a persistent level's) weighted accesses. Where the runner reads weights from
+ * the texture (`textured`), its vector loads weigh as texel fetches and its shared loads, where
+ * given (`sharedAccesses`: lanes own columns and share them), TEXTURED_SHARED_WEIGHT each.
+ */
+function variantAccesses(variant: PlanVariant, accesses: DimTerms, vectorAccesses: DimTerms | undefined, sizes: Readonly<Record<string, number>>, textured: boolean, sharedAccesses?: DimTerms): number {
+  let all = evaluateDim(accesses, sizes);
+  if (!textured) return all;
+  if (variant.vectorParams && vectorAccesses) all -= (1 - TEXEL_FETCH_SHARE) * evaluateDim(vectorAccesses, sizes);
+  if (sharedAccesses) all += (TEXTURED_SHARED_WEIGHT - 1) * evaluateDim(sharedAccesses, sizes);
+  return all;
 }
 
 /** Invocations per lane the device runs at once that a scan's dispatch should offer. */
@@ -197,7 +214,7 @@ function rankVariants(kernel: PlanKernel, width: number, rows: number, sizes: Re
     const packed = columnTiles < parallel.simd && rowTiles > 1;
     // lanes own row tiles only where column tiles cannot fill them: elsewhere the bigger kernel buys nothing
     if (variant.lanes === 'rows' && !packed) continue;
-    const accesses = variantAccesses(variant, variant.accesses, variant.vectorAccesses, sizes, textured) + (packed && variant.lanes !== 'rows' && variant.sharedAccesses ? 3 * evaluateDim(variant.sharedAccesses, sizes) : 0);
+    const accesses = variantAccesses(variant, variant.accesses, variant.vectorAccesses, sizes, textured, packed || variant.lanes === 'rows' ? undefined : variant.sharedAccesses) + (packed && variant.lanes !== 'rows' && variant.sharedAccesses ? 3 * evaluateDim(variant.sharedAccesses, sizes) : 0);
     const cost = Math.ceil((columnTiles * rowTiles) / lanes) * accesses + (kernel.phase === 'step' ? DISPATCH_ACCESSES : 0) + compileAccesses(variant.wgsl);
     ranked.push({ variant, cost });
   }
