@@ -5,7 +5,7 @@
 import { readFileSync } from 'node:fs';
 import { lowerSource } from '../dist/compiler/frontend.js';
 import { buildLaunchPlan } from '../dist/compiler/launch-plan.js';
-import { allocateWorkspace, releaseWorkspace } from '../dist/runtime/executor.js';
+import { allocateWorkspace, releaseWorkspace } from '../dist/runtime/workspace.js';
 import { releaseParamTexture } from '../dist/runtime/param-texture.js';
 import { PlanRunner, planConstants } from '../dist/runtime/plan-runner.js';
 import { readFloats, sampledError, timeRuns } from './matmul.mjs';

@@ -4,7 +4,8 @@
  * at the end. Device buffers for a (steps, batch) shape are kept and reused until the
  * shape changes.
  */
-import { type PlanBindings, PlanRunner, launchUniforms, writeLaunchSeed } from './plan-runner.js';
+import { type PlanBindings, PlanRunner } from './plan-runner.js';
+import { type Workspace, allocateWorkspace, releaseWorkspace, setSeed } from './workspace.js';
 import type { LaunchPlan } from './plan.js';
 import { type TuningRow, tuneKernels } from './tune.js';
 
@@ -19,46 +20,6 @@ export interface RunRequest {
   readonly reads: readonly { readonly buffer: number; readonly offset: number; readonly length: number }[];
   /** the seed of the plan's dropout masks (default 0); inference plans have none */
   readonly seed?: number;
-}
-
-/** Device buffers for one (steps, batch) shape. */
-export interface Workspace {
-  readonly steps: number;
-  readonly batch: number;
-  readonly buffers: GPUBuffer[];
-  readonly uniforms: GPUBuffer;
-  readonly stride: number;
-  /** the host copy of the launch uniform (see writeLaunchSeed) */
-  readonly launch: Uint32Array<ArrayBuffer>;
-}
-
-/** Allocates a plan's sequence buffers; `shared` supplies some of them (a backward pass reads the forward's). */
-export function allocateWorkspace(runner: PlanRunner, steps: number, batch: number, shared: ReadonlyMap<number, GPUBuffer> = new Map()): Workspace {
-  const { device, plan } = runner;
-  const maxBinding = device.limits.maxStorageBufferBindingSize;
-  const elements = runner.elements();
-  const buffers = plan.buffers.map((spec, i) => {
-    const given = shared.get(i);
-    if (given) return given;
-    const size = (steps + spec.lags) * batch * elements[i]! * 4;
-    if (size > maxBinding) throw new Error(`${spec.kind} ${spec.name} needs ${size} bytes for ${steps} steps x batch ${batch}; this device binds at most ${maxBinding}: use fewer steps per call`);
-    return device.createBuffer({ size: Math.max(4, size), usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST | GPUBufferUsage.COPY_SRC, label: `${plan.cell}/${spec.kind}/${spec.name}` });
-  });
-  const { buffer: uniforms, stride, data: launch } = launchUniforms(device, steps, batch, `${plan.cell}/launch`);
-  return { steps, batch, buffers, uniforms, stride, launch };
-}
-
-/** Sets the dropout seed a workspace's kernels read (queued; nothing when unchanged). */
-export function setSeed(device: GPUDevice, ws: Workspace, seed: number): void {
-  writeLaunchSeed(device, { buffer: ws.uniforms, stride: ws.stride, data: ws.launch }, seed);
-}
-
-/** Destroys what allocateWorkspace created (not the shared buffers). */
-export function releaseWorkspace(ws: Workspace, shared: ReadonlyMap<number, GPUBuffer> = new Map()): void {
-  ws.buffers.forEach((b, i) => {
-    if (!shared.has(i)) b.destroy();
-  });
-  ws.uniforms.destroy();
 }
 
 /** Serializes asynchronous work on one model: calls queue, never interleave. */
@@ -98,7 +59,6 @@ export class PlanExecutor {
   #workspace: (Workspace & { groups: Map<number, GPUBindGroup[]>; staging: GPUBuffer }) | undefined;
 
   readonly #tune: boolean;
-  readonly #tunedBatches = new Set<number>();
   /** what tuning timed and chose, at the first run of each batch size (with `tune`) */
   tuning: TuningRow[] = [];
 
@@ -130,11 +90,8 @@ export class PlanExecutor {
     const device = runner.device;
     const maxGroups = device.limits.maxComputeWorkgroupsPerDimension;
     if (batch > maxGroups) throw new Error(`batch ${batch} must be at most ${maxGroups}`);
-    if (this.#tune && !this.#tunedBatches.has(batch)) {
-      this.#release(); // bind groups of the estimate's kernels
-      this.tuning.push(...(await tuneKernels(runner, steps, batch)));
-      this.#tunedBatches.add(batch);
-    }
+    // before any workspace of this batch size binds the estimate's kernels
+    if (this.#tune) this.tuning.push(...(await tuneKernels(runner, steps, batch)));
     const kernels = await runner.kernelsFor(batch);
     const readBytes = Math.max(4, request.reads.reduce((n, r) => n + r.length * 4, 0));
     let ws = this.#workspace;

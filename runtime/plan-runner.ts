@@ -269,6 +269,7 @@ export interface PlanBindings {
 
 export class PlanRunner {
   readonly #compiled = new Map<number, Promise<CompiledKernel[]>>();
+  readonly #tuned = new Set<number>();
   /** whether vector twins fetch their parameter loads from the parameters' texture copy (param-texture.ts), chosen per device */
   readonly paramTexture: boolean;
 
@@ -278,9 +279,12 @@ export class PlanRunner {
     readonly sizes: Readonly<Record<string, number>>,
     readonly constants: Readonly<Record<string, number>>,
   ) {
-    const paramCount = constants['loss_slot'] ?? 0;
-    this.paramTexture =
-      paramAccessOf(device) === 'texture' && plan.kernels.some((k) => k.usesParams) && paramTextureRows(device, paramCount) !== undefined;
+    this.paramTexture = paramAccessOf(device) === 'texture' && plan.kernels.some((k) => k.usesParams) && paramTextureRows(device, this.paramCount) !== undefined;
+  }
+
+  /** Floats of the packed parameters: the gradient buffer's loss slot follows them (planConstants). */
+  get paramCount(): number {
+    return this.constants['loss_slot'] ?? 0;
   }
 
   /**
@@ -343,9 +347,15 @@ export class PlanRunner {
     return this.#compile(kernel, batch, variant);
   }
 
-  /** Replaces what kernelsFor(batch) gives (tuning's choice). */
+  /** Replaces what kernelsFor(batch) gives with tuning's choice. */
   useKernels(batch: number, kernels: readonly CompiledKernel[]): void {
     this.#compiled.set(batch, Promise.resolve([...kernels]));
+    this.#tuned.add(batch);
+  }
+
+  /** Whether tuning chose the kernels of this batch size (useKernels). */
+  tuned(batch: number): boolean {
+    return this.#tuned.has(batch);
   }
 
   async #compile(kernel: PlanKernel, batch: number, forced?: PlanVariant): Promise<CompiledKernel> {

@@ -4,7 +4,8 @@
  * clipping and the optimizer step, encoded into one command buffer and one submit. Only
  * the loss and the gradient norm are read back.
  */
-import { type Workspace, allocateWorkspace, readBack, releaseWorkspace, setSeed } from './executor.js';
+import { readBack } from './executor.js';
+import { type Workspace, allocateWorkspace, releaseWorkspace, setSeed } from './workspace.js';
 import type { SeqModel } from './model.js';
 import { VALID_INPUT, validMask } from './lengths.js';
 import { Optimizer, type OptimizerSpec } from './optimizer.js';
@@ -113,7 +114,6 @@ export class Trainer {
   /** what tuning timed and chose (TrainerOptions.tune), at the first step of each batch size; empty without it */
   tuning: TuningRow[] = [];
   readonly #tune: boolean;
-  readonly #tunedBatches = new Set<number>();
   lastGradientNorm = Number.NaN;
 
   private constructor(model: SeqModel, plans: TrainingPlans, forward: PlanRunner, backward: PlanRunner, grads: GPUBuffer, optimizer: Optimizer, stateful: boolean, seed: number, tune: boolean) {
@@ -405,10 +405,7 @@ export class Trainer {
       shared.set(i, forward.buffers[source]!);
     });
     const backward = allocateWorkspace(this.#backward, steps, batch, shared);
-    if (this.#tune && !this.#tunedBatches.has(batch)) {
-      this.tuning.push(...(await tuneKernels(this.#forward, steps, batch)), ...(await tuneKernels(this.#backward, steps, batch)));
-      this.#tunedBatches.add(batch);
-    }
+    if (this.#tune) this.tuning.push(...(await tuneKernels(this.#forward, steps, batch)), ...(await tuneKernels(this.#backward, steps, batch)));
     const [fk, bk] = await Promise.all([this.#forward.kernelsFor(batch), this.#backward.kernelsFor(batch)]);
     const bindings = (ws: Workspace): PlanBindings => ({ uniforms: ws.uniforms, params: this.model.paramBuffer, grads: this.grads, buffers: ws.buffers });
     const staging = this.model.device.createBuffer({ size: 8, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST, label: 'train/readback' });

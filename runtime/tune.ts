@@ -6,7 +6,8 @@
  * The estimate stays the default: tuning compiles several variants per kernel (about a
  * second each on llvmpipe), which pays for a long run on one shape, not for a short one.
  */
-import { type CompiledKernel, type PlanRunner, launchUniforms } from './plan-runner.js';
+import type { CompiledKernel, PlanRunner } from './plan-runner.js';
+import { allocateWorkspace, releaseWorkspace } from './workspace.js';
 import { releaseParamTexture } from './param-texture.js';
 
 /** Candidates: estimated within this factor of the best. */
@@ -25,19 +26,15 @@ export interface TuningRow {
 
 const describe = (k: CompiledKernel): string => `${k.variant.rows}x${k.variant.cols}${k.variant.vectorParams ? 'v' : ''}${k.variant.lanes === 'rows' ? 'r' : ''}`;
 
-/** Times the candidates of each kernel the runner runs at this shape and keeps the fastest for the batch size; returns what was timed. */
+/** Times the candidates of each kernel the runner runs at this shape and keeps the fastest for the batch size; returns what was timed (nothing where the batch size is tuned already). */
 export async function tuneKernels(runner: PlanRunner, steps: number, batch: number): Promise<TuningRow[]> {
+  if (runner.tuned(batch)) return [];
   const { device, plan } = runner;
   const kernels = [...(await runner.kernelsFor(batch))];
-  const elements = runner.elements();
-  const buffers = plan.buffers.map((spec, i) =>
-    device.createBuffer({ size: Math.max(4, (steps + spec.lags) * batch * elements[i]! * 4), usage: GPUBufferUsage.STORAGE, label: `${plan.cell}/tune/${spec.name}` }),
-  );
-  const paramCount = runner.constants['loss_slot'] ?? 0;
-  const params = device.createBuffer({ size: Math.max(16, Math.ceil(paramCount / 4) * 16), usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC, label: `${plan.cell}/tune/params` });
-  const grads = device.createBuffer({ size: (paramCount + 1) * 4, usage: GPUBufferUsage.STORAGE, label: `${plan.cell}/tune/grads` });
-  const uniforms = launchUniforms(device, steps, batch, `${plan.cell}/tune/launch`);
-  const bindings = { uniforms: uniforms.buffer, params, grads, buffers };
+  const ws = allocateWorkspace(runner, steps, batch);
+  const params = device.createBuffer({ size: Math.max(16, Math.ceil(runner.paramCount / 4) * 16), usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC, label: `${plan.cell}/tune/params` });
+  const grads = device.createBuffer({ size: (runner.paramCount + 1) * 4, usage: GPUBufferUsage.STORAGE, label: `${plan.cell}/tune/grads` });
+  const bindings = { uniforms: ws.uniforms, params, grads, buffers: ws.buffers };
   const rows: TuningRow[] = [];
   try {
     for (let i = 0; i < kernels.length; i++) {
@@ -48,7 +45,7 @@ export async function tuneKernels(runner: PlanRunner, steps: number, batch: numb
       for (const { variant, cost } of candidates.slice(0, TUNE_CANDIDATES)) {
         if (cost > TUNE_SPREAD * candidates[0]!.cost) break;
         const compiled = variant === current.variant ? current : await runner.compileVariant(current.kernel, batch, variant);
-        timed.push({ compiled, ms: await timeKernel(runner, compiled, bindings, steps, uniforms.stride) });
+        timed.push({ compiled, ms: await timeKernel(runner, compiled, bindings, steps, ws.stride) });
       }
       if (timed.length < 2) continue;
       const fastest = timed.reduce((a, b) => (b.ms < a.ms ? b : a));
@@ -56,11 +53,10 @@ export async function tuneKernels(runner: PlanRunner, steps: number, batch: numb
       rows.push({ kernel: current.kernel.label, times: timed.map((t) => ({ variant: describe(t.compiled), ms: +t.ms.toFixed(3) })), chosen: describe(fastest.compiled) });
     }
   } finally {
-    for (const b of buffers) b.destroy();
+    releaseWorkspace(ws);
     releaseParamTexture(params);
     params.destroy();
     grads.destroy();
-    uniforms.buffer.destroy();
   }
   runner.useKernels(batch, kernels);
   return rows;
