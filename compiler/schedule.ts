@@ -167,36 +167,16 @@ export function schedule(program: CellProgram, options: ScheduleOptions = {}): S
   const inLoop = [...materialize].filter((id) => !stateFree[id] && feedsRecurrence[id]);
   const loop: Phase = options.recurrence !== 'sequential' && isLinearRecurrence(program, inLoop) ? 'scan' : 'step';
   const phaseOf = (id: number): Phase => (stateFree[id] ? 'hoisted' : feedsRecurrence[id] ? loop : 'after');
-  // A materialized value that a contraction reads whole (or a reduction itself) must be
-  // complete before its reader starts: it is a barrier between kernels.
-  // An operand read whole but fused (recomputed where it is read) makes a barrier of the kept
-  // values it is computed from: otherwise a training forward, which keeps W1 @ h for the
-  // backward, would compute W2 @ relu(W1 @ h + b) in W1 @ h's kernel, redoing W1 @ h at every
-  // element of the product.
-  const barrier = new Set<number>();
-  const readWhole = new Set<number>();
-  const markWhole = (id: number): void => {
-    if (readWhole.has(id)) return;
-    readWhole.add(id);
-    if (materialize.has(id)) barrier.add(id);
-    else eqns[id]!.args.forEach(markWhole);
-  };
-  for (const e of eqns) {
-    wholeOperands(eqns, e).forEach(markWhole);
-    if (isReduce(e.op)) barrier.add(e.id);
-  }
-  const level = new Map<number, number>();
-  // deepest barrier level below each value, within its phase, walking through fused values
-  const below = eqns.map(() => -1);
-  for (const e of eqns) {
-    let deepest = -1;
-    for (const a of e.args) {
-      if (phaseOf(a) !== phaseOf(e.id)) continue;
-      const through = barrier.has(a) ? level.get(a)! : below[a]!;
-      deepest = Math.max(deepest, through);
-    }
-    below[e.id] = deepest;
-    if (materialize.has(e.id)) level.set(e.id, deepest + 1);
+  let level = levelsOf(eqns, materialize, phaseOf);
+  // A contraction fused into a later level than its operands allow, whose operand an earlier
+  // level already contracts, is kept there instead: the two products share one loop over their
+  // operand (one wider GEMM, as gate-interleaved weights make of an LSTM's four), and the later
+  // kernel only reads the result. A GRU's z = sigmoid(Uz @ h + ...) would otherwise wait for
+  // the kernel of Un @ (r * h), beside the narrower product, while r's kernel reads h anyway.
+  const siblings = contractionsToJoinSiblings(eqns, materialize, consumers, phaseOf, level);
+  if (siblings.length) {
+    siblings.forEach((id) => materialize.add(id));
+    level = levelsOf(eqns, materialize, phaseOf);
   }
 
   const buffers: BufferSpec[] = [];
@@ -243,7 +223,7 @@ export function schedule(program: CellProgram, options: ScheduleOptions = {}): S
       buffers.push({ kind: 'temp', name: `v${id}`, elements: shapeSize(eqns[id]!.type.shape), lags: 0 });
     }
     const where = stores.get(id)!;
-    materialized.set(id, { eqn: id, phase: phaseOf(id), level: level.get(id)!, buffers: where.map((w) => w.buffer), offsets: where.map((w) => w.offset) });
+    materialized.set(id, { eqn: id, phase: phaseOf(id), level: level.levels.get(id)!, buffers: where.map((w) => w.buffer), offsets: where.map((w) => w.offset) });
   }
 
   const kernels: KernelSpec[] = [];
@@ -254,4 +234,82 @@ export function schedule(program: CellProgram, options: ScheduleOptions = {}): S
   }
   for (const accumulation of program.accumulations ?? []) kernels.push({ phase: 'post', level: 0, outputs: [], accumulation });
   return { program, buffers, materialized, inputBuffers, stateBuffers, loadBuffers, kernels, columnMajor };
+}
+
+interface Levels {
+  /** the level of each materialized value */
+  readonly levels: ReadonlyMap<number, number>;
+  /** the deepest level each value must follow: a materialized one runs at the next */
+  readonly below: readonly number[];
+}
+
+/**
+ * Levels within each phase. A materialized value that a contraction reads whole (or a
+ * reduction itself) must be complete before its reader starts: it is a barrier between kernels.
+ * An operand read whole but fused (recomputed where it is read) makes a barrier of the kept
+ * values it is computed from: otherwise a training forward, which keeps W1 @ h for the
+ * backward, would compute W2 @ relu(W1 @ h + b) in W1 @ h's kernel, redoing W1 @ h at every
+ * element of the product.
+ */
+function levelsOf(eqns: readonly Eqn[], materialize: ReadonlySet<number>, phaseOf: (id: number) => Phase): Levels {
+  const barrier = new Set<number>();
+  const readWhole = new Set<number>();
+  const markWhole = (id: number): void => {
+    if (readWhole.has(id)) return;
+    readWhole.add(id);
+    if (materialize.has(id)) barrier.add(id);
+    else eqns[id]!.args.forEach(markWhole);
+  };
+  for (const e of eqns) {
+    wholeOperands(eqns, e).forEach(markWhole);
+    if (isReduce(e.op)) barrier.add(e.id);
+  }
+  const levels = new Map<number, number>();
+  // deepest barrier level below each value, within its phase, walking through fused values
+  const below = eqns.map(() => -1);
+  for (const e of eqns) {
+    let deepest = -1;
+    for (const a of e.args) {
+      if (phaseOf(a) !== phaseOf(e.id)) continue;
+      const through = barrier.has(a) ? levels.get(a)! : below[a]!;
+      deepest = Math.max(deepest, through);
+    }
+    below[e.id] = deepest;
+    if (materialize.has(e.id)) levels.set(e.id, deepest + 1);
+  }
+  return { levels, below };
+}
+
+/**
+ * Fused matmuls (by weight, not per example) that only kernels of later levels compute, while
+ * the level their operands allow already computes a matmul over the same operand vector and
+ * length: each joins that level (see the caller).
+ */
+function contractionsToJoinSiblings(eqns: readonly Eqn[], materialize: ReadonlySet<number>, consumers: readonly (readonly number[])[], phaseOf: (id: number) => Phase, { levels, below }: Levels): number[] {
+  // the levels of the kernels that compute each value: its own, or those of the kept values it fuses into
+  const computedAt = eqns.map(() => new Set<number>());
+  for (let id = eqns.length - 1; id >= 0; id--) {
+    if (materialize.has(id)) computedAt[id]!.add(levels.get(id)!);
+    else for (const c of consumers[id]!) if (phaseOf(c) === phaseOf(id) && !LEAVES.has(eqns[id]!.op)) computedAt[c]!.forEach((l) => computedAt[id]!.add(l));
+  }
+  const operandKey = (e: Eqn): string | undefined => {
+    const weight = eqns[e.args[0]!]!;
+    return e.op === 'matmul' && !weight.type.batched ? `${phaseOf(e.id)}|${e.args[1]}|${weight.type.shape[1]}` : undefined;
+  };
+  const contractedAt = new Map<string, Set<number>>();
+  for (const e of eqns) {
+    const key = operandKey(e);
+    if (key === undefined) continue;
+    const at = contractedAt.get(key) ?? new Set<number>();
+    computedAt[e.id]!.forEach((l) => at.add(l));
+    contractedAt.set(key, at);
+  }
+  const joining: number[] = [];
+  for (const e of eqns) {
+    const key = operandKey(e);
+    if (key === undefined || materialize.has(e.id) || computedAt[e.id]!.size === 0) continue;
+    const earliest = below[e.id]! + 1;
+    if (Math.min(...computedAt[e.id]!) > earliest && contractedAt.get(key)!.has(earliest)) joining.push(e.id);
+  }
+  return joining;
 }
