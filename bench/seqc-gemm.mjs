@@ -23,7 +23,7 @@ export async function seqcGemm(device, { n = 1024, repeats = 5 } = {}) {
   const params = device.createBuffer({ size: W.byteLength, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST | GPUBufferUsage.COPY_SRC });
   device.queue.writeBuffer(params, 0, W);
   const runner = new PlanRunner(device, plan, sizes, planConstants(plan, sizes, [0], n * n));
-  const kernels = await runner.kernelsFor(batch);
+  const kernels = await runner.kernelsFor(batch, steps);
   const ws = allocateWorkspace(runner, steps, batch);
   const read = device.createBuffer({ size: n * n * 4, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
   try {

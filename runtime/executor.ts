@@ -59,10 +59,10 @@ export class PlanExecutor {
   #workspace: (Workspace & { groups: Map<number, GPUBindGroup[]>; staging: GPUBuffer }) | undefined;
 
   readonly #tune: boolean;
-  /** what tuning timed and chose, at the first run of each batch size (with `tune`) */
+  /** what tuning timed and chose, at the first run of each batch size and length class (with `tune`) */
   tuning: TuningRow[] = [];
 
-  /** `tune`: time the candidate tiles at the first run of each batch size and keep the fastest (tune.ts) */
+  /** `tune`: time the candidate tiles at the first run of each batch size and length class and keep the fastest (tune.ts) */
   constructor(runner: PlanRunner, params: GPUBuffer, queue: WorkQueue, tune = false) {
     this.#runner = runner;
     this.#params = params;
@@ -90,9 +90,9 @@ export class PlanExecutor {
     const device = runner.device;
     const maxGroups = device.limits.maxComputeWorkgroupsPerDimension;
     if (batch > maxGroups) throw new Error(`batch ${batch} must be at most ${maxGroups}`);
-    // before any workspace of this batch size binds the estimate's kernels
+    // before any workspace of this shape binds the estimate's kernels
     if (this.#tune) this.tuning.push(...(await tuneKernels(runner, steps, batch)));
-    const kernels = await runner.kernelsFor(batch);
+    const kernels = await runner.kernelsFor(batch, steps);
     const readBytes = Math.max(4, request.reads.reduce((n, r) => n + r.length * 4, 0));
     let ws = this.#workspace;
     if (!ws || ws.steps !== steps || ws.batch !== batch || ws.staging.size < readBytes) {

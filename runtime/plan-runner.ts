@@ -62,6 +62,21 @@ function variantAccesses(variant: PlanVariant, accesses: DimTerms, vectorAccesse
   return all;
 }
 
+/** The sequence length kernels are chosen for before the first run says (Executor.prepare, Trainer.create). */
+const PLANNED_STEPS = 8;
+
+/** Lengths that round up to the same power of two (at least PLANNED_STEPS) choose the same kernels. */
+function stepsClass(steps: number): number {
+  return Math.max(PLANNED_STEPS, nextPowerOfTwo(steps));
+}
+
+const shapeKey = (batch: number, steps: number): string => `${batch}x${stepsClass(steps)}`;
+
+/** The rows a kernel's tile is chosen for: a step kernel's batch; the rows of all steps for the others. */
+function estimatedRows(kernel: PlanKernel, batch: number, steps: number): number {
+  return kernel.phase === 'step' ? batch : batch * stepsClass(steps);
+}
+
 /** Invocations per lane the device runs at once that a scan's dispatch should offer. */
 const SCAN_FILL = 4;
 
@@ -268,8 +283,9 @@ export interface PlanBindings {
 }
 
 export class PlanRunner {
-  readonly #compiled = new Map<number, Promise<CompiledKernel[]>>();
-  readonly #tuned = new Set<number>();
+  /** by shapeKey(batch, steps) */
+  readonly #compiled = new Map<string, Promise<CompiledKernel[]>>();
+  readonly #tuned = new Set<string>();
   /** whether vector twins fetch their parameter loads from the parameters' texture copy (param-texture.ts), chosen per device */
   readonly paramTexture: boolean;
 
@@ -301,18 +317,22 @@ export class PlanRunner {
   }
 
   /**
-   * Every kernel run at a batch size, compiled, with its tile and workgroup shape chosen: the
-   * step kernels or the persistent kernel that stands for them, whichever is expected to
-   * finish a step first.
+   * Every kernel run at a batch size and sequence length, compiled, with its tile and
+   * workgroup shape chosen: the step kernels or the persistent kernel that stands for them,
+   * whichever is expected to finish a step first. Kernels over all steps (hoisted, after) choose
+   * their tile for the rows of `steps` rounded up to a power of two, so that a long sequence
+   * gets the bigger row tiles it fills; pipelines are cached, so lengths that choose alike
+   * compile nothing new.
    */
-  kernelsFor(batch: number): Promise<CompiledKernel[]> {
-    let compiled = this.#compiled.get(batch);
+  kernelsFor(batch: number, steps = PLANNED_STEPS): Promise<CompiledKernel[]> {
+    const key = shapeKey(batch, steps);
+    let compiled = this.#compiled.get(key);
     if (!compiled) {
       const persist = this.#persists(batch);
       const used = this.plan.kernels.filter((k) => (k.persistent ? persist : !(persist && k.phase === 'step')));
-      compiled = Promise.all(used.map((kernel) => this.#compile(kernel, batch)));
-      this.#compiled.set(batch, compiled);
-      compiled.catch(() => this.#compiled.delete(batch));
+      compiled = Promise.all(used.map((kernel) => this.#compile(kernel, batch, steps)));
+      this.#compiled.set(key, compiled);
+      compiled.catch(() => this.#compiled.delete(key));
     }
     return compiled;
   }
@@ -336,29 +356,30 @@ export class PlanRunner {
    * first (what tuning times: runtime/tune.ts); none for the kernels whose variant is not
    * chosen by the estimate (persistent, scan and post kernels).
    */
-  rankedVariants(kernel: PlanKernel, batch: number): { variant: PlanVariant; cost: number }[] {
+  rankedVariants(kernel: PlanKernel, batch: number, steps = PLANNED_STEPS): { variant: PlanVariant; cost: number }[] {
     if (kernel.persistent || kernel.phase === 'scan' || kernel.phase === 'post') return [];
     const width = Math.max(...kernel.widths.map((w) => evaluateDim(w, this.sizes)));
-    return rankVariants(kernel, width, kernel.phase === 'step' ? batch : batch * 8, this.sizes, parallelismOf(this.device), this.paramTexture);
+    return rankVariants(kernel, width, estimatedRows(kernel, batch, steps), this.sizes, parallelismOf(this.device), this.paramTexture);
   }
 
   /** A kernel compiled with the given variant instead of the estimate's. */
-  compileVariant(kernel: PlanKernel, batch: number, variant: PlanVariant): Promise<CompiledKernel> {
-    return this.#compile(kernel, batch, variant);
+  compileVariant(kernel: PlanKernel, batch: number, steps: number, variant: PlanVariant): Promise<CompiledKernel> {
+    return this.#compile(kernel, batch, steps, variant);
   }
 
-  /** Replaces what kernelsFor(batch) gives with tuning's choice. */
-  useKernels(batch: number, kernels: readonly CompiledKernel[]): void {
-    this.#compiled.set(batch, Promise.resolve([...kernels]));
-    this.#tuned.add(batch);
+  /** Replaces what kernelsFor(batch, steps) gives with tuning's choice. */
+  useKernels(batch: number, steps: number, kernels: readonly CompiledKernel[]): void {
+    const key = shapeKey(batch, steps);
+    this.#compiled.set(key, Promise.resolve([...kernels]));
+    this.#tuned.add(key);
   }
 
-  /** Whether tuning chose the kernels of this batch size (useKernels). */
-  tuned(batch: number): boolean {
-    return this.#tuned.has(batch);
+  /** Whether tuning chose the kernels of this shape (useKernels). */
+  tuned(batch: number, steps: number): boolean {
+    return this.#tuned.has(shapeKey(batch, steps));
   }
 
-  async #compile(kernel: PlanKernel, batch: number, forced?: PlanVariant): Promise<CompiledKernel> {
+  async #compile(kernel: PlanKernel, batch: number, steps: number, forced?: PlanVariant): Promise<CompiledKernel> {
     const { device, sizes } = this;
     const storageLimit = device.limits.maxStorageBuffersPerShaderStage;
     const storage = storageOf(kernel);
@@ -397,10 +418,8 @@ export class PlanRunner {
       if (tiles > device.limits.maxComputeWorkgroupsPerDimension) throw new Error(`kernel ${kernel.label} needs ${tiles} column tiles; this device dispatches at most ${device.limits.maxComputeWorkgroupsPerDimension}`);
       rowTiles = () => tiles;
     } else {
-      // hoisted and after kernels see the rows of all steps; plan for sequences of at least 8 steps
       const allSteps = kernel.phase !== 'step';
-      const rows = allSteps ? batch * 8 : batch;
-      variant = forced ?? chooseVariant(kernel, width, rows, sizes, parallel, this.paramTexture).variant;
+      variant = forced ?? chooseVariant(kernel, width, estimatedRows(kernel, batch, steps), sizes, parallel, this.paramTexture).variant;
       rowTiles = (steps: number) => Math.ceil((allSteps ? steps * batch : batch) / variant.rows);
     }
     const columnTiles = Math.ceil(width / variant.cols);

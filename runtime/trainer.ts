@@ -406,7 +406,7 @@ export class Trainer {
     });
     const backward = allocateWorkspace(this.#backward, steps, batch, shared);
     if (this.#tune) this.tuning.push(...(await tuneKernels(this.#forward, steps, batch)), ...(await tuneKernels(this.#backward, steps, batch)));
-    const [fk, bk] = await Promise.all([this.#forward.kernelsFor(batch), this.#backward.kernelsFor(batch)]);
+    const [fk, bk] = await Promise.all([this.#forward.kernelsFor(batch, steps), this.#backward.kernelsFor(batch, steps)]);
     const bindings = (ws: Workspace): PlanBindings => ({ uniforms: ws.uniforms, params: this.model.paramBuffer, grads: this.grads, buffers: ws.buffers });
     const staging = this.model.device.createBuffer({ size: 8, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST, label: 'train/readback' });
     const carry = new Map<number, GPUBuffer>();

@@ -2,7 +2,7 @@
  * Tuning: where the estimate is unsure, time the candidates on the device. For each hoisted,
  * step and after kernel, the variants whose estimated cost is within TUNE_SPREAD of the best
  * are compiled and each run alone over scratch buffers of the shape the first run has (its
- * steps and batch; values do not matter, only time), and the fastest is kept for the batch.
+ * steps and batch; values do not matter, only time), and the fastest is kept for that batch size and length class (PlanRunner.kernelsFor).
  * The estimate stays the default: tuning compiles several variants per kernel (about a
  * second each on llvmpipe), which pays for a long run on one shape, not for a short one.
  */
@@ -26,11 +26,11 @@ export interface TuningRow {
 
 const describe = (k: CompiledKernel): string => `${k.variant.rows}x${k.variant.cols}${k.variant.vectorParams ? 'v' : ''}${k.variant.lanes === 'rows' ? 'r' : ''}`;
 
-/** Times the candidates of each kernel the runner runs at this shape and keeps the fastest for the batch size; returns what was timed (nothing where the batch size is tuned already). */
+/** Times the candidates of each kernel the runner runs at this shape and keeps the fastest for it; returns what was timed (nothing where the shape is tuned already). */
 export async function tuneKernels(runner: PlanRunner, steps: number, batch: number): Promise<TuningRow[]> {
-  if (runner.tuned(batch)) return [];
+  if (runner.tuned(batch, steps)) return [];
   const { device, plan } = runner;
-  const kernels = [...(await runner.kernelsFor(batch))];
+  const kernels = [...(await runner.kernelsFor(batch, steps))];
   const ws = allocateWorkspace(runner, steps, batch);
   const params = device.createBuffer({ size: Math.max(16, Math.ceil(runner.paramCount / 4) * 16), usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC, label: `${plan.cell}/tune/params` });
   const grads = device.createBuffer({ size: (runner.paramCount + 1) * 4, usage: GPUBufferUsage.STORAGE, label: `${plan.cell}/tune/grads` });
@@ -39,12 +39,12 @@ export async function tuneKernels(runner: PlanRunner, steps: number, batch: numb
   try {
     for (let i = 0; i < kernels.length; i++) {
       const current = kernels[i]!;
-      const candidates = runner.rankedVariants(current.kernel, batch);
+      const candidates = runner.rankedVariants(current.kernel, batch, steps);
       if (candidates.length < 2) continue;
       const timed: { compiled: CompiledKernel; ms: number }[] = [];
       for (const { variant, cost } of candidates.slice(0, TUNE_CANDIDATES)) {
         if (cost > TUNE_SPREAD * candidates[0]!.cost) break;
-        const compiled = variant === current.variant ? current : await runner.compileVariant(current.kernel, batch, variant);
+        const compiled = variant === current.variant ? current : await runner.compileVariant(current.kernel, batch, steps, variant);
         timed.push({ compiled, ms: await timeKernel(runner, compiled, bindings, steps, ws.stride) });
       }
       if (timed.length < 2) continue;
@@ -58,7 +58,7 @@ export async function tuneKernels(runner: PlanRunner, steps: number, batch: numb
     params.destroy();
     grads.destroy();
   }
-  runner.useKernels(batch, kernels);
+  runner.useKernels(batch, steps, kernels);
   return rows;
 }
 

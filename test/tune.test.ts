@@ -1,5 +1,5 @@
 /**
- * Tuning (runtime/tune.ts): with `tune`, the first run of a batch size times the candidate
+ * Tuning (runtime/tune.ts): with `tune`, the first run of a batch size and length class times the candidate
  * tiles of each kernel and keeps the fastest; what it computes stays the float64 reference's.
  */
 import { afterAll, describe, expect, it } from 'vitest';
@@ -8,9 +8,10 @@ import { randomInputs, randomParams } from '../compiler/random-data.js';
 import { buildTrainingPlans } from '../compiler/training.js';
 import { compare } from '../runtime/compare.js';
 import { Random } from '../runtime/init.js';
-import { createModel, releaseDevice } from '../runtime/index.js';
+import { createModel, getDevice, releaseDevice } from '../runtime/index.js';
+import { PlanRunner, planConstants } from '../runtime/plan-runner.js';
 import { referenceForward } from '../runtime/reference.js';
-import { loadExample } from './gpu-helpers.js';
+import { gpuVersusReference, loadExample } from './gpu-helpers.js';
 
 afterAll(releaseDevice);
 
@@ -52,5 +53,25 @@ describe('tuning', () => {
     } finally {
       model.dispose();
     }
+  });
+});
+
+describe('the estimate', () => {
+  it("chooses a kernel over all steps by the sequence's length: bigger row tiles for a long one", async () => {
+    const { device } = await getDevice();
+    const plan = buildLaunchPlan(loadExample('mingru'));
+    const sizes = { I: 64, H: 128, O: 64 };
+    const runner = new PlanRunner(device, plan, sizes, planConstants(plan, sizes, plan.params.map(() => 0), 0));
+    const readout = plan.kernels.find((k) => k.phase === 'after')!;
+    const rowsOf = (steps: number) => runner.rankedVariants(readout, 1, steps)[0]!.variant.rows;
+    expect(rowsOf(1024)).toBeGreaterThan(rowsOf(8));
+    const chosen = async (steps: number) => (await runner.kernelsFor(1, steps)).find((k) => k.kernel === readout)!.variant;
+    expect(await chosen(1024)).toBe(runner.rankedVariants(readout, 1, 1024)[0]!.variant);
+    expect(await chosen(8)).toBe(runner.rankedVariants(readout, 1, 8)[0]!.variant);
+    // lengths rounding up to the same power of two share their kernels
+    expect(await runner.kernelsFor(1, 600)).toBe(await runner.kernelsFor(1, 1000));
+    // and what a long sequence runs still equals the reference
+    const results = await gpuVersusReference(loadExample('mingru'), { T: 700, B: 1, sizes: { I: 5, H: 6, O: 4 } }, 29);
+    for (const [what, c] of Object.entries(results)) expect(c.ok, `${what}: max abs ${c.maxAbs}`).toBe(true);
   });
 });
