@@ -20,6 +20,7 @@ import { CASES, caseData, maxAbsDiff } from './cases.mjs';
 import { adapterInfo, closeGpu, installNavigatorGpu, openGpu, seqcDevice } from './gpu.mjs';
 import { matmulBench } from './matmul.mjs';
 import { seqcGemm } from './seqc-gemm.mjs';
+import { recurrenceAlone } from './recurrence.mjs';
 import * as seqc from './peers/seqc.mjs';
 import { setParamAccess } from '../dist/runtime/index.js';
 
@@ -101,6 +102,7 @@ if (peerNames.some((p) => !p.startsWith('seqc'))) {
 
 let matmul;
 let compile;
+const recurrence = [];
 const date = new Date().toISOString();
 mkdirSync(values.out, { recursive: true });
 
@@ -120,6 +122,7 @@ const output = {
   cases: results,
   matmul: matmul ?? null,
   compile: compile ?? null,
+  recurrence,
   notes: [
     'times in ms per call, awaited on the host (seqc forward/trainStep, tfjs await data()/trainOnBatch, ORT await session.run)',
     'ratios: peer median / seqc median (> 1: seqc is faster)',
@@ -205,6 +208,16 @@ for (const id of selected) {
   save(true); // after every case, so a cut-short run keeps what it measured
 }
 
+// --- the recurrence alone where a scan replaces the step loop: the part of the forward the schedule changes
+for (const id of selected) {
+  const c = CASES[id];
+  if (c.kind !== 'forward') continue;
+  const alone = await recurrenceAlone(device, c, caseData(c), quick ? { repeats: 3, inner: 3 } : {});
+  if (!alone) continue;
+  recurrence.push({ id, ...alone });
+  log(`${id}: recurrence alone: scan ${alone.schedules.scan.medianMs} ms, persistent ${alone.schedules.persistent.medianMs} ms, stepped ${alone.schedules.stepped.medianMs} ms`);
+}
+
 // --- the adapter's tiled matmul rate
 if (!values['no-matmul']) {
   log('matmul ...');
@@ -244,6 +257,10 @@ for (const e of results) {
   }
   for (const [name, why] of Object.entries(e.skipped)) console.log(`${pad(e.id, 16)}${pad(name, 13)}  (${why.length > 100 ? why.slice(0, 100) + '…' : why})`);
   for (const [name, ratio] of Object.entries(e.ratios)) console.log(`${pad('', 16)}seqc is ${ratio >= 1 ? `${ratio}× faster than` : `${(1 / ratio).toFixed(2)}× slower than`} ${name}`);
+}
+for (const r of recurrence) {
+  const s = r.schedules;
+  console.log(`\n${r.id}, the recurrence alone (T=${r.T}, B=${r.B}; median of ${r.inner} passes per submit): scan ${s.scan.medianMs} ms, persistent loop ${s.persistent.medianMs} ms (${r.ratios.persistent}×), a dispatch per step ${s.stepped.medianMs} ms (${r.ratios.stepped}×)`);
 }
 if (matmul) {
   console.log(`\ntiled matmul ${matmul.n}³: best ${matmul.best.gflops} GFLOP/s (${matmul.best.tile} per invocation, workgroup ${matmul.best.workgroup})${hoisted ? `; seqc hoisted GEMM ${hoisted.gflops} GFLOP/s (${hoisted.kernel})` : ''}`);

@@ -17,13 +17,15 @@ import { type Dim, shapeSize } from './shape.js';
 import { Block, type GeneratedKernel, type Index, type KernelWriter, type Tile, ZERO } from './wgsl.js';
 
 /**
- * Tiles of the scan (rows: time lanes, cols: elements), 128 invocations each, what every
- * compatibility-mode device allows in one workgroup. Many time lanes shorten the sequential
- * part where elements are few; where they are many they only add work: the runtime takes the
- * fewest time lanes that still fill the device (on llvmpipe, minGRU's recurrence at B=32,
- * H=256, T=1024: 88 ms with 4 time lanes, 175 with 32; at B=1, H=128 both 1.8 ms).
+ * Tiles of the scan (rows: time lanes, cols: elements), at most 128 invocations each, what
+ * every compatibility-mode device allows in one workgroup. Many time lanes shorten the
+ * sequential part where elements are few; where they are many they only add work: the runtime
+ * takes the fewest time lanes that still fill the device (on llvmpipe, minGRU's recurrence at
+ * B=32, H=256, T=1024: 88 ms with 4 time lanes, 175 with 32). One time lane is the step loop
+ * over every element at once, in one pass: where batch rows times elements alone fill the
+ * device, as on a CPU adapter (B=1, H=128, T=1024: 0.52 ms against 0.94 with 4 lanes).
  */
-export const SCAN_TILES: readonly Tile[] = [{ rows: 32, cols: 4 }, { rows: 4, cols: 32 }];
+export const SCAN_TILES: readonly Tile[] = [{ rows: 32, cols: 4 }, { rows: 4, cols: 32 }, { rows: 1, cols: 32 }];
 
 function stringAlgebra(writer: KernelWriter, at: Index, block: Block): AffineAlgebra<string> {
   return {
@@ -84,28 +86,34 @@ export function writeScanKernel(writer: KernelWriter): GeneratedKernel {
     main.line('}');
   };
 
+  const { rows: time, cols: elements } = writer.tile;
+  // with one time lane, the lane's chunk is the whole sequence: there are no maps to compose,
+  // and the kernel is the step loop run by every element at once, one pass and no barrier
+  const chained = time > 1;
   const main = new Block('  ');
   const lines = (block: Block, ...texts: string[]) => texts.forEach((text) => block.line(text));
-  states.forEach((_, k) => lines(main, `var ca${k}: f32 = 1.0;`, `var cb${k}: f32 = 0.0;`));
-  chunkLoop(main, (block, k) => {
-    const { a, b } = coefficients(block, k);
-    block.line(`cb${k} = fma(${a}, cb${k}, ${b});`);
-    block.line(`ca${k} = ${a} * ca${k};`);
-  });
-  states.forEach((_, k) => lines(main, `scan_a${k}[lane] = ca${k};`, `scan_b${k}[lane] = cb${k};`));
-  main.line('workgroupBarrier();');
-  // lane p's map becomes its chunk's map after those of the lanes before it
-  main.line('for (var d: u32 = 1u; d < SCAN_TIME; d = d * 2u) {');
-  const round = main.child();
-  states.forEach((_, k) => lines(round, `var pa${k}: f32 = 1.0;`, `var pb${k}: f32 = 0.0;`));
-  round.line('if (p >= d) {');
-  states.forEach((_, k) => lines(round, `  pa${k} = scan_a${k}[lane - d * SCAN_ELEMENTS];`, `  pb${k} = scan_b${k}[lane - d * SCAN_ELEMENTS];`));
-  round.line('}');
-  round.line('workgroupBarrier();');
-  states.forEach((_, k) => lines(round, `cb${k} = fma(ca${k}, pb${k}, cb${k});`, `ca${k} = ca${k} * pa${k};`, `scan_a${k}[lane] = ca${k};`, `scan_b${k}[lane] = cb${k};`));
-  round.line('workgroupBarrier();');
-  main.append(round);
-  main.line('}');
+  if (chained) {
+    states.forEach((_, k) => lines(main, `var ca${k}: f32 = 1.0;`, `var cb${k}: f32 = 0.0;`));
+    chunkLoop(main, (block, k) => {
+      const { a, b } = coefficients(block, k);
+      block.line(`cb${k} = fma(${a}, cb${k}, ${b});`);
+      block.line(`ca${k} = ${a} * ca${k};`);
+    });
+    states.forEach((_, k) => lines(main, `scan_a${k}[lane] = ca${k};`, `scan_b${k}[lane] = cb${k};`));
+    main.line('workgroupBarrier();');
+    // lane p's map becomes its chunk's map after those of the lanes before it
+    main.line('for (var d: u32 = 1u; d < SCAN_TIME; d = d * 2u) {');
+    const round = main.child();
+    states.forEach((_, k) => lines(round, `var pa${k}: f32 = 1.0;`, `var pb${k}: f32 = 0.0;`));
+    round.line('if (p >= d) {');
+    states.forEach((_, k) => lines(round, `  pa${k} = scan_a${k}[lane - d * SCAN_ELEMENTS];`, `  pb${k} = scan_b${k}[lane - d * SCAN_ELEMENTS];`));
+    round.line('}');
+    round.line('workgroupBarrier();');
+    states.forEach((_, k) => lines(round, `cb${k} = fma(ca${k}, pb${k}, cb${k});`, `ca${k} = ca${k} * pa${k};`, `scan_a${k}[lane] = ca${k};`, `scan_b${k}[lane] = cb${k};`));
+    round.line('workgroupBarrier();');
+    main.append(round);
+    main.line('}');
+  }
   // the state entering each chunk: the initial state through the maps of all chunks before it
   main.line('{');
   const entry = main.child();
@@ -114,7 +122,7 @@ export function writeScanKernel(writer: KernelWriter): GeneratedKernel {
     entry.line(`var h${k}: f32 = 0.0;`);
     entry.line(`if (j0 < ${state.width}) {`);
     entry.line(`  h${k} = ${writer.element(state.buffer, at, 0, 1)};`);
-    entry.line(`  if (p > 0u) { h${k} = fma(scan_a${k}[lane - SCAN_ELEMENTS], h${k}, scan_b${k}[lane - SCAN_ELEMENTS]); }`);
+    if (chained) entry.line(`  if (p > 0u) { h${k} = fma(scan_a${k}[lane - SCAN_ELEMENTS], h${k}, scan_b${k}[lane - SCAN_ELEMENTS]); }`);
     entry.line('}');
   });
   chunkLoop(entry, (block, k) => {
@@ -125,13 +133,12 @@ export function writeScanKernel(writer: KernelWriter): GeneratedKernel {
   main.append(entry);
   main.line('}');
 
-  const { rows: time, cols: elements } = writer.tile;
   const lanes = elements * time;
   const wgsl = [
     ...writer.header(false),
     `const SCAN_ELEMENTS: u32 = ${elements}u;`,
     `const SCAN_TIME: u32 = ${time}u;`,
-    ...states.flatMap((_, k) => [`var<workgroup> scan_a${k}: array<f32, ${lanes}>;`, `var<workgroup> scan_b${k}: array<f32, ${lanes}>;`]),
+    ...(chained ? states.flatMap((_, k) => [`var<workgroup> scan_a${k}: array<f32, ${lanes}>;`, `var<workgroup> scan_b${k}: array<f32, ${lanes}>;`]) : []),
     '',
     `@compute @workgroup_size(${elements}, ${time})`,
     'fn main(@builtin(local_invocation_id) local: vec3<u32>, @builtin(workgroup_id) group: vec3<u32>) {',

@@ -402,9 +402,10 @@ export class PlanRunner {
     }
     if (kernel.phase === 'scan') {
       // a workgroup per (variant.cols elements, batch row), variant.rows lanes along time (its size is in the WGSL):
-      // the fewest time lanes that fill the device, since each one adds work
+      // the fewest time lanes that fill the device (its lanes, and with workgroups its threads), since each one adds work
       const byTimeLanes = [...kernel.variants].sort((a, b) => a.rows - b.rows);
-      variant = byTimeLanes.find((v) => batch * width * v.rows >= SCAN_FILL * parallel.threads * parallel.simd) ?? byTimeLanes.at(-1)!;
+      const fills = (v: PlanVariant) => batch * width * v.rows >= SCAN_FILL * parallel.threads * parallel.simd && Math.ceil(width / v.cols) * batch >= parallel.threads;
+      variant = byTimeLanes.find(fills) ?? byTimeLanes.at(-1)!;
       const maxGroups = device.limits.maxComputeWorkgroupsPerDimension;
       if (batch > maxGroups) throw new Error(`kernel ${kernel.label} runs a workgroup per batch row; this device dispatches at most ${maxGroups} (batch ${batch})`);
       const compiled = await this.#pipeline(kernel, variant, { ...this.constants });

@@ -1,6 +1,6 @@
 /**
  * `npm run bench`'s harness in its quick mode, seqc only (the peers take minutes on llvmpipe
- * and are not run here): one tiny case, and the results file it writes has the shape the
+ * and are not run here): two tiny cases, and the results file it writes has the shape the
  * docs describe.
  */
 import { spawnSync } from 'node:child_process';
@@ -14,14 +14,14 @@ afterAll(() => rmSync(out, { recursive: true, force: true }));
 
 describe('bench/run.mjs --quick', () => {
   it('times a tiny case on seqc and writes a results file', () => {
-    const run = spawnSync(process.execPath, ['bench/run.mjs', '--quick', '--peers', 'seqc', '--case', 'lstm-tiny', '--repeats', '2', '--out', out], { encoding: 'utf8' });
+    const run = spawnSync(process.execPath, ['bench/run.mjs', '--quick', '--peers', 'seqc', '--case', 'lstm-tiny,mingru-tiny', '--repeats', '2', '--out', out], { encoding: 'utf8' });
     expect(run.status, run.stderr).toBe(0);
     expect(run.stdout).toMatch(/lstm-tiny\s+seqc/);
     const files = readdirSync(out);
     expect(files).toHaveLength(1);
     expect(files[0]).toMatch(/^\d{4}-\d\d-\d\d-\d\d-\d\d-\d\d-[a-z0-9-]+\.json$/);
     const result = JSON.parse(readFileSync(join(out, files[0]!), 'utf8'));
-    expect(result).toMatchObject({ schema: 1, complete: true, node: process.version, options: { cases: ['lstm-tiny'], peers: ['seqc'], repeats: 2, quick: true } });
+    expect(result).toMatchObject({ schema: 1, complete: true, node: process.version, options: { cases: ['lstm-tiny', 'mingru-tiny'], peers: ['seqc'], repeats: 2, quick: true } });
     expect(typeof result.adapter.route).toBe('string');
     expect(result.adapter.featureLevel).toMatch(/^(compatibility|core)$/);
     const [entry] = result.cases;
@@ -41,5 +41,12 @@ describe('bench/run.mjs --quick', () => {
     expect(result.matmul.seqcGemm.gflops).toBeGreaterThan(0);
     expect(result.matmul.seqcGemm.maxRelDiff).toBeLessThan(1e-4);
     expect(result.compile.medianMs).toBeGreaterThan(0);
+    // the recurrence alone, for the cell whose recurrence is a scan: scan, persistent loop, a dispatch per step
+    expect(result.recurrence.map((r: { id: string }) => r.id)).toEqual(['mingru-tiny']);
+    const { schedules } = result.recurrence[0];
+    expect(Object.keys(schedules)).toEqual(['scan', 'persistent', 'stepped']);
+    expect(schedules.scan.kernels).toMatch(/scan/);
+    expect(schedules.persistent.kernels).toMatch(/persistent/);
+    for (const s of Object.values(schedules) as { medianMs: number }[]) expect(s.medianMs).toBeGreaterThan(0);
   });
 });
