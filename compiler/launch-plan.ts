@@ -88,7 +88,9 @@ function tileKernels(scheduled: Schedule, kernel: KernelSpec, tile: Tile, contra
   if (tile.cols % 4 !== 0 || !contracts) return [generateKernel(scheduled, kernel, tile)];
   const twin = generateKernel(scheduled, kernel, { ...tile, vectorParams: true });
   if (!twin.vectorLoads) return [generateKernel(scheduled, kernel, tile)];
-  return twin.aligned!.length === 0 ? [twin] : [twin, scalarTwin(twin)];
+  if (twin.aligned!.length === 0) return [twin];
+  // a twin whose loops step by four cannot become the scalar tile by its loads alone
+  return [twin, twin.unrolled ? generateKernel(scheduled, kernel, tile) : scalarTwin(twin)];
 }
 
 /**

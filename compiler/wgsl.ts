@@ -199,6 +199,11 @@ export interface GeneratedKernel {
    * invocation: each component read a load of its own, less each vector load's weight
    */
   readonly scalarExtra?: Dim;
+  /**
+   * a tile with vectorParams whose loops over k step by four, reading weights stored along k
+   * (a column-major weight transposed) as vectors: its scalar tile is generated, not derived
+   */
+  readonly unrolled?: boolean;
 }
 
 /**
@@ -254,14 +259,16 @@ export class KernelWriter {
   #vectorLoads = 0;
   #scalarExtra = Dim.of(0);
   readonly #aligned = new Map<string, Dim>();
+  /** loop variables over k that step by VECTOR_LANES: a weight stored along k is one vector load per step */
+  readonly #unrolledK = new Set<string>();
 
   get usesParams(): boolean {
     return this.#usesParams;
   }
 
   /** What the vector loads written need (Tile.vectorParams). */
-  get vectorUse(): { vectorLoads: number; scalarExtra: Dim; aligned: Dim[] } {
-    return { vectorLoads: this.#vectorLoads, scalarExtra: this.#scalarExtra, aligned: [...this.#aligned.values()] };
+  get vectorUse(): { vectorLoads: number; scalarExtra: Dim; aligned: Dim[]; unrolled: boolean } {
+    return { vectorLoads: this.#vectorLoads, scalarExtra: this.#scalarExtra, aligned: [...this.#aligned.values()], unrolled: this.#unrolledK.size > 0 };
   }
 
   constructor(readonly schedule: Schedule, readonly kernel: KernelSpec, readonly tile: Tile) {
@@ -591,7 +598,8 @@ export class KernelWriter {
     const base = `param_${this.#paramIndex.get(name)}`;
     if (!this.schedule.columnMajor.has(name)) return this.paramAt(`${base} + (${row}) * ${this.dim(shape[1]!)} + ${col}`);
     const height = shape[0]!;
-    if (vector && this.tile.vectorParams && vector.row.base === 'j0' && this.tile.cols % VECTOR_LANES === 0) {
+    const alongLanes = vector?.row.base === 'j0' && this.tile.cols % VECTOR_LANES === 0;
+    if (vector && this.tile.vectorParams && (alongLanes || this.#unrolledK.has(vector.row.base))) {
       const { row: index, block } = vector;
       const lane = index.lane % VECTOR_LANES;
       // param offsets are multiples of 4 (runtime/model.ts) and so is j0 (a multiple of cols)
@@ -659,6 +667,14 @@ export class KernelWriter {
     return this.bind(block, key, text, 'm');
   }
 
+  /** Whether a matmul's weight is a parameter stored contiguously along k: a column-major one, transposed. */
+  #storedAlongK(w: number): boolean {
+    const e = this.#eqns[w]!;
+    if (e.op !== 'transpose') return false;
+    const p = this.#eqns[e.args[0]!]!;
+    return p.op === 'param' && this.schedule.columnMajor.has(p.attrs.name!);
+  }
+
   /** One loop over k per (operand, length): every gathered matmul reading that operand. */
   emitMatmuls(requests: readonly MatmulRequest[], block: Block): number {
     const groups = new Map<string, MatmulRequest[]>();
@@ -678,13 +694,24 @@ export class KernelWriter {
         return name;
       });
       const k = this.fresh('k');
-      block.line(`for (var ${k}: u32 = 0u; ${k} < ${length}; ${k} = ${k} + 1u) {`);
-      const body = block.child(lengthDim);
-      group.forEach((r, i) => {
-        const weight = this.weight(r.eqn.args[0]!, r.row, k, r.batchRow, body);
-        const operand = this.value(x, { base: k, lane: 0, offset: ZERO }, r.batchRow, body);
-        body.line(`${names[i]} = fma(${weight}, ${operand}, ${names[i]});`);
-      });
+      // a weight stored along k reads four steps of the loop as one vector: the loop steps by four
+      // (the tile is taken only where the length is a multiple of four)
+      const unroll = this.tile.vectorParams === true && group.some((r) => this.#storedAlongK(r.eqn.args[0]!));
+      const step = unroll ? VECTOR_LANES : 1;
+      if (unroll) {
+        this.#unrolledK.add(k);
+        if (![...lengthDim.terms.values()].every((c) => c % VECTOR_LANES === 0)) this.#aligned.set(lengthDim.toString(), lengthDim);
+      }
+      block.line(`for (var ${k}: u32 = 0u; ${k} < ${length}; ${k} = ${k} + ${step}u) {`);
+      const body = block.child(lengthDim.scale(1 / step));
+      for (let lane = 0; lane < step; lane++) {
+        const at: Index = { base: k, lane, offset: ZERO };
+        group.forEach((r, i) => {
+          const weight = this.value2d(r.eqn.args[0]!, r.row, at, r.batchRow, body);
+          const operand = this.value(x, at, r.batchRow, body);
+          body.line(`${names[i]} = fma(${weight}, ${operand}, ${names[i]});`);
+        });
+      }
       block.append(body);
       block.line('}');
     }
@@ -930,6 +957,7 @@ export class KernelWriter {
     this.#vectorLoads = 0;
     this.#scalarExtra = Dim.of(0);
     this.#aligned.clear();
+    this.#unrolledK.clear();
     const rowLanes = this.tile.lanes === 'rows';
     if (rowLanes && this.kernel.phase === 'step') throw new Error('internal: lanes own row tiles only in kernels over all steps');
     const main = new Block('  ', undefined, Dim.of(1), new AccessCount(), rowLanes);
@@ -952,6 +980,7 @@ export class KernelWriter {
     this.#vectorLoads += other.#vectorLoads;
     this.#scalarExtra = this.#scalarExtra.add(other.#scalarExtra);
     for (const [key, d] of other.#aligned) this.#aligned.set(key, d);
+    for (const k of other.#unrolledK) this.#unrolledK.add(k);
   }
 
   write(): GeneratedKernel {
