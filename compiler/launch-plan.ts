@@ -187,7 +187,16 @@ export function buildPlan(program: CellProgram, options: PlanOptions = {}): Laun
         };
       }
       if (k.accumulation) {
-        const generated = generateKernel(scheduled, k, ACCUMULATION_TILE);
+        // the twin reading its lanes' rows four at a time comes first (the runtime takes the first
+        // variant that fits the sizes); one whose loads line up at every size replaces the scalar tile
+        const twin = generateKernel(scheduled, k, { ...ACCUMULATION_TILE, vectorRows: true });
+        const vectorized = (twin.vectorLoads ?? 0) > 0;
+        const scalar = vectorized && twin.aligned!.length === 0 ? undefined : generateKernel(scheduled, k, ACCUMULATION_TILE);
+        const generated = scalar ?? twin;
+        const variants = [
+          ...(vectorized ? [{ rows: twin.tile.rows, cols: twin.tile.cols, aligned: twin.aligned!.map(dimTerms), wgsl: twin.wgsl }] : []),
+          ...(scalar ? [{ rows: scalar.tile.rows, cols: scalar.tile.cols, wgsl: scalar.wgsl }] : []),
+        ];
         return {
           label: `${program.name}/post#${i}`,
           phase: k.phase,
@@ -197,7 +206,7 @@ export function buildPlan(program: CellProgram, options: PlanOptions = {}): Laun
           usesGrads: true,
           buffers: generated.buffers,
           ...(generated.rowLoop ? { rowLoop: { perRow: dimTerms(generated.rowLoop.perRow), fixed: dimTerms(generated.rowLoop.fixed) } } : {}),
-          variants: [{ rows: generated.tile.rows, cols: generated.tile.cols, wgsl: generated.wgsl }],
+          variants,
         };
       }
       const single = generateKernel(scheduled, k);

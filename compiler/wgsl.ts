@@ -158,6 +158,13 @@ export interface Tile {
    * Valid only where those four start at a multiple of 4: GeneratedKernel.aligned.
    */
   readonly vectorParams?: boolean;
+  /**
+   * A post kernel's: the buffers it reads along its lanes' rows (an outer product's row
+   * vector, `dz` of `sum(outer(dz, h))`) are bound as vec4s, each lane loading four of its
+   * rows at once instead of four loads that differ between lanes. Valid only where those four
+   * start at a multiple of 4: GeneratedKernel.aligned.
+   */
+  readonly vectorRows?: boolean;
 }
 
 /** Elements of one vector load of parameters. */
@@ -188,9 +195,9 @@ export interface GeneratedKernel {
   readonly usesGrads?: boolean;
   /** post kernels: loop iterations per row of ROW_LOOP, and outside it */
   readonly rowLoop?: { readonly perRow: Dim; readonly fixed: Dim };
-  /** a tile with vectorParams: sizes that must be multiples of 4 for its vector loads (the runtime skips it otherwise) */
+  /** a tile with vectorParams or vectorRows: sizes that must be multiples of 4 for its vector loads (the runtime skips it otherwise) */
   readonly aligned?: readonly Dim[];
-  /** a tile with vectorParams: its vector loads, as written (none: the tile gains nothing) */
+  /** a tile with vectorParams: its vector loads, as written (none: the tile gains nothing); with vectorRows: the buffers read as vectors */
   readonly vectorLoads?: number;
   /** a tile with vectorParams: the part of `accesses` its vector loads make */
   readonly vectorAccesses?: Dim;
@@ -261,6 +268,9 @@ export class KernelWriter {
   readonly #aligned = new Map<string, Dim>();
   /** loop variables over k that step by VECTOR_LANES: a weight stored along k is one vector load per step */
   readonly #unrolledK = new Set<string>();
+  /** Tile.vectorRows: the buffers read along the lanes' rows (found by the gathering pass), then those bound as vec4s */
+  readonly #laneRowReads = new Set<number>();
+  readonly #vectorBuffers = new Set<number>();
 
   get usesParams(): boolean {
     return this.#usesParams;
@@ -342,7 +352,7 @@ export class KernelWriter {
    * `lags` slots before t = 0; a reverse program's own states read t + lag and keep their
    * extra slots after the last step.
    */
-  element(buffer: number, index: Index, batchRow: number, lag = 0, write = false): string {
+  element(buffer: number, index: Index, batchRow: number, lag = 0, write = false, block?: Block): string {
     const spec = this.schedule.buffers[buffer]!;
     const reverseState = spec.kind === 'state' && this.schedule.program.direction === 'reverse';
     const slot = reverseState ? lag : spec.lags - lag;
@@ -350,7 +360,27 @@ export class KernelWriter {
     const allRows = this.kernel.phase === 'hoisted' || this.kernel.phase === 'after';
     const step = allRows ? `${slot}u` : slot === 0 ? 't' : slot > 0 ? `(t + ${slot}u)` : `(t - ${-slot}u)`;
     const first = step === '0u' ? `r${batchRow}` : `${step} * B + r${batchRow}`;
-    return `${this.useBuffer(buffer, write)}[(${first}) * ${this.dim(spec.elements)} + ${this.index(index)}]`;
+    const name = this.useBuffer(buffer, write);
+    // a post kernel's lanes own rows i0 + 0..cols-1 and its workgroup columns j0 + 0..rows-1, both from multiples of 4
+    const alongRows = (index.base === 'i0' && this.tile.cols % VECTOR_LANES === 0) || (index.base === 'j0' && this.tile.rows % VECTOR_LANES === 0);
+    if (this.tile.vectorRows && !write && alongRows) this.#laneRowReads.add(buffer);
+    if (!this.#vectorBuffers.has(buffer)) return `${name}[(${first}) * ${this.dim(spec.elements)} + ${this.index(index)}]`;
+    if (!alongRows || !block) {
+      const flat = `(${first}) * ${this.dim(spec.elements)} + ${this.index(index)}`;
+      return `${name}[(${flat}) >> 2u][(${flat}) & 3u]`;
+    }
+    // four consecutive rows of the lane's tile, one load: the row width and the offset keep them in one vec4
+    const lane = index.lane % VECTOR_LANES;
+    const start = `(${first}) * ${this.dim(spec.elements)} + ${this.index({ ...index, lane: index.lane - lane })}`;
+    const key = `bvec4:${buffer}:${start}`;
+    let loaded = block.lookup(key);
+    if (loaded === undefined) {
+      for (const d of [spec.elements, index.offset]) if (![...d.terms.values()].every((c) => c % VECTOR_LANES === 0)) this.#aligned.set(d.toString(), d);
+      loaded = this.fresh('b');
+      block.line(`let ${loaded} = ${name}[(${start}) >> 2u];`);
+      block.remember(key, loaded);
+    }
+    return `${loaded}[${lane}]`;
   }
 
   key(e: Eqn, index: Index, batchRow: number): string {
@@ -377,7 +407,7 @@ export class KernelWriter {
     let text: string;
     if (kept && (kept.phase !== this.kernel.phase || kept.level < this.kernel.level)) {
       const at = e.type.shape.length === 0 ? { base: '0u', lane: 0, offset: ZERO } : index;
-      text = this.element(kept.buffers[0]!, shifted(at, kept.offsets[0]!), batchRow);
+      text = this.element(kept.buffers[0]!, shifted(at, kept.offsets[0]!), batchRow, 0, false, block);
     } else {
       text = this.compute(e, index, batchRow, block);
     }
@@ -434,12 +464,12 @@ export class KernelWriter {
       }
       case 'input':
         if (this.#onehot.has(e.attrs.name!)) return ONE_HOT_WGSL.element(this.id(e.id, batchRow, block), this.index(index));
-        return this.element(this.schedule.inputBuffers.get(e.attrs.name!)!, index, batchRow);
+        return this.element(this.schedule.inputBuffers.get(e.attrs.name!)!, index, batchRow, 0, false, block);
       case 'gather':
         // column id of the weight: one load
         return this.value2d(e.args[0]!, index, { base: this.id(e.args[1]!, batchRow, block), lane: 0, offset: ZERO }, batchRow, block);
       case 'load':
-        return this.element(this.schedule.loadBuffers.get(e.attrs.name!)!, index, batchRow, e.attrs.lag ?? 0);
+        return this.element(this.schedule.loadBuffers.get(e.attrs.name!)!, index, batchRow, e.attrs.lag ?? 0, false, block);
       case 'broadcast':
         return this.value(e.args[0]!, { base: '0u', lane: 0, offset: ZERO }, batchRow, block);
       case 'pad': {
@@ -473,7 +503,7 @@ export class KernelWriter {
       case 'conv2d':
         return this.convolution(e, index, batchRow, block);
       case 'state':
-        return this.element(this.schedule.stateBuffers.get(e.attrs.name!)!, index, batchRow, e.attrs.lag!);
+        return this.element(this.schedule.stateBuffers.get(e.attrs.name!)!, index, batchRow, e.attrs.lag!, false, block);
       case 'slice':
         if (e.type.shape.length === 2) return this.matrixAtFlat(e, index, batchRow, block);
         return this.value(e.args[0]!, shifted(index, e.attrs.start!), batchRow, block);
@@ -636,7 +666,7 @@ export class KernelWriter {
       : undefined;
     if (stored) {
       const flat: Index = { base: `(${this.index(row)}) * ${this.dim(e.type.shape[1]!)} + ${this.index(col)}`, lane: 0, offset: stored.offset };
-      text = this.element(stored.buffer, flat, batchRow, stored.lag);
+      text = this.element(stored.buffer, flat, batchRow, stored.lag, false, block);
     } else if (e.op === 'param') text = this.paramElement(e.attrs.name!, e.type.shape, this.index(row), this.index(col), { row, block });
     else if (e.op === 'transpose') text = this.value2d(e.args[0]!, col, row, batchRow, block);
     // a scatter read densely (summed with other terms) is the outer product with the one-hot vector
@@ -745,7 +775,7 @@ export class KernelWriter {
   header(usesGrads: boolean, tile: Tile = this.tile): string[] {
     const { program } = this.schedule;
     const header: string[] = [
-      `// seqc: cell ${program.name}, ${this.kernel.phase} kernel, level ${this.kernel.level}, tile ${tile.rows}x${tile.cols}${tile.lanes === 'rows' ? ', lanes own row tiles' : ''}${tile.persistent ? ', persistent' : ''}${tile.vectorParams ? ', params as vec4' : ''}`,
+      `// seqc: cell ${program.name}, ${this.kernel.phase} kernel, level ${this.kernel.level}, tile ${tile.rows}x${tile.cols}${tile.lanes === 'rows' ? ', lanes own row tiles' : ''}${tile.persistent ? ', persistent' : ''}${tile.vectorParams ? ', params as vec4' : ''}${tile.vectorRows ? ', rows as vec4' : ''}`,
       ...program.sizes.map((s, i) => `override size_${i}: u32; // ${s.name}`),
       ...program.params.map((p, i) => `override param_${i}: u32; // offset of ${p.name}`),
       'override loss_slot: u32 = 0u;',
@@ -765,7 +795,8 @@ export class KernelWriter {
     if (usesGrads) header.push(`@group(0) @binding(${binding++}) var<storage, read_write> grads: array<f32>;`);
     for (const { buffer, write } of this.bufferList()) {
       const spec = this.schedule.buffers[buffer]!;
-      header.push(`@group(0) @binding(${binding++}) var<storage, ${write ? 'read_write' : 'read'}> buf_${buffer}: array<f32>; // ${spec.kind} ${spec.name}`);
+      const element = this.#vectorBuffers.has(buffer) ? 'vec4<f32>' : 'f32';
+      header.push(`@group(0) @binding(${binding++}) var<storage, ${write ? 'read_write' : 'read'}> buf_${buffer}: array<${element}>; // ${spec.kind} ${spec.name}`);
     }
     return header;
   }
@@ -804,7 +835,11 @@ export class KernelWriter {
     // filter gradient's correlation); pass 2 computes each group of them in one loop, then the sums.
     this.#requests = new Map();
     this.#filterRequests = new Map();
+    this.#laneRowReads.clear();
+    this.#vectorBuffers.clear();
+    this.#aligned.clear();
     elements(new Block('    '));
+    for (const buffer of this.#laneRowReads) this.#vectorBuffers.add(buffer);
     const requests = [...this.#requests.values()];
     const filters = [...this.#filterRequests.values()];
     this.#requests = undefined;
@@ -870,6 +905,7 @@ export class KernelWriter {
       accumulators: laneRows * groupCols,
       accesses: main.accesses.total,
       sharedAccesses: main.accesses.shared,
+      ...(this.tile.vectorRows ? { aligned: [...this.#aligned.values()], vectorLoads: this.#vectorBuffers.size } : {}),
       usesGrads: true,
       rowLoop: { perRow, fixed },
     };

@@ -413,7 +413,8 @@ export class PlanRunner {
       return { kernel, variant, ...compiled, dispatch: () => groups };
     }
     if (kernel.phase === 'post') {
-      variant = kernel.variants[0]!;
+      // a twin reading rows as vectors first, where the sizes line its loads up; the scalar tile last
+      variant = forced ?? kernel.variants.find((v) => variantFits(v, sizes)) ?? kernel.variants.at(-1)!;
       const tiles = kernel.height ? Math.ceil(evaluateDim(kernel.height, sizes) / variant.rows) : 1;
       // a post kernel's workgroup y index is its column tile; there is no z to spill into
       if (tiles > device.limits.maxComputeWorkgroupsPerDimension) throw new Error(`kernel ${kernel.label} needs ${tiles} column tiles; this device dispatches at most ${device.limits.maxComputeWorkgroupsPerDimension}`);
