@@ -167,6 +167,9 @@ export interface Tile {
   readonly vectorRows?: boolean;
 }
 
+/** The index a matmul's operand is read at, in pass 1, to find the buffers it reads along k. */
+const OPERAND_PROBE = 'k_probe';
+
 /** Elements of one vector load of parameters. */
 const VECTOR_LANES = 4;
 /**
@@ -271,6 +274,10 @@ export class KernelWriter {
   /** Tile.vectorRows: the buffers read along the lanes' rows (found by the gathering pass), then those bound as vec4s */
   readonly #laneRowReads = new Set<number>();
   readonly #vectorBuffers = new Set<number>();
+  /** the buffers a matmul operand read at OPERAND_PROBE touches (pass 1 of body), while probing */
+  #probed: Set<number> | undefined;
+  /** matmul operands read from vec4 buffers along k: their loops step by four */
+  readonly #vectorOperands = new Set<number>();
 
   get usesParams(): boolean {
     return this.#usesParams;
@@ -278,7 +285,7 @@ export class KernelWriter {
 
   /** What the vector loads written need (Tile.vectorParams). */
   get vectorUse(): { vectorLoads: number; scalarExtra: Dim; aligned: Dim[]; unrolled: boolean } {
-    return { vectorLoads: this.#vectorLoads, scalarExtra: this.#scalarExtra, aligned: [...this.#aligned.values()], unrolled: this.#unrolledK.size > 0 };
+    return { vectorLoads: this.#vectorLoads, scalarExtra: this.#scalarExtra, aligned: [...this.#aligned.values()], unrolled: this.#unrolledK.size > 0 || this.#vectorBuffers.size > 0 };
   }
 
   constructor(readonly schedule: Schedule, readonly kernel: KernelSpec, readonly tile: Tile) {
@@ -361,10 +368,16 @@ export class KernelWriter {
     const step = allRows ? `${slot}u` : slot === 0 ? 't' : slot > 0 ? `(t + ${slot}u)` : `(t - ${-slot}u)`;
     const first = step === '0u' ? `r${batchRow}` : `${step} * B + r${batchRow}`;
     const name = this.useBuffer(buffer, write);
-    // a post kernel's lanes own rows i0 + 0..cols-1 and its workgroup columns j0 + 0..rows-1, both from multiples of 4
-    const alongRows = (index.base === 'i0' && this.tile.cols % VECTOR_LANES === 0) || (index.base === 'j0' && this.tile.rows % VECTOR_LANES === 0);
+    if (this.#probed && index.base === OPERAND_PROBE) this.#probed.add(buffer);
+    // four consecutive indices from a multiple of 4: a post kernel's lanes own rows i0 + 0..cols-1 and its
+    // workgroup columns j0 + 0..rows-1; another kernel's lanes own columns j0 + 0..cols-1, and a loop over
+    // k that steps by four reads k + 0..3
+    const alongRows = this.kernel.accumulation
+      ? (index.base === 'i0' && this.tile.cols % VECTOR_LANES === 0) || (index.base === 'j0' && this.tile.rows % VECTOR_LANES === 0)
+      : (index.base === 'j0' && this.tile.cols % VECTOR_LANES === 0) || this.#unrolledK.has(index.base);
     if (this.tile.vectorRows && !write && alongRows) this.#laneRowReads.add(buffer);
     if (!this.#vectorBuffers.has(buffer)) return `${name}[(${first}) * ${this.dim(spec.elements)} + ${this.index(index)}]`;
+    if (write) throw new Error(`internal: buffer ${buffer} is bound as vec4s and written by ${this.kernel.phase} kernel ${this.kernel.level}`);
     if (!alongRows || !block) {
       const flat = `(${first}) * ${this.dim(spec.elements)} + ${this.index(index)}`;
       return `${name}[(${flat}) >> 2u][(${flat}) & 3u]`;
@@ -379,6 +392,7 @@ export class KernelWriter {
       loaded = this.fresh('b');
       block.line(`let ${loaded} = ${name}[(${start}) >> 2u];`);
       block.remember(key, loaded);
+      this.#vectorLoads++;
     }
     return `${loaded}[${lane}]`;
   }
@@ -725,8 +739,9 @@ export class KernelWriter {
       });
       const k = this.fresh('k');
       // a weight stored along k reads four steps of the loop as one vector: the loop steps by four
-      // (the tile is taken only where the length is a multiple of four)
-      const unroll = this.tile.vectorParams === true && group.some((r) => this.#storedAlongK(r.eqn.args[0]!));
+      // (the tile is taken only where the length is a multiple of four). Not in a persistent tile:
+      // SwiftShader did not finish compiling a char LM's backward one so unrolled in 4 minutes.
+      const unroll = this.tile.vectorParams === true && !this.tile.persistent && (this.#vectorOperands.has(x) || group.some((r) => this.#storedAlongK(r.eqn.args[0]!)));
       const step = unroll ? VECTOR_LANES : 1;
       if (unroll) {
         this.#unrolledK.add(k);
@@ -986,6 +1001,7 @@ export class KernelWriter {
     this.epilogue(new Block('  '), outputs);
     const requests = [...this.#requests.values()];
     this.#requests = undefined;
+    this.#chooseVectorOperands(requests, outputs);
     this.#counter = 0;
     this.#bufferUse.clear();
     this.#usesParams = false;
@@ -1006,6 +1022,32 @@ export class KernelWriter {
       widths.set(this.#laneWidth.toString(), this.#laneWidth);
     }
     return { main, widths: [...widths.values()], accumulators };
+  }
+
+  /**
+   * With vectorParams, the buffers that the tile's matmul operands read along k and that it
+   * does not write are bound as vec4s, and those operands' loops step by four: each batch row's
+   * operand is one load per four steps instead of four. Not in a persistent tile (its levels
+   * write what later ones read) nor in a buffer this kernel writes (a vector component store
+   * may touch its neighbours, which other invocations own).
+   */
+  #chooseVectorOperands(requests: readonly MatmulRequest[], outputs: readonly Eqn[]): void {
+    this.#vectorBuffers.clear();
+    this.#vectorOperands.clear();
+    if (!this.tile.vectorParams || this.tile.persistent) return;
+    const written = new Set(outputs.flatMap((o) => this.schedule.materialized.get(o.id)?.buffers ?? []));
+    for (const r of requests) {
+      if (r.eqn.op !== 'matmul') continue;
+      const x = r.eqn.args[1]!;
+      this.#probed = new Set();
+      this.value(x, { base: OPERAND_PROBE, lane: 0, offset: ZERO }, r.batchRow, new Block('  '));
+      const read = [...this.#probed];
+      this.#probed = undefined;
+      if (read.length > 0 && read.every((b) => !written.has(b))) {
+        this.#vectorOperands.add(x);
+        read.forEach((b) => this.#vectorBuffers.add(b));
+      }
+    }
   }
 
   /** Takes on the bindings and helpers another writer's code uses, for one shader holding both. */
