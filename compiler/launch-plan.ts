@@ -68,10 +68,13 @@ function boundedVariants(scheduled: Schedule, kernel: KernelSpec, single: Genera
   for (const tile of tilesFor(kernel.phase, single.accumulators, single.widths.every((w) => w.constant === 1))) {
     let cols = tile.cols;
     const contracts = single.accumulators > 0;
-    let generated = tile.rows === 1 && cols === 1 && !tile.lanes ? [single] : tileKernels(scheduled, kernel, { ...tile, cols }, contracts);
+    // where a twin's scalar tile must be generated anew, only the small tiles keep one: enough to
+    // run any size, without the time the big ones take to generate
+    const fallback = !tile.lanes && SCALAR_FALLBACK_ROWS.has(tile.rows);
+    let generated = tile.rows === 1 && cols === 1 && !tile.lanes ? [single] : tileKernels(scheduled, kernel, { ...tile, cols }, contracts, fallback);
     while (longest(generated) > maxChars && cols > 1) {
       cols /= 2;
-      generated = tileKernels(scheduled, kernel, { ...tile, cols }, contracts);
+      generated = tileKernels(scheduled, kernel, { ...tile, cols }, contracts, fallback);
     }
     if (longest(generated) <= maxChars || tile.rows === 1) variants.push(...generated);
   }
@@ -84,14 +87,26 @@ function boundedVariants(scheduled: Schedule, kernel: KernelSpec, single: Genera
  * both, the scalar one derived from the twin (the runtime takes the twin where the sizes line
  * up: PlanVariant.aligned).
  */
-function tileKernels(scheduled: Schedule, kernel: KernelSpec, tile: Tile, contracts: boolean): GeneratedKernel[] {
+function tileKernels(scheduled: Schedule, kernel: KernelSpec, tile: Tile, contracts: boolean, fallback: boolean): GeneratedKernel[] {
   if (tile.cols % 4 !== 0 || !contracts) return [generateKernel(scheduled, kernel, tile)];
   const twin = generateKernel(scheduled, kernel, { ...tile, vectorParams: true });
-  if (!twin.vectorLoads) return [generateKernel(scheduled, kernel, tile)];
+  // a twin that does not line up even where every size is a multiple of 4 (an offset of 3) would never run
+  if (!twin.vectorLoads || !alignedAtRoundSizes(scheduled, twin)) return [generateKernel(scheduled, kernel, tile)];
   if (twin.aligned!.length === 0) return [twin];
   // a twin whose loops step by four cannot become the scalar tile by its loads alone
-  return [twin, twin.unrolled ? generateKernel(scheduled, kernel, tile) : scalarTwin(twin)];
+  if (!twin.unrolled) return [twin, scalarTwin(twin)];
+  return fallback ? [twin, generateKernel(scheduled, kernel, tile)] : [twin];
 }
+
+function alignedAtRoundSizes(scheduled: Schedule, twin: GeneratedKernel): boolean {
+  return [4, 8].every((n) => {
+    const sizes = Object.fromEntries(scheduled.program.sizes.map((s) => [s.name, n]));
+    return twin.aligned!.every((d) => d.evaluate(sizes) % 4 === 0);
+  });
+}
+
+/** Row counts of the tiles whose scalar tile is generated beside a twin whose loops step by four (tileKernels). */
+const SCALAR_FALLBACK_ROWS = new Set([1, 8]);
 
 /**
  * Post kernels: a matrix sum's invocation owns 16 rows by 16 columns (14 GFLOP/s on llvmpipe,

@@ -237,7 +237,9 @@ function rankVariants(kernel: PlanKernel, width: number, rows: number, sizes: Re
 }
 
 function chooseVariant(kernel: PlanKernel, width: number, rows: number, sizes: Readonly<Record<string, number>>, parallel: Parallelism, textured: boolean): { variant: PlanVariant; cost: number } {
-  return rankVariants(kernel, width, rows, sizes, parallel, textured)[0]!;
+  const best = rankVariants(kernel, width, rows, sizes, parallel, textured)[0];
+  if (!best) throw new Error(`kernel ${kernel.label} has no tile variant for sizes ${JSON.stringify(sizes)}: each needs some size to be a multiple of 4`);
+  return best;
 }
 
 /**
