@@ -770,6 +770,8 @@ export class KernelWriter {
       const width = shapeSize(o.type.shape);
       const covered = this.#laneWidth ?? width;
       const multiples = scalar ? 1 : (multipleOf(width, covered) ?? 1);
+      /** values of a vec4 buffer's four lanes, stored together once the fourth is known */
+      const quads = new Map<string, string[]>();
       for (let lane = 0; lane < (scalar ? 1 : this.tile.cols); lane++) {
         for (let m = 0; m < multiples; m++) {
           const index: Index = scalar ? { base: '0u', lane: 0, offset: ZERO } : { base: 'j0', lane, offset: covered.scale(m) };
@@ -779,12 +781,38 @@ export class KernelWriter {
             const guard = scalar ? `j0 == 0u && r${r} < rows` : `${this.index(first)} < ${this.dim(covered)} && r${r} < rows`;
             const kept = this.schedule.materialized.get(o.id)!;
             kept.buffers.forEach((buffer, i) => {
-              block.line(`if (${guard}) { ${this.element(buffer, shifted(index, kept.offsets[i]!), r, 0, true)} = ${v}; }`);
+              if (!this.#vectorBuffers.has(buffer)) {
+                block.line(`if (${guard}) { ${this.element(buffer, shifted(index, kept.offsets[i]!), r, 0, true)} = ${v}; }`);
+                return;
+              }
+              // a whole vec4 per store: its four lanes are this invocation's, so no other one's element is touched
+              const quadLane = lane % VECTOR_LANES;
+              const key = `${buffer}|${i}|${m}|${r}|${lane - quadLane}`;
+              const values = quads.get(key) ?? [];
+              values[quadLane] = v;
+              quads.set(key, values);
+              if (quadLane < VECTOR_LANES - 1) return;
+              const start: Index = shifted({ ...index, lane: lane - quadLane }, kept.offsets[i]!);
+              const firstOfQuad: Index = { base: 'j0', lane: lane - quadLane, offset: ZERO };
+              for (const d of [covered]) if (![...d.terms.values()].every((c) => c % VECTOR_LANES === 0)) this.#aligned.set(d.toString(), d);
+              block.line(`if (${this.index(firstOfQuad)} < ${this.dim(covered)} && r${r} < rows) { ${this.vectorSlot(buffer, start, r)} = vec4<f32>(${values.join(', ')}); }`);
             });
           }
         }
       }
     }
+  }
+
+  /** The vec4 of a vec4-bound buffer at step t's row `batchRow` whose first element is `index` (a multiple of 4), for a store. */
+  vectorSlot(buffer: number, index: Index, batchRow: number): string {
+    const spec = this.schedule.buffers[buffer]!;
+    const reverseState = spec.kind === 'state' && this.schedule.program.direction === 'reverse';
+    const slot = reverseState ? 0 : spec.lags;
+    const allRows = this.kernel.phase === 'hoisted' || this.kernel.phase === 'after';
+    const step = allRows ? `${slot}u` : slot === 0 ? 't' : `(t + ${slot}u)`;
+    const first = step === '0u' ? `r${batchRow}` : `${step} * B + r${batchRow}`;
+    for (const d of [spec.elements, index.offset]) if (![...d.terms.values()].every((c) => c % VECTOR_LANES === 0)) this.#aligned.set(d.toString(), d);
+    return `${this.useBuffer(buffer, true)}[((${first}) * ${this.dim(spec.elements)} + ${this.index(index)}) >> 2u]`;
   }
 
   header(usesGrads: boolean, tile: Tile = this.tile): string[] {
@@ -1035,7 +1063,9 @@ export class KernelWriter {
     this.#vectorBuffers.clear();
     this.#vectorOperands.clear();
     if (!this.tile.vectorParams || this.tile.persistent) return;
-    const written = new Set(outputs.flatMap((o) => this.schedule.materialized.get(o.id)?.buffers ?? []));
+    // stores go out as whole vec4s where the tile's lanes come in fours and no output is a scalar
+    const quadStores = this.tile.cols % VECTOR_LANES === 0 && !this.tile.lanes && outputs.every((o) => o.type.shape.length > 0);
+    const written = new Set(quadStores ? [] : outputs.flatMap((o) => this.schedule.materialized.get(o.id)?.buffers ?? []));
     for (const r of requests) {
       if (r.eqn.op !== 'matmul') continue;
       const x = r.eqn.args[1]!;

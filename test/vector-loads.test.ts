@@ -48,7 +48,7 @@ describe('the scalar tile of a vector twin', () => {
         }
       }
     }
-    expect(twins).toBeGreaterThan(20);
+    expect(twins).toBeGreaterThan(8);
     expect(unrolled).toBeGreaterThan(20);
   });
 });
