@@ -1,3 +1,8 @@
 #!/usr/bin/env node
 import { main } from '../dist/compiler/cli.js';
+// a reader that stops early (`seqc wgsl cell.seq | head`) closes the pipe: that ends the output, it is no error
+process.stdout.on('error', (error) => {
+  if (error.code === 'EPIPE') process.exit(process.exitCode ?? 0);
+  throw error;
+});
 process.exitCode = await main(process.argv.slice(2));

@@ -376,3 +376,11 @@ describe('seqc on malformed input', () => {
     expect(r.stderr).not.toContain('internal error');
   });
 });
+
+describe('seqc writing into a pipe its reader closes early', () => {
+  it('stops quietly: `seqc wgsl ... | head -c 100` prints no error', () => {
+    const r = spawnSync('sh', ['-c', `"${process.execPath}" bin/seqc.js wgsl examples/gru.seq | head -c 100 > /dev/null`], { encoding: 'utf8' });
+    expect(r.status).toBe(0);
+    expect(r.stderr).not.toMatch(/EPIPE|Error/);
+  });
+});
