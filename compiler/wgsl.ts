@@ -359,7 +359,8 @@ export class KernelWriter {
    * `lags` slots before t = 0; a reverse program's own states read t + lag and keep their
    * extra slots after the last step.
    */
-  element(buffer: number, index: Index, batchRow: number, lag = 0, write = false, block?: Block): string {
+  /** The flat index in a sequence buffer of (t - lag, batch row, index) (see element). */
+  #flatIndex(buffer: number, index: Index, batchRow: number, lag: number): string {
     const spec = this.schedule.buffers[buffer]!;
     const reverseState = spec.kind === 'state' && this.schedule.program.direction === 'reverse';
     const slot = reverseState ? lag : spec.lags - lag;
@@ -367,6 +368,16 @@ export class KernelWriter {
     const allRows = this.kernel.phase === 'hoisted' || this.kernel.phase === 'after';
     const step = allRows ? `${slot}u` : slot === 0 ? 't' : slot > 0 ? `(t + ${slot}u)` : `(t - ${-slot}u)`;
     const first = step === '0u' ? `r${batchRow}` : `${step} * B + r${batchRow}`;
+    return `(${first}) * ${this.dim(spec.elements)} + ${this.index(index)}`;
+  }
+
+  /** Vector loads and stores need these sizes to be multiples of 4: the variant lists those that may not be (GeneratedKernel.aligned). */
+  #requireAligned(...dims: readonly Dim[]): void {
+    for (const d of dims) if (![...d.terms.values()].every((c) => c % VECTOR_LANES === 0)) this.#aligned.set(d.toString(), d);
+  }
+
+  element(buffer: number, index: Index, batchRow: number, lag = 0, write = false, block?: Block): string {
+    const spec = this.schedule.buffers[buffer]!;
     const name = this.useBuffer(buffer, write);
     if (this.#probed && index.base === OPERAND_PROBE) this.#probed.add(buffer);
     // four consecutive indices from a multiple of 4: a post kernel's lanes own rows i0 + 0..cols-1 and its
@@ -376,19 +387,19 @@ export class KernelWriter {
       ? (index.base === 'i0' && this.tile.cols % VECTOR_LANES === 0) || (index.base === 'j0' && this.tile.rows % VECTOR_LANES === 0)
       : (index.base === 'j0' && this.tile.cols % VECTOR_LANES === 0) || this.#unrolledK.has(index.base);
     if (this.tile.vectorRows && !write && alongRows) this.#laneRowReads.add(buffer);
-    if (!this.#vectorBuffers.has(buffer)) return `${name}[(${first}) * ${this.dim(spec.elements)} + ${this.index(index)}]`;
+    if (!this.#vectorBuffers.has(buffer)) return `${name}[${this.#flatIndex(buffer, index, batchRow, lag)}]`;
     if (write) throw new Error(`internal: buffer ${buffer} is bound as vec4s and written by ${this.kernel.phase} kernel ${this.kernel.level}`);
     if (!alongRows || !block) {
-      const flat = `(${first}) * ${this.dim(spec.elements)} + ${this.index(index)}`;
+      const flat = this.#flatIndex(buffer, index, batchRow, lag);
       return `${name}[(${flat}) >> 2u][(${flat}) & 3u]`;
     }
     // four consecutive rows of the lane's tile, one load: the row width and the offset keep them in one vec4
     const lane = index.lane % VECTOR_LANES;
-    const start = `(${first}) * ${this.dim(spec.elements)} + ${this.index({ ...index, lane: index.lane - lane })}`;
+    const start = this.#flatIndex(buffer, { ...index, lane: index.lane - lane }, batchRow, lag);
     const key = `bvec4:${buffer}:${start}`;
     let loaded = block.lookup(key);
     if (loaded === undefined) {
-      for (const d of [spec.elements, index.offset]) if (![...d.terms.values()].every((c) => c % VECTOR_LANES === 0)) this.#aligned.set(d.toString(), d);
+      this.#requireAligned(spec.elements, index.offset);
       loaded = this.fresh('b');
       block.line(`let ${loaded} = ${name}[(${start}) >> 2u];`);
       block.remember(key, loaded);
@@ -651,7 +662,7 @@ export class KernelWriter {
       const key = `vec4:${start}`;
       let loaded = block.lookup(key);
       if (loaded === undefined) {
-        for (const d of [height, index.offset]) if (![...d.terms.values()].every((c) => c % VECTOR_LANES === 0)) this.#aligned.set(d.toString(), d);
+        this.#requireAligned(height, index.offset);
         loaded = this.fresh('w');
         block.line(`let ${loaded} = params[(${start}) >> 2u];`, VECTOR_LOAD_COST);
         block.remember(key, loaded);
@@ -745,7 +756,7 @@ export class KernelWriter {
       const step = unroll ? VECTOR_LANES : 1;
       if (unroll) {
         this.#unrolledK.add(k);
-        if (![...lengthDim.terms.values()].every((c) => c % VECTOR_LANES === 0)) this.#aligned.set(lengthDim.toString(), lengthDim);
+        this.#requireAligned(lengthDim);
       }
       block.line(`for (var ${k}: u32 = 0u; ${k} < ${length}; ${k} = ${k} + ${step}u) {`);
       const body = block.child(lengthDim.scale(1 / step));
@@ -794,25 +805,14 @@ export class KernelWriter {
               if (quadLane < VECTOR_LANES - 1) return;
               const start: Index = shifted({ ...index, lane: lane - quadLane }, kept.offsets[i]!);
               const firstOfQuad: Index = { base: 'j0', lane: lane - quadLane, offset: ZERO };
-              for (const d of [covered]) if (![...d.terms.values()].every((c) => c % VECTOR_LANES === 0)) this.#aligned.set(d.toString(), d);
-              block.line(`if (${this.index(firstOfQuad)} < ${this.dim(covered)} && r${r} < rows) { ${this.vectorSlot(buffer, start, r)} = vec4<f32>(${values.join(', ')}); }`);
+              this.#requireAligned(covered, this.schedule.buffers[buffer]!.elements, start.offset);
+              const slot = `${this.useBuffer(buffer, true)}[(${this.#flatIndex(buffer, start, r, 0)}) >> 2u]`;
+              block.line(`if (${this.index(firstOfQuad)} < ${this.dim(covered)} && r${r} < rows) { ${slot} = vec4<f32>(${values.join(', ')}); }`);
             });
           }
         }
       }
     }
-  }
-
-  /** The vec4 of a vec4-bound buffer at step t's row `batchRow` whose first element is `index` (a multiple of 4), for a store. */
-  vectorSlot(buffer: number, index: Index, batchRow: number): string {
-    const spec = this.schedule.buffers[buffer]!;
-    const reverseState = spec.kind === 'state' && this.schedule.program.direction === 'reverse';
-    const slot = reverseState ? 0 : spec.lags;
-    const allRows = this.kernel.phase === 'hoisted' || this.kernel.phase === 'after';
-    const step = allRows ? `${slot}u` : slot === 0 ? 't' : `(t + ${slot}u)`;
-    const first = step === '0u' ? `r${batchRow}` : `${step} * B + r${batchRow}`;
-    for (const d of [spec.elements, index.offset]) if (![...d.terms.values()].every((c) => c % VECTOR_LANES === 0)) this.#aligned.set(d.toString(), d);
-    return `${this.useBuffer(buffer, true)}[((${first}) * ${this.dim(spec.elements)} + ${this.index(index)}) >> 2u]`;
   }
 
   header(usesGrads: boolean, tile: Tile = this.tile): string[] {
