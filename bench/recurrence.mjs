@@ -10,6 +10,7 @@ import { buildLaunchPlan } from '../dist/compiler/launch-plan.js';
 import { createModel } from '../dist/runtime/index.js';
 import { PlanRunner, planConstants } from '../dist/runtime/plan-runner.js';
 import { allocateWorkspace, releaseWorkspace } from '../dist/runtime/workspace.js';
+import { timeRuns } from './matmul.mjs';
 
 const LOOP_PHASES = new Set(['scan', 'step']);
 
@@ -57,15 +58,9 @@ export async function recurrenceAlone(device, c, data, { repeats = 10, inner = 1
       await submit(only((k) => k.phase === 'hoisted'), 1);
       const loop = only((k) => LOOP_PHASES.has(k.phase));
       await submit(loop, 1);
-      const runs = [];
-      for (let r = 0; r < repeats; r++) {
-        const start = performance.now();
-        await submit(loop, inner);
-        runs.push((performance.now() - start) / inner);
-      }
-      runs.sort((a, b) => a - b);
+      const { median, min } = await timeRuns(() => submit(loop, inner), repeats);
       const label = loop[0].map((k) => `${k.kernel.label} (${k.variant.rows}x${k.variant.cols})`).join(', ');
-      result.schedules[name] = { kernels: label, medianMs: +runs[Math.floor(runs.length / 2)].toFixed(3), minMs: +runs[0].toFixed(3) };
+      result.schedules[name] = { kernels: label, medianMs: +(median / inner).toFixed(3), minMs: +(min / inner).toFixed(3) };
     } finally {
       releaseWorkspace(ws);
       model.dispose();
