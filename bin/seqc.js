@@ -1,5 +1,6 @@
 #!/usr/bin/env node
-import { main } from '../dist/compiler/cli.js';
+// one bundled module (scripts/build-cli.mjs): the whole compiler loads at once
+import { main } from '../dist/cli/seqc.js';
 // a reader that stops early (`seqc wgsl cell.seq | head`) closes the pipe: that ends the output, it is no error
 process.stdout.on('error', (error) => {
   if (error.code === 'EPIPE') process.exit(process.exitCode ?? 0);
