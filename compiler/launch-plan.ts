@@ -71,10 +71,11 @@ function boundedVariants(scheduled: Schedule, kernel: KernelSpec, single: Genera
     // where a twin's scalar tile must be generated anew, only the small tiles keep one: enough to
     // run any size, without the time the big ones take to generate
     const fallback = !tile.lanes && SCALAR_FALLBACK_ROWS.has(tile.rows);
-    let generated = tile.rows === 1 && cols === 1 && !tile.lanes ? [single] : tileKernels(scheduled, kernel, { ...tile, cols }, contracts, fallback);
+    const generate = () => tileKernels(scheduled, kernel, { ...tile, cols }, contracts, fallback, maxChars);
+    let generated = tile.rows === 1 && cols === 1 && !tile.lanes ? [single] : generate();
     while (longest(generated) > maxChars && cols > 1) {
       cols /= 2;
-      generated = tileKernels(scheduled, kernel, { ...tile, cols }, contracts, fallback);
+      generated = generate();
     }
     if (longest(generated) <= maxChars || tile.rows === 1) variants.push(...generated);
   }
@@ -85,14 +86,15 @@ function boundedVariants(scheduled: Schedule, kernel: KernelSpec, single: Genera
  * A tile, and the same tile reading its column-major weights as vec4s where it has any to
  * read (only matmuls have them): the twin alone where its loads line up at every size, else
  * both, the scalar one derived from the twin (the runtime takes the twin where the sizes line
- * up: PlanVariant.aligned).
+ * up: PlanVariant.aligned). A twin past maxChars comes back alone: the caller shrinks the
+ * tile anyway, and generating its scalar tile (tens of ms for an LSTM's step) would be wasted.
  */
-function tileKernels(scheduled: Schedule, kernel: KernelSpec, tile: Tile, contracts: boolean, fallback: boolean): GeneratedKernel[] {
+function tileKernels(scheduled: Schedule, kernel: KernelSpec, tile: Tile, contracts: boolean, fallback: boolean, maxChars: number): GeneratedKernel[] {
   if (tile.cols % 4 !== 0 || !contracts) return [generateKernel(scheduled, kernel, tile)];
   const twin = generateKernel(scheduled, kernel, { ...tile, vectorParams: true });
   // a twin that does not line up even where every size is a multiple of 4 (an offset of 3) would never run
   if (!twin.vectorLoads || !alignedAtRoundSizes(scheduled, twin)) return [generateKernel(scheduled, kernel, tile)];
-  if (twin.aligned!.length === 0) return [twin];
+  if (twin.aligned!.length === 0 || twin.wgsl.length > maxChars) return [twin];
   // a twin whose loops step by four cannot become the scalar tile by its loads alone
   if (!twin.unrolled) return [twin, scalarTwin(twin)];
   return fallback ? [twin, generateKernel(scheduled, kernel, tile)] : [twin];
