@@ -103,6 +103,7 @@ if (peerNames.some((p) => !p.startsWith('seqc'))) {
 let matmul;
 let compile;
 const recurrence = [];
+const efficiency = [];
 const date = new Date().toISOString();
 mkdirSync(values.out, { recursive: true });
 
@@ -123,9 +124,11 @@ const output = {
   matmul: matmul ?? null,
   compile: compile ?? null,
   recurrence,
+  efficiency,
   notes: [
     'times in ms per call, awaited on the host (seqc forward/trainStep, tfjs await data()/trainOnBatch, ORT await session.run)',
     'ratios: peer median / seqc median (> 1: seqc is faster)',
+    'efficiency: the matmul GFLOP/s of each seqc forward (its matmuls\' 2*N*K per row, over the median), of the best matmul of the run (the tiled bench or seqc\'s own GEMM) and of the LSTM at the same shape',
     'GRU is the reset-before form everywhere: examples/gru.seq, tfjs resetAfter: false (its only mode), ONNX linear_before_reset = 0',
   ],
 };
@@ -168,8 +171,7 @@ for (const id of selected) {
         const outputs = prepared.outputs(await prepared.run());
         if (peerName === 'seqc') {
           baseline = outputs;
-          const macs = c.T * c.B * c.H * (c.family === 'mingru' ? 2 * c.I + c.O : (c.I + c.H) * (c.family === 'lstm' ? 4 : 3));
-          if (macs <= REFERENCE_BUDGET) record.maxAbsDiff = { against: 'float64 reference', value: diffOutputs(seqc.reference(c, data), outputs) };
+          if (seqc.forwardMatmulFlops(c) / 2 <= REFERENCE_BUDGET) record.maxAbsDiff = { against: 'float64 reference', value: diffOutputs(seqc.reference(c, data), outputs) };
         } else {
           record.maxAbsDiff = { against: 'seqc', value: diffOutputs(baseline, outputs) };
         }
@@ -227,6 +229,20 @@ if (!values['no-matmul']) {
   log(`matmul ${matmul.n}^3: best ${matmul.best.gflops} GFLOP/s (${matmul.best.tile}, workgroup ${matmul.best.workgroup}); seqc's ${matmul.seqcGemm.gflops} GFLOP/s (${matmul.seqcGemm.kernel})`);
 }
 
+// --- each forward's matmul rate: against the best matmul of this run, and a cell against the LSTM at its shape
+const bestMatmul = matmul ? Math.max(matmul.best.gflops, matmul.seqcGemm.gflops) : undefined;
+for (const e of results) {
+  const c = CASES[e.id];
+  if (c.kind !== 'forward' || !e.peers.seqc) continue;
+  const flops = seqc.forwardMatmulFlops(c);
+  const gflops = flops / e.peers.seqc.median / 1e6;
+  efficiency.push({ id: e.id, family: c.family, shape: [c.B, c.T, c.I, c.H], matmulFlops: flops, gflops: +gflops.toFixed(2), ...(bestMatmul ? { ofBestMatmul: +(gflops / bestMatmul).toFixed(3) } : {}) });
+}
+for (const x of efficiency) {
+  const lstm = efficiency.find((l) => l.family === 'lstm' && l.shape.join() === x.shape.join());
+  if (lstm && x !== lstm) x.ofLstm = +(x.gflops / lstm.gflops).toFixed(3);
+}
+
 // --- seqc compile time, whole process
 if (!values['no-compile']) {
   log('seqc compile ...');
@@ -266,6 +282,10 @@ if (matmul) {
   console.log(`\ntiled matmul ${matmul.n}³: best ${matmul.best.gflops} GFLOP/s (${matmul.best.tile} per invocation, workgroup ${matmul.best.workgroup})${hoisted ? `; seqc hoisted GEMM ${hoisted.gflops} GFLOP/s (${hoisted.kernel})` : ''}`);
   const own = matmul.seqcGemm;
   console.log(`seqc's own GEMM ${own.n}³ (bench/cells/projection.seq): median ${own.medianMs} ms, ${own.gflops} GFLOP/s (${own.kernel}), max rel diff ${own.maxRelDiff.toExponential(1)} vs CPU`);
+}
+if (efficiency.length) {
+  console.log(`\nmatmul rate of each seqc forward (2*N*K per matmul and row, over the median)${bestMatmul ? `; the run's best matmul: ${bestMatmul} GFLOP/s` : ''}`);
+  for (const x of efficiency) console.log(`${pad(x.id, 16)}${lpad(x.gflops.toFixed(2), 8)} GFLOP/s${x.ofBestMatmul !== undefined ? `  ${lpad((100 * x.ofBestMatmul).toFixed(0), 4)}% of the best matmul` : ''}${x.ofLstm !== undefined ? `  ${lpad((100 * x.ofLstm).toFixed(0), 4)}% of the LSTM's rate` : ''}`);
 }
 if (compile) console.log(`seqc compile examples/lstm.seq: median ${compile.medianMs} ms (whole process)`);
 console.log(`\nresults: ${file}`);

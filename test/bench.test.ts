@@ -48,5 +48,13 @@ describe('bench/run.mjs --quick', () => {
     expect(schedules.scan.kernels).toMatch(/scan/);
     expect(schedules.persistent.kernels).toMatch(/persistent/);
     for (const s of Object.values(schedules) as { medianMs: number }[]) expect(s.medianMs).toBeGreaterThan(0);
+    // each forward's matmul rate, its FLOPs read off the IR: the LSTM's 2 x 4H x (I + H) per row and step
+    const [lstm, mingru] = result.efficiency as { id: string; matmulFlops: number; gflops: number; ofBestMatmul: number; ofLstm?: number }[];
+    expect(lstm).toMatchObject({ id: 'lstm-tiny', matmulFlops: 2 * 4 * 16 * (8 + 16) * 8 * 2 });
+    expect(lstm!.gflops).toBeCloseTo(lstm!.matmulFlops / seqc.median / 1e6, 1);
+    expect(lstm!.ofBestMatmul).toBeCloseTo(lstm!.gflops / Math.max(result.matmul.best.gflops, result.matmul.seqcGemm.gflops), 2);
+    // minGRU (O = 8): Wz and Wn on x, Wy on h
+    expect(mingru).toMatchObject({ id: 'mingru-tiny', matmulFlops: 2 * (2 * 16 * 8 + 8 * 16) * 8 * 2 });
+    expect(mingru!.ofLstm).toBeCloseTo(mingru!.gflops / lstm!.gflops, 2);
   });
 });

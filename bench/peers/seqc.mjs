@@ -21,6 +21,24 @@ function program(c) {
 
 class Skip extends Error {}
 
+/**
+ * Floating-point operations of the matmuls of one forward pass over the case's [T, B] sequence,
+ * read off the cell's IR (any cell, not a formula per family): 2 * N * K for each product of
+ * an [N, K] matrix with a K-vector, at every step of every sequence. Elementwise work and
+ * reductions are not counted; they are what a matmul rate leaves out.
+ */
+export function forwardMatmulFlops(c) {
+  const cell = program(c);
+  const sizes = sizesOf(c);
+  let perRow = 0;
+  for (const e of cell.eqns) {
+    if (e.op !== 'matmul') continue;
+    const [n, k] = cell.eqns[e.args[0]].type.shape.map((d) => d.evaluate(sizes));
+    perRow += 2 * n * k;
+  }
+  return perRow * c.T * c.B;
+}
+
 /** Outputs in seqc's layout, [T, B, N] per name. `recurrence: 'sequential'` keeps the step loop where a scan applies. */
 export async function prepare(c, data, { device, recurrence, tune = false, stepped = false }) {
   const cell = program(c);
