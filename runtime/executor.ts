@@ -137,7 +137,7 @@ export class PlanExecutor {
 
   /** Number of device buffers this executor holds now. */
   get bufferCount(): number {
-    return this.#workspace ? this.#workspace.buffers.length + 2 : 0;
+    return this.#workspace ? this.#workspace.storage.length + 2 : 0;
   }
 
   dispose(): void {

@@ -87,7 +87,6 @@ interface Session {
   readonly batch: number;
   readonly forward: Workspace;
   readonly backward: Workspace;
-  readonly shared: Map<number, GPUBuffer>;
   readonly groups: { forward: GPUBindGroup[]; backward: GPUBindGroup[] };
   readonly kernels: { forward: Awaited<ReturnType<PlanRunner['kernelsFor']>>; backward: Awaited<ReturnType<PlanRunner['kernelsFor']>> };
   readonly staging: GPUBuffer;
@@ -421,7 +420,6 @@ export class Trainer {
       batch,
       forward,
       backward,
-      shared,
       groups: { forward: this.#forward.bindGroups(fk, bindings(forward)), backward: this.#backward.bindGroups(bk, bindings(backward)) },
       kernels: { forward: fk, backward: bk },
       staging,
@@ -432,7 +430,7 @@ export class Trainer {
   #release(): void {
     const s = this.#session;
     if (!s) return;
-    releaseWorkspace(s.backward, s.shared);
+    releaseWorkspace(s.backward);
     releaseWorkspace(s.forward);
     s.staging.destroy();
     for (const b of s.carry.values()) b.destroy();
@@ -442,7 +440,7 @@ export class Trainer {
   /** Device buffers held now: gradients, optimizer state, and the session's workspaces. */
   get bufferCount(): number {
     const s = this.#session;
-    return this.#disposed ? 0 : 1 + 5 + (s ? s.forward.buffers.length + 1 + s.backward.buffers.length - s.shared.size + 1 + 1 + s.carry.size : 0);
+    return this.#disposed ? 0 : 1 + 5 + (s ? s.forward.storage.length + 1 + s.backward.storage.length + 1 + 1 + s.carry.size : 0);
   }
 
   dispose(): void {
