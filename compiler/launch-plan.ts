@@ -75,12 +75,12 @@ function boundedVariants(scheduled: Schedule, kernel: KernelSpec, single: Genera
     const generate = () => tileKernels(scheduled, kernel, { ...tile, cols }, contracts, fallback, maxChars);
     // a twin sure to pass the cap is not generated only to be discarded
     const surelyTooLong = () => !tile.lanes && cols % 4 === 0 && sizes !== undefined && sizes.predict(tile.rows, cols, maxChars) > maxChars;
-    while (cols > 1 && surelyTooLong()) cols /= 2;
-    let generated = tile.rows === 1 && cols === 1 && !tile.lanes ? [single] : generate();
-    while (longest(generated) > maxChars && cols > 1) {
-      cols /= 2;
+    let generated: GeneratedKernel[];
+    for (;;) {
       while (cols > 1 && surelyTooLong()) cols /= 2;
-      generated = generate();
+      generated = tile.rows === 1 && cols === 1 && !tile.lanes ? [single] : generate();
+      if (longest(generated) <= maxChars || cols === 1) break;
+      cols /= 2;
     }
     const twin = generated[0]!;
     if (extrapolate && tile.rows === 1 && !tile.lanes && twin.tile.vectorParams) sizes = new TwinSizes(scheduled, kernel, twin);
@@ -104,8 +104,8 @@ class TwinSizes {
   #twoRows: number | undefined;
 
   constructor(
-    readonly scheduled: Schedule,
-    readonly kernel: KernelSpec,
+    private readonly scheduled: Schedule,
+    private readonly kernel: KernelSpec,
     oneRow: GeneratedKernel,
   ) {
     this.#oneRow = oneRow.wgsl.length;

@@ -354,11 +354,6 @@ export class KernelWriter {
     return `buf_${buffer}`;
   }
 
-  /**
-   * Element (t - lag, batch row, index) of a sequence buffer: forward states and loads keep
-   * `lags` slots before t = 0; a reverse program's own states read t + lag and keep their
-   * extra slots after the last step.
-   */
   /** The flat index in a sequence buffer of (t - lag, batch row, index) (see element). */
   #flatIndex(buffer: number, index: Index, batchRow: number, lag: number): string {
     const spec = this.schedule.buffers[buffer]!;
@@ -376,6 +371,12 @@ export class KernelWriter {
     for (const d of dims) if (![...d.terms.values()].every((c) => c % VECTOR_LANES === 0)) this.#aligned.set(d.toString(), d);
   }
 
+  /**
+   * Element (t - lag, batch row, index) of a sequence buffer: forward states and loads keep
+   * `lags` slots before t = 0; a reverse program's own states read t + lag and keep their
+   * extra slots after the last step. In a buffer bound as vec4s, a read along the lanes' rows
+   * or an unrolled k is one vector load per four, kept in `block`.
+   */
   element(buffer: number, index: Index, batchRow: number, lag = 0, write = false, block?: Block): string {
     const spec = this.schedule.buffers[buffer]!;
     const name = this.useBuffer(buffer, write);

@@ -28,13 +28,15 @@ export function allocateWorkspace(runner: PlanRunner, steps: number, batch: numb
   const maxBinding = device.limits.maxStorageBufferBindingSize;
   const elements = runner.elements();
   const owners = storageOwners(plan);
+  // a buffer given by the caller holds only itself
+  const ownerOf = (i: number): number => (shared.has(owners[i]!) ? i : owners[i]!);
   const bytes = new Map<number, number>();
   const names = new Map<number, string[]>();
   plan.buffers.forEach((spec, i) => {
     if (shared.has(i)) return;
     const size = (steps + spec.lags) * batch * elements[i]! * 4;
     if (size > maxBinding) throw new Error(`${spec.kind} ${spec.name} needs ${size} bytes for ${steps} steps x batch ${batch}; this device binds at most ${maxBinding}: use fewer steps per call`);
-    const owner = shared.has(owners[i]!) ? i : owners[i]!;
+    const owner = ownerOf(i);
     bytes.set(owner, Math.max(bytes.get(owner) ?? 0, size));
     names.set(owner, [...(names.get(owner) ?? []), spec.name]);
   });
@@ -44,7 +46,7 @@ export function allocateWorkspace(runner: PlanRunner, steps: number, batch: numb
     const label = `${plan.cell}/${spec.kind}/${names.get(owner)!.join('+')}`;
     created.set(owner, device.createBuffer({ size: Math.max(4, size), usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST | GPUBufferUsage.COPY_SRC, label }));
   }
-  const buffers = plan.buffers.map((_, i) => shared.get(i) ?? created.get(shared.has(owners[i]!) ? i : owners[i]!)!);
+  const buffers = plan.buffers.map((_, i) => shared.get(i) ?? created.get(ownerOf(i))!);
   const { buffer: uniforms, stride, data: launch } = launchUniforms(device, steps, batch, `${plan.cell}/launch`);
   return { steps, batch, buffers, storage: [...created.values()], uniforms, stride, launch };
 }
