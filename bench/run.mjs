@@ -8,8 +8,9 @@
 //
 // Each case runs on every peer with the same seeded weights and inputs; each peer's output is
 // checked once against seqc's (and seqc's against the float64 reference where that is cheap)
-// outside the timed region. Timed runs await the result on the host. Results go to
-// bench/results/<date>-<adapter>.json (written atomically).
+// outside the timed region. Timed runs await the result on the host; a case's peers are timed
+// in alternation (bench/interleave.mjs), as is each forward's matmul rate against seqc's GEMM
+// and the LSTM of its shape. Results go to bench/results/<date>-<adapter>.json (written atomically).
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
@@ -19,8 +20,9 @@ import { parseArgs } from 'node:util';
 import { CASES, caseData, maxAbsDiff } from './cases.mjs';
 import { adapterInfo, closeGpu, installNavigatorGpu, openGpu, seqcDevice } from './gpu.mjs';
 import { matmulBench } from './matmul.mjs';
-import { seqcGemm } from './seqc-gemm.mjs';
+import { prepareSeqcGemm, seqcGemm } from './seqc-gemm.mjs';
 import { recurrenceAlone } from './recurrence.mjs';
+import { timeInterleaved } from './interleave.mjs';
 import * as seqc from './peers/seqc.mjs';
 import { setParamAccess } from '../dist/runtime/index.js';
 
@@ -59,19 +61,11 @@ if (!peerNames.includes('seqc')) throw new Error('seqc must be among the peers: 
 
 const log = (...a) => console.error(...a);
 
-async function timeRuns(run) {
-  for (let i = 0; i < warmup; i++) await run();
-  const runs = [];
-  for (let i = 0; i < repeats; i++) {
-    const start = performance.now();
-    await run();
-    runs.push(performance.now() - start);
-  }
-  const sorted = [...runs].sort((a, b) => a - b);
-  const mid = sorted.length / 2;
-  const median = sorted.length % 2 ? sorted[Math.floor(mid)] : (sorted[mid - 1] + sorted[mid]) / 2;
-  const round = (v) => +v.toFixed(2);
-  return { min: round(sorted[0]), median: round(median), max: round(sorted.at(-1)), runs: runs.map(round) };
+/** A peer that could not run this case: skipped (its own reason) or failed (the error). */
+function failed(entry, peerName, error) {
+  const skip = error?.constructor?.name === 'Skip';
+  entry.skipped[peerName] = skip ? error.message : `failed: ${error?.stack?.split('\n').slice(0, 3).join(' | ') ?? error}`;
+  log(`${entry.id}: ${peerName} ${skip ? 'skipped' : 'FAILED'}: ${entry.skipped[peerName]}`);
 }
 
 function diffOutputs(mine, theirs) {
@@ -128,7 +122,8 @@ const output = {
   notes: [
     'times in ms per call, awaited on the host (seqc forward/trainStep, tfjs await data()/trainOnBatch, ORT await session.run)',
     'ratios: peer median / seqc median (> 1: seqc is faster)',
-    'efficiency: the matmul GFLOP/s of each seqc forward (its matmuls\' 2*N*K per row, over the median), of the best matmul of the run (the tiled bench or seqc\'s own GEMM) and of the LSTM at the same shape',
+    'efficiency: the matmul GFLOP/s of each seqc forward (its matmuls\' 2*N*K per row, over its median), timed in rounds with seqc\'s own GEMM (gemmGflops) and the other forwards of its shape; ofBestMatmul against the faster of that GEMM and the tiled bench, ofLstm against the LSTM of those same rounds',
+    'cases: every peer of a case is timed in rounds, each round running each peer once in a rotated order, so the machine\'s drift lands on all of them alike',
     'GRU is the reset-before form everywhere: examples/gru.seq, tfjs resetAfter: false (its only mode), ONNX linear_before_reset = 0',
   ],
 };
@@ -149,63 +144,80 @@ for (const id of selected) {
   const data = caseData(c);
   const entry = { id, title: c.title, kind: c.kind, cell: c.file, sizes: Object.fromEntries(['B', 'T', 'I', 'H', 'O'].filter((k) => c[k] !== undefined).map((k) => [k, c[k]])), unit: 'ms', peers: {}, skipped: {}, ratios: {} };
   let baseline; // seqc's outputs (forward) or first two losses (train)
-  for (const peerName of peerNames) {
-    const peer = peers[peerName];
-    if (c.peers && !c.peers.includes(peerName)) {
-      entry.skipped[peerName] = `not run for this case (its peers: ${c.peers.join(', ')})`;
-      continue;
-    }
-    log(`${id}: ${peerName} ...`);
-    let prepared;
-    try {
-      const setupStart = performance.now();
-      prepared = await peer.prepare(c, data, { device, tune: values.tune });
-      const record = {};
-      // correctness, once, outside the timed region (the first call also compiles)
-      if (c.kind === 'train') {
-        const losses = [await prepared.run(), await prepared.run()];
-        record.losses = losses.map((l) => +l.toFixed(6));
-        if (peerName === 'seqc') baseline = losses;
-        else record.maxAbsDiff = { against: 'seqc', value: Math.max(...losses.map((l, k) => Math.abs(l - baseline[k]))), what: 'loss of steps 1 and 2' };
-      } else {
-        const outputs = prepared.outputs(await prepared.run());
-        if (peerName === 'seqc') {
-          baseline = outputs;
-          if (seqc.forwardMatmulFlops(c) / 2 <= REFERENCE_BUDGET) record.maxAbsDiff = { against: 'float64 reference', value: diffOutputs(seqc.reference(c, data), outputs) };
+  const prepared = {};
+  try {
+    // every peer set up and checked first, outside the timed region (the first call also compiles)
+    for (const peerName of peerNames) {
+      const peer = peers[peerName];
+      if (c.peers && !c.peers.includes(peerName)) {
+        entry.skipped[peerName] = `not run for this case (its peers: ${c.peers.join(', ')})`;
+        continue;
+      }
+      log(`${id}: ${peerName} ...`);
+      let ready;
+      try {
+        const setupStart = performance.now();
+        ready = await peer.prepare(c, data, { device, tune: values.tune });
+        const record = {};
+        if (c.kind === 'train') {
+          const losses = [await ready.run(), await ready.run()];
+          record.losses = losses.map((l) => +l.toFixed(6));
+          if (peerName === 'seqc') baseline = losses;
+          else record.maxAbsDiff = { against: 'seqc', value: Math.max(...losses.map((l, k) => Math.abs(l - baseline[k]))), what: 'loss of steps 1 and 2' };
         } else {
-          record.maxAbsDiff = { against: 'seqc', value: diffOutputs(baseline, outputs) };
+          const outputs = ready.outputs(await ready.run());
+          if (peerName === 'seqc') {
+            baseline = outputs;
+            if (seqc.forwardMatmulFlops(c) / 2 <= REFERENCE_BUDGET) record.maxAbsDiff = { against: 'float64 reference', value: diffOutputs(seqc.reference(c, data), outputs) };
+          } else {
+            record.maxAbsDiff = { against: 'seqc', value: diffOutputs(baseline, outputs) };
+          }
         }
-      }
-      record.setupMs = +(performance.now() - setupStart).toFixed(0);
-      if (prepared.tuning?.length) {
-        record.tuning = prepared.tuning;
-        for (const t of prepared.tuning) log(`  tuned ${t.kernel}: ${t.times.map((x) => `${x.variant} ${x.ms} ms`).join(', ')} -> ${t.chosen}`);
-      }
-      Object.assign(record, await timeRuns(prepared.run));
-      if (peerName === 'seqc' && c.kind === 'train' && !hoisted) {
-        const rows = await prepared.profile();
-        const gemm = rows.find((r) => /\/hoisted0#/.test(r.kernel) && !/_grad\//.test(r.kernel));
-        if (gemm) {
-          const flops = 2 * c.T * c.B * 4 * c.H * c.I;
-          hoisted = { case: id, kernel: gemm.kernel, ms: +gemm.ms.toFixed(2), gflops: +(flops / gemm.ms / 1e6).toFixed(2), what: 'training forward hoisted kernel (W @ x for all steps), timed alone' };
+        record.setupMs = +(performance.now() - setupStart).toFixed(0);
+        if (ready.tuning?.length) {
+          record.tuning = ready.tuning;
+          for (const t of ready.tuning) log(`  tuned ${t.kernel}: ${t.times.map((x) => `${x.variant} ${x.ms} ms`).join(', ')} -> ${t.chosen}`);
         }
-        record.kernels = rows.map((r) => ({ kernel: r.kernel, ms: +r.ms.toFixed(2) }));
+        prepared[peerName] = ready;
+        entry.peers[peerName] = record;
+      } catch (error) {
+        failed(entry, peerName, error);
+        try {
+          ready?.dispose();
+        } catch {}
       }
-      entry.peers[peerName] = record;
+    }
+    // the peers in alternation, so that the machine's drift lands on every one of them alike
+    log(`${id}: timing ${Object.keys(prepared).join(', ')} in alternation ...`);
+    const runs = Object.fromEntries(Object.entries(prepared).map(([name, p]) => [name, p.run]));
+    const onError = (peerName, error) => {
+      failed(entry, peerName, error);
+      delete entry.peers[peerName];
+    };
+    const timed = await timeInterleaved(runs, { warmup, repeats, onError });
+    for (const [peerName, times] of Object.entries(timed)) {
+      const record = Object.assign(entry.peers[peerName], times);
       const diff = record.maxAbsDiff ? ` max|diff| ${record.maxAbsDiff.value.toExponential(2)} vs ${record.maxAbsDiff.against}` : '';
       log(`${id}: ${peerName} median ${record.median} ms (min ${record.min}, max ${record.max})${diff}`);
-    } catch (error) {
-      const skip = error?.constructor?.name === 'Skip';
-      entry.skipped[peerName] = skip ? error.message : `failed: ${error?.stack?.split('\n').slice(0, 3).join(' | ') ?? error}`;
-      log(`${id}: ${peerName} ${skip ? 'skipped' : 'FAILED'}: ${entry.skipped[peerName]}`);
-    } finally {
+    }
+    if (prepared.seqc && c.kind === 'train' && !hoisted) {
+      const rows = await prepared.seqc.profile();
+      const gemm = rows.find((r) => /\/hoisted0#/.test(r.kernel) && !/_grad\//.test(r.kernel));
+      if (gemm) {
+        const flops = 2 * c.T * c.B * 4 * c.H * c.I;
+        hoisted = { case: id, kernel: gemm.kernel, ms: +gemm.ms.toFixed(2), gflops: +(flops / gemm.ms / 1e6).toFixed(2), what: 'training forward hoisted kernel (W @ x for all steps), timed alone' };
+      }
+      entry.peers.seqc.kernels = rows.map((r) => ({ kernel: r.kernel, ms: +r.ms.toFixed(2) }));
+    }
+  } finally {
+    for (const p of Object.values(prepared)) {
       try {
-        prepared?.dispose();
+        p.dispose();
       } catch {}
     }
   }
   const mine = entry.peers.seqc?.median;
-  for (const [name, r] of Object.entries(entry.peers)) if (name !== 'seqc' && mine) entry.ratios[name] = +(r.median / mine).toFixed(2);
+  for (const [name, r] of Object.entries(entry.peers)) if (name !== 'seqc' && mine && r.median) entry.ratios[name] = +(r.median / mine).toFixed(2);
   results.push(entry);
   save(true); // after every case, so a cut-short run keeps what it measured
 }
@@ -229,18 +241,39 @@ if (!values['no-matmul']) {
   log(`matmul ${matmul.n}^3: best ${matmul.best.gflops} GFLOP/s (${matmul.best.tile}, workgroup ${matmul.best.workgroup}); seqc's ${matmul.seqcGemm.gflops} GFLOP/s (${matmul.seqcGemm.kernel})`);
 }
 
-// --- each forward's matmul rate: against the best matmul of this run, and a cell against the LSTM at its shape
-const bestMatmul = matmul ? Math.max(matmul.best.gflops, matmul.seqcGemm.gflops) : undefined;
-for (const e of results) {
-  const c = CASES[e.id];
-  if (c.kind !== 'forward' || !e.peers.seqc) continue;
-  const flops = seqc.forwardMatmulFlops(c);
-  const gflops = flops / e.peers.seqc.median / 1e6;
-  efficiency.push({ id: e.id, family: c.family, shape: [c.B, c.T, c.I, c.H], matmulFlops: flops, gflops: +gflops.toFixed(2), ...(bestMatmul ? { ofBestMatmul: +(gflops / bestMatmul).toFixed(3) } : {}) });
-}
-for (const x of efficiency) {
-  const lstm = efficiency.find((l) => l.family === 'lstm' && l.shape.join() === x.shape.join());
-  if (lstm && x !== lstm) x.ofLstm = +(x.gflops / lstm.gflops).toFixed(3);
+// --- each forward's matmul rate, timed in alternation with seqc's own GEMM and the LSTM at its
+// shape: a rate measured minutes apart from the one it is compared with would carry the drift
+const bestTiled = matmul?.best.gflops;
+if (!values['no-matmul'] && results.some((e) => CASES[e.id].kind === 'forward' && e.peers.seqc)) {
+  log('matmul rate of each forward, in alternation with the GEMM ...');
+  const gemm = await prepareSeqcGemm(device, { n: quick ? 256 : 1024 });
+  try {
+    const shapeOf = (c) => [c.B, c.T, c.I, c.H].join(',');
+    const forwards = results.filter((e) => CASES[e.id].kind === 'forward' && e.peers.seqc);
+    for (const shape of new Set(forwards.map((e) => shapeOf(CASES[e.id])))) {
+      const group = forwards.filter((e) => shapeOf(CASES[e.id]) === shape);
+      const prepared = {};
+      try {
+        for (const e of group) prepared[e.id] = await seqc.prepare(CASES[e.id], caseData(CASES[e.id]), { device, tune: values.tune });
+        const timed = await timeInterleaved({ gemm: gemm.run, ...Object.fromEntries(Object.entries(prepared).map(([id, p]) => [id, p.run])) }, { warmup, repeats });
+        const gemmGflops = gemm.flops / timed.gemm.median / 1e6;
+        const best = Math.max(gemmGflops, bestTiled ?? 0);
+        const rows = group.map((e) => {
+          const c = CASES[e.id];
+          const flops = seqc.forwardMatmulFlops(c);
+          const gflops = flops / timed[e.id].median / 1e6;
+          return { id: e.id, family: c.family, shape: [c.B, c.T, c.I, c.H], matmulFlops: flops, medianMs: timed[e.id].median, gflops: +gflops.toFixed(2), gemmGflops: +gemmGflops.toFixed(2), ofBestMatmul: +(gflops / best).toFixed(3) };
+        });
+        const lstm = rows.find((x) => x.family === 'lstm');
+        for (const x of rows) if (lstm && x !== lstm) x.ofLstm = +(x.gflops / lstm.gflops).toFixed(3);
+        efficiency.push(...rows);
+      } finally {
+        for (const p of Object.values(prepared)) p.dispose();
+      }
+    }
+  } finally {
+    gemm.dispose();
+  }
 }
 
 // --- seqc compile time, whole process
@@ -284,8 +317,8 @@ if (matmul) {
   console.log(`seqc's own GEMM ${own.n}³ (bench/cells/projection.seq): median ${own.medianMs} ms, ${own.gflops} GFLOP/s (${own.kernel}), max rel diff ${own.maxRelDiff.toExponential(1)} vs CPU`);
 }
 if (efficiency.length) {
-  console.log(`\nmatmul rate of each seqc forward (2*N*K per matmul and row, over the median)${bestMatmul ? `; the run's best matmul: ${bestMatmul} GFLOP/s` : ''}`);
-  for (const x of efficiency) console.log(`${pad(x.id, 16)}${lpad(x.gflops.toFixed(2), 8)} GFLOP/s${x.ofBestMatmul !== undefined ? `  ${lpad((100 * x.ofBestMatmul).toFixed(0), 4)}% of the best matmul` : ''}${x.ofLstm !== undefined ? `  ${lpad((100 * x.ofLstm).toFixed(0), 4)}% of the LSTM's rate` : ''}`);
+  console.log(`\nmatmul rate of each seqc forward (2*N*K per matmul and row, over the median), timed in alternation with seqc's GEMM and the LSTM at its shape${bestTiled ? `; the tiled bench's best: ${bestTiled} GFLOP/s` : ''}`);
+  for (const x of efficiency) console.log(`${pad(x.id, 16)}${lpad(x.medianMs.toFixed(1), 8)} ms${lpad(x.gflops.toFixed(2), 8)} GFLOP/s  ${lpad((100 * x.ofBestMatmul).toFixed(0), 4)}% of the best matmul (GEMM ${x.gemmGflops})${x.ofLstm !== undefined ? `  ${lpad((100 * x.ofLstm).toFixed(0), 4)}% of the LSTM's rate` : ''}`);
 }
 if (compile) console.log(`seqc compile examples/lstm.seq: median ${compile.medianMs} ms (whole process)`);
 console.log(`\nresults: ${file}`);

@@ -12,7 +12,11 @@ import { readFloats, sampledError, timeRuns } from './matmul.mjs';
 
 const FILE = 'bench/cells/projection.seq';
 
-export async function seqcGemm(device, { n = 1024, repeats = 5 } = {}) {
+/**
+ * The GEMM compiled, its inputs uploaded and its result sampled against the CPU: `run` submits
+ * one n^3 product and awaits it; `dispose` releases its buffers.
+ */
+export async function prepareSeqcGemm(device, { n = 1024 } = {}) {
   const plan = buildLaunchPlan(lowerSource(readFileSync(FILE, 'utf8'), FILE));
   const sizes = { K: n, N: n };
   const batch = Math.min(n, 32);
@@ -23,15 +27,21 @@ export async function seqcGemm(device, { n = 1024, repeats = 5 } = {}) {
   const params = device.createBuffer({ size: W.byteLength, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST | GPUBufferUsage.COPY_SRC });
   device.queue.writeBuffer(params, 0, W);
   const runner = new PlanRunner(device, plan, sizes, planConstants(plan, sizes, [0], n * n));
-  const kernels = await runner.kernelsFor(batch, steps);
   const ws = allocateWorkspace(runner, steps, batch);
   const read = device.createBuffer({ size: n * n * 4, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
+  const dispose = () => {
+    releaseWorkspace(ws);
+    releaseParamTexture(params);
+    params.destroy();
+    read.destroy();
+  };
   try {
+    const kernels = await runner.kernelsFor(batch, steps);
     const input = plan.buffers.findIndex((b) => b.kind === 'input');
     const output = plan.buffers.findIndex((b) => b.kind === 'readout');
     device.queue.writeBuffer(ws.buffers[input], 0, X);
     const groups = runner.bindGroups(kernels, { uniforms: ws.uniforms, params, buffers: ws.buffers });
-    const once = async () => {
+    const run = async () => {
       const encoder = device.createCommandEncoder();
       runner.refreshParams(encoder, params);
       const pass = encoder.beginComputePass();
@@ -40,23 +50,30 @@ export async function seqcGemm(device, { n = 1024, repeats = 5 } = {}) {
       device.queue.submit([encoder.finish()]);
       await device.queue.onSubmittedWorkDone();
     };
-    await once();
+    await run();
     const Y = await readFloats(device, ws.buffers[output], read, n * n);
-    const maxRelDiff = sampledError(Y, n, n, n, (row, k) => X[row * n + k], (k, col) => weight(col, k));
-    const { median, min } = await timeRuns(once, repeats);
     const { variant, textured } = kernels[0];
     return {
       n,
+      flops: 2 * n ** 3,
       kernel: `${variant.rows}x${variant.cols}${variant.vectorParams ? ' vec4' : ''}${textured ? ', weights as texels' : ''}`,
-      medianMs: +median.toFixed(2),
-      minMs: +min.toFixed(2),
-      gflops: +((2 * n ** 3) / median / 1e6).toFixed(2),
-      maxRelDiff,
+      maxRelDiff: sampledError(Y, n, n, n, (row, k) => X[row * n + k], (k, col) => weight(col, k)),
+      run,
+      dispose,
     };
+  } catch (error) {
+    dispose();
+    throw error;
+  }
+}
+
+/** The GEMM timed alone: median of `repeats` runs. */
+export async function seqcGemm(device, { n = 1024, repeats = 5 } = {}) {
+  const gemm = await prepareSeqcGemm(device, { n });
+  try {
+    const { median, min } = await timeRuns(gemm.run, repeats);
+    return { n, kernel: gemm.kernel, medianMs: +median.toFixed(2), minMs: +min.toFixed(2), gflops: +(gemm.flops / median / 1e6).toFixed(2), maxRelDiff: gemm.maxRelDiff };
   } finally {
-    releaseWorkspace(ws);
-    releaseParamTexture(params);
-    params.destroy();
-    read.destroy();
+    gemm.dispose();
   }
 }

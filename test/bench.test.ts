@@ -8,6 +8,7 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { timeInterleaved } from '../bench/interleave.mjs';
 
 const out = mkdtempSync(join(tmpdir(), 'seqc-bench-test-'));
 afterAll(() => rmSync(out, { recursive: true, force: true }));
@@ -48,13 +49,32 @@ describe('bench/run.mjs --quick', () => {
     expect(schedules.scan.kernels).toMatch(/scan/);
     expect(schedules.persistent.kernels).toMatch(/persistent/);
     for (const s of Object.values(schedules) as { medianMs: number }[]) expect(s.medianMs).toBeGreaterThan(0);
-    // each forward's matmul rate, its FLOPs read off the IR: the LSTM's 2 x 4H x (I + H) per row and step
-    const [lstm, mingru] = result.efficiency as { id: string; matmulFlops: number; gflops: number; ofBestMatmul: number; ofLstm?: number }[];
+    // each forward's matmul rate, its FLOPs read off the IR (the LSTM's 2 x 4H x (I + H) per row and step), timed in rounds with seqc's GEMM
+    const [lstm, mingru] = result.efficiency as { id: string; matmulFlops: number; medianMs: number; gflops: number; gemmGflops: number; ofBestMatmul: number; ofLstm?: number }[];
     expect(lstm).toMatchObject({ id: 'lstm-tiny', matmulFlops: 2 * 4 * 16 * (8 + 16) * 8 * 2 });
-    expect(lstm!.gflops).toBeCloseTo(lstm!.matmulFlops / seqc.median / 1e6, 1);
-    expect(lstm!.ofBestMatmul).toBeCloseTo(lstm!.gflops / Math.max(result.matmul.best.gflops, result.matmul.seqcGemm.gflops), 2);
+    expect(lstm!.gflops).toBeCloseTo(lstm!.matmulFlops / lstm!.medianMs / 1e6, 1);
+    expect(lstm!.gemmGflops).toBeGreaterThan(0);
+    expect(lstm!.ofBestMatmul).toBeCloseTo(lstm!.gflops / Math.max(result.matmul.best.gflops, lstm!.gemmGflops), 2);
     // minGRU (O = 8): Wz and Wn on x, Wy on h
     expect(mingru).toMatchObject({ id: 'mingru-tiny', matmulFlops: 2 * (2 * 16 * 8 + 8 * 16) * 8 * 2 });
     expect(mingru!.ofLstm).toBeCloseTo(mingru!.gflops / lstm!.gflops, 2);
+  });
+});
+
+describe('timeInterleaved', () => {
+  it('runs every run once a round, the order rotated each round, and drops one that throws', async () => {
+    const calls: string[] = [];
+    const dropped: string[] = [];
+    const run = (name: string) => async () => {
+      calls.push(name);
+      if (name === 'c' && calls.filter((n) => n === 'c').length === 3) throw new Error('lost the device');
+    };
+    const timed = await timeInterleaved({ a: run('a'), b: run('b'), c: run('c') }, { warmup: 1, repeats: 4, onError: (name: string) => dropped.push(name) });
+    // warm-up a b c; round 0 a b c; round 1 b a (c threw: its third call); round 2 a b; round 3 b a
+    expect(calls).toEqual(['a', 'b', 'c', 'a', 'b', 'c', 'b', 'c', 'a', 'a', 'b', 'b', 'a']);
+    expect(dropped).toEqual(['c']);
+    expect(Object.keys(timed)).toEqual(['a', 'b']);
+    expect(timed.a!.runs).toHaveLength(4);
+    expect(timed.a!.min).toBeLessThanOrEqual(timed.a!.median);
   });
 });
