@@ -86,7 +86,20 @@ function boundedVariants(scheduled: Schedule, kernel: KernelSpec, single: Genera
     if (extrapolate && tile.rows === 1 && !tile.lanes && twin.tile.vectorParams) sizes = new TwinSizes(scheduled, kernel, twin);
     if (longest(generated) <= maxChars || tile.rows === 1) variants.push(...generated);
   }
+  if (ownsWholeRows(kernel, single)) variants.push(generateKernel(scheduled, kernel, WHOLE_ROW_TILE));
   return variants;
+}
+
+/**
+ * The tile of a kernel that computes reductions over a row (a softmax's, a layer norm's): an
+ * invocation per row, looping over its width, so each reduction runs once per row, where a
+ * tile of a few columns runs it once per column tile. The runtime weighs it against the others.
+ */
+const WHOLE_ROW_TILE: Tile = { rows: 1, cols: 1, lanes: 'rows', wholeRows: true };
+
+function ownsWholeRows(kernel: KernelSpec, single: GeneratedKernel): boolean {
+  const allRows = kernel.phase === 'hoisted' || kernel.phase === 'after';
+  return allRows && (single.rowReductions ?? 0) > 0 && single.accumulators === 0 && single.widths.length === 1 && single.widths[0]!.constant !== 1;
 }
 
 /**
@@ -279,6 +292,7 @@ export function buildPlan(program: CellProgram, options: PlanOptions = {}): Laun
           rows: v.tile.rows,
           cols: v.tile.cols,
           ...(v.tile.lanes ? { lanes: v.tile.lanes } : {}),
+          ...(v.tile.wholeRows ? { wholeRows: true } : {}),
           accesses: dimTerms(v.accesses),
           sharedAccesses: dimTerms(v.sharedAccesses),
           ...(v.tile.vectorParams ? { vectorParams: true, aligned: (v.aligned ?? []).map(dimTerms), vectorAccesses: dimTerms(v.vectorAccesses!) } : {}),

@@ -1,9 +1,10 @@
 /**
  * The schedule: decides how a cell's step graph runs, apart from what it computes.
- * - Materialize: a value is kept in a buffer when it is a step result, a reduction, or a
- *   costly value (one that contains a matmul or reduction) read whole by a matmul or
- *   reduction. Everything else is recomputed where it is used, so elementwise math, slices
- *   and concatenations fuse into the kernels that consume them.
+ * - Materialize: a value is kept in a buffer when it is a step result, a reduction in the
+ *   step loop, or a costly value (one that contains a matmul or reduction) read whole by a
+ *   matmul or reduction. Everything else is recomputed where it is used, so elementwise
+ *   math, slices, concatenations and the reductions over all steps' rows (a softmax's, a
+ *   layer norm's) fuse into the kernels that consume them.
  * - Hoist: a costly value that reads no carried state but feeds the recurrence runs for all
  *   steps at once before the loop.
  * - Sink: a value that reads carried state but that no state update depends on (a readout,
@@ -126,7 +127,12 @@ export function schedule(program: CellProgram, options: ScheduleOptions = {}): S
   for (let id = eqns.length - 1; id >= 0; id--) if (feedsRecurrence[id]) for (const a of eqns[id]!.args) feedsRecurrence[a] = true;
 
   const results = [...program.updates, ...program.readouts, ...(program.packed?.values ?? [])];
-  const materialize = new Set<number>([...results.map((r) => r.value), ...eqns.filter((e) => isReduce(e.op)).map((e) => e.id)]);
+  // A reduction outside the recurrence is computed where it is read, once per row: the kernel
+  // reading it gets a tile that owns whole rows (compiler/wgsl.ts, Tile.wholeRows), so a
+  // softmax or a layer norm is one kernel, not one per reduction plus one for the rest.
+  // In the step loop a reduction stays a kernel of its own: a step's rows are too few to own.
+  const inLoopReduction = (e: Eqn) => isReduce(e.op) && feedsRecurrence[e.id] && !stateFree[e.id];
+  const materialize = new Set<number>([...results.map((r) => r.value), ...eqns.filter(inLoopReduction).map((e) => e.id)]);
   // What an accumulation reads across all rows is kept per step: its contractions, and
   // the vectors of its outer products and the maps of its filter gradients.
   const accumulated = new Set((program.accumulations ?? []).map((a) => a.value));
@@ -148,18 +154,28 @@ export function schedule(program: CellProgram, options: ScheduleOptions = {}): S
   // Costly values (containing a matmul or reduction not already kept) are kept when a
   // contraction reads them whole, which would otherwise recompute them per element, and when
   // they read no state but feed the recurrence: those are hoisted, computed for all steps at once.
+  // A reduction computed where it is read runs once per row, and the per-row scalars in its
+  // operand (a softmax's max in its sum of exponentials) are computed before its loop: only a
+  // matmul or convolution in its operand is worth keeping.
+  const containing = (worth: (e: Eqn) => boolean): boolean[] => {
+    const has = eqns.map(() => false);
+    for (const e of eqns) has[e.id] = worth(e) || e.args.some((a) => has[a] && !materialize.has(a));
+    return has;
+  };
   for (let changed = true; changed; ) {
     changed = false;
-    const costly = eqns.map(() => false);
-    for (const e of eqns) costly[e.id] = isContraction(e.op) || e.args.some((a) => costly[a] && !materialize.has(a));
-    const keep = (id: number) => {
-      if (costly[id] && !materialize.has(id) && !accumulated.has(id)) {
+    const costly = containing((e) => isContraction(e.op));
+    const keepIf = (worth: () => readonly boolean[]) => (id: number) => {
+      if (!materialize.has(id) && !accumulated.has(id) && worth()[id]) {
         materialize.add(id);
         changed = true;
       }
     };
+    const keep = keepIf(() => costly);
+    // what is kept so far, not at the pass's start: a matmul kept in this pass makes its readers light
+    const keepHeavy = keepIf(() => containing((e) => isContraction(e.op) && !isReduce(e.op)));
     for (const e of eqns) {
-      wholeOperands(eqns, e).forEach(keep);
+      wholeOperands(eqns, e).forEach(isReduce(e.op) && !materialize.has(e.id) ? keepHeavy : keep);
       if (stateFree[e.id] && consumers[e.id]!.some((c) => !stateFree[c])) keep(e.id);
     }
   }
@@ -262,7 +278,7 @@ function levelsOf(eqns: readonly Eqn[], materialize: ReadonlySet<number>, phaseO
   };
   for (const e of eqns) {
     wholeOperands(eqns, e).forEach(markWhole);
-    if (isReduce(e.op)) barrier.add(e.id);
+    if (isReduce(e.op) && materialize.has(e.id)) barrier.add(e.id);
   }
   const levels = new Map<number, number>();
   // deepest barrier level below each value, within its phase, walking through fused values

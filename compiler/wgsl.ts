@@ -152,6 +152,12 @@ export interface Tile {
   /** a persistent kernel's tile (compiler/wgsl-persistent.ts): it runs every step itself */
   readonly persistent?: boolean;
   /**
+   * With lanes 'rows': each invocation loops over its rows' whole width, so the reductions
+   * over a row that its outputs read (compiler/schedule.ts computes them where they are read)
+   * run once per row, before the loop, instead of once per column tile.
+   */
+  readonly wholeRows?: boolean;
+  /**
    * Parameters bound as vec4s: the tile's consecutive columns along a column-major matrix's
    * rows read it four elements per load (VECTOR_LANES), where nothing else amortizes a load
    * (one batch row: llvmpipe measured 20.9 -> 11.6 ms for a 128-unit LSTM's persistent kernel).
@@ -188,6 +194,8 @@ export interface GeneratedKernel {
   readonly tile: Tile;
   /** accumulators an invocation keeps live across its matmul loops */
   readonly accumulators: number;
+  /** reductions over a row computed in the kernel (not read from a buffer): a tile with wholeRows computes them once per row */
+  readonly rowReductions?: number;
   /** storage accesses per invocation, loops by their trip counts, an element that differs between lanes counting 4 and a shared one 1: the runtime's cost estimate */
   readonly accesses: Dim;
   /** the shared accesses alone: they differ between lanes too when a workgroup spans several row tiles */
@@ -278,6 +286,8 @@ export class KernelWriter {
   #probed: Set<number> | undefined;
   /** matmul operands read from vec4 buffers along k: their loops step by four */
   readonly #vectorOperands = new Set<number>();
+  /** reductions over a row emitted as loops here, in the emitting pass */
+  #rowReductions = 0;
 
   get usesParams(): boolean {
     return this.#usesParams;
@@ -423,6 +433,29 @@ export class KernelWriter {
     return this.bind(block, key, ONE_HOT_WGSL.id(stored), 'id');
   }
 
+  /**
+   * Computes in `block` the per-row scalars that value `id` reads and that contain a reduction
+   * computed here (a softmax's max and sum), so that a loop reading them after this (a
+   * reduction's, a whole-row tile's) finds them instead of running their loops in its body.
+   */
+  rowScalars(id: number, batchRow: number, block: Block): void {
+    const reduces = new Map<number, boolean>();
+    const visit = (v: number): boolean => {
+      const known = reduces.get(v);
+      if (known !== undefined) return known;
+      const e = this.#eqns[v]!;
+      const kept = this.schedule.materialized.get(v);
+      const read = kept !== undefined && (kept.phase !== this.kernel.phase || kept.level < this.kernel.level);
+      let has = false;
+      if (!read) for (const a of e.args) has = visit(a) || has;
+      has ||= !read && isReduce(e.op);
+      reduces.set(v, has);
+      if (has && e.type.shape.length === 0) this.value(v, { base: '0u', lane: 0, offset: ZERO }, batchRow, block);
+      return has;
+    };
+    visit(id);
+  }
+
   /** The WGSL expression for value `id` at `index` of batch row `batchRow`, emitting into `block`. */
   value(id: number, index: Index, batchRow: number, block: Block): string {
     const e = this.#eqns[id]!;
@@ -466,6 +499,8 @@ export class KernelWriter {
     if (isReduce(e.op)) {
       const def = REDUCE[e.op];
       const operand = this.#eqns[e.args[0]!]!;
+      this.rowScalars(operand.id, batchRow, block);
+      this.#rowReductions++;
       const acc = this.fresh('acc');
       const k = this.fresh('k');
       block.line(`var ${acc}: f32 = ${def.wgslIdentity};`);
@@ -819,7 +854,7 @@ export class KernelWriter {
   header(usesGrads: boolean, tile: Tile = this.tile): string[] {
     const { program } = this.schedule;
     const header: string[] = [
-      `// seqc: cell ${program.name}, ${this.kernel.phase} kernel, level ${this.kernel.level}, tile ${tile.rows}x${tile.cols}${tile.lanes === 'rows' ? ', lanes own row tiles' : ''}${tile.persistent ? ', persistent' : ''}${tile.vectorParams ? ', params as vec4' : ''}${tile.vectorRows ? ', rows as vec4' : ''}`,
+      `// seqc: cell ${program.name}, ${this.kernel.phase} kernel, level ${this.kernel.level}, tile ${tile.rows}x${tile.cols}${tile.lanes === 'rows' ? ', lanes own row tiles' : ''}${tile.wholeRows ? ' of whole rows' : ''}${tile.persistent ? ', persistent' : ''}${tile.vectorParams ? ', params as vec4' : ''}${tile.vectorRows ? ', rows as vec4' : ''}`,
       ...program.sizes.map((s, i) => `override size_${i}: u32; // ${s.name}`),
       ...program.params.map((p, i) => `override param_${i}: u32; // offset of ${p.name}`),
       'override loss_slot: u32 = 0u;',
@@ -1039,17 +1074,29 @@ export class KernelWriter {
     this.#scalarExtra = Dim.of(0);
     this.#aligned.clear();
     this.#unrolledK.clear();
+    this.#rowReductions = 0;
     const rowLanes = this.tile.lanes === 'rows';
     if (rowLanes && this.kernel.phase === 'step') throw new Error('internal: lanes own row tiles only in kernels over all steps');
     const main = new Block('  ', undefined, Dim.of(1), new AccessCount(), rowLanes);
-    const accumulators = this.emitGathered(requests, main);
-    this.epilogue(main, outputs);
     const widths = new Map<string, Dim>();
     for (const o of outputs) widths.set(shapeSize(o.type.shape).toString(), shapeSize(o.type.shape));
     if (this.#laneWidth) {
       widths.clear();
       widths.set(this.#laneWidth.toString(), this.#laneWidth);
     }
+    if (this.tile.wholeRows) {
+      const [width] = widths.values();
+      if (!rowLanes || widths.size !== 1 || requests.length > 0) throw new Error('internal: a whole-row tile takes one output width, lanes owning rows and no matmul');
+      for (const o of outputs) for (let r = 0; r < this.tile.rows; r++) this.rowScalars(o.id, r, main);
+      main.line(`for (var j0: u32 = 0u; j0 < ${this.dim(width!)}; j0 = j0 + 1u) {`);
+      const row = main.child(width!);
+      this.epilogue(row, outputs);
+      main.append(row);
+      main.line('}');
+      return { main, widths: [...widths.values()], accumulators: 0 };
+    }
+    const accumulators = this.emitGathered(requests, main);
+    this.epilogue(main, outputs);
     return { main, widths: [...widths.values()], accumulators };
   }
 
@@ -1107,7 +1154,7 @@ export class KernelWriter {
       'fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>, @builtin(workgroup_id) group: vec3<u32>) {',
       // hoisted and after kernels run over all T*B rows at once; rows past 65535 blocks spill into z
       ...(rowLanes
-        ? [`  let j0 = group.y * ${this.tile.cols}u;`, `  let row0 = (gid.x + gid.z * groups.x * workgroup_size) * ${this.tile.rows}u;`]
+        ? [...(this.tile.wholeRows ? [] : [`  let j0 = group.y * ${this.tile.cols}u;`]), `  let row0 = (gid.x + gid.z * groups.x * workgroup_size) * ${this.tile.rows}u;`]
         : [`  let j0 = gid.x * ${this.tile.cols}u;`, `  let row0 = (gid.y + gid.z * groups.y * workgroup_rows) * ${this.tile.rows}u;`]),
       '  let B = launch.batch;',
       allSteps ? '  let rows = launch.steps * B;' : '  let rows = B;',
@@ -1119,7 +1166,8 @@ export class KernelWriter {
       '',
     ].join('\n');
     const vector = this.tile.vectorParams ? { ...this.vectorUse, vectorAccesses: main.accesses.vector } : {};
-    return { wgsl, usesParams: this.#usesParams, buffers, widths, tile: this.tile, accumulators, accesses: main.accesses.total, sharedAccesses: main.accesses.shared, ...vector };
+    const reductions = this.#rowReductions > 0 ? { rowReductions: this.#rowReductions } : {};
+    return { wgsl, usesParams: this.#usesParams, buffers, widths, tile: this.tile, accumulators, accesses: main.accesses.total, sharedAccesses: main.accesses.shared, ...reductions, ...vector };
   }
 }
 

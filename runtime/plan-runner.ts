@@ -224,7 +224,7 @@ function rankVariants(kernel: PlanKernel, width: number, rows: number, sizes: Re
   for (const variant of kernel.variants) {
     if (!variantFits(variant, sizes)) continue;
     if (!variant.accesses) return [{ variant: [...kernel.variants].sort((a, b) => b.rows - a.rows).find((v) => v.rows <= rows) ?? kernel.variants[0]!, cost: 0 }];
-    const columnTiles = Math.ceil(width / variant.cols);
+    const columnTiles = variant.wholeRows ? 1 : Math.ceil(width / variant.cols);
     const rowTiles = Math.ceil(rows / variant.rows);
     const packed = columnTiles < parallel.simd && rowTiles > 1;
     // lanes own row tiles only where column tiles cannot fill them: elsewhere the bigger kernel buys nothing
@@ -426,7 +426,7 @@ export class PlanRunner {
       variant = forced ?? chooseVariant(kernel, width, estimatedRows(kernel, batch, steps), sizes, parallel, this.paramTexture).variant;
       rowTiles = (steps: number) => Math.ceil((allSteps ? steps * batch : batch) / variant.rows);
     }
-    const columnTiles = Math.ceil(width / variant.cols);
+    const columnTiles = variant.wholeRows ? 1 : Math.ceil(width / variant.cols);
     const maxGroups = device.limits.maxComputeWorkgroupsPerDimension;
     /** blocks along one dimension, those past the limit spilling into z */
     const spill = (blocks: number): [number, number] => [Math.min(blocks, maxGroups), Math.ceil(blocks / Math.min(blocks, maxGroups))];

@@ -78,6 +78,8 @@ export interface PlanVariant {
   readonly cols: number;
   /** 'rows': a workgroup's lanes own consecutive row tiles and share the column tile of its y index; otherwise lanes own column tiles */
   readonly lanes?: 'rows';
+  /** with lanes 'rows': an invocation loops over its rows' whole width (one column tile), computing their reductions once */
+  readonly wholeRows?: boolean;
   /** a persistent kernel's: per step kernel it runs, the widths its tiles cover and its accesses per tile */
   readonly levels?: readonly { readonly widths: readonly DimTerms[]; readonly accesses: DimTerms; readonly vectorAccesses?: DimTerms; readonly iterations?: DimTerms }[];
   /** storage accesses per invocation (loops by their trip counts; an element that differs between lanes 4, a shared one 1), to compare variants */

@@ -19,12 +19,12 @@ const TUNE_REPEATS = 5;
 
 export interface TuningRow {
   readonly kernel: string;
-  /** each candidate timed, `rows x cols` (`v` for a vector twin, `r` for lanes owning rows) and its fastest run in ms */
+  /** each candidate timed, `rows x cols` (`v` for a vector twin, `r` for lanes owning rows, `w` for whole rows) and its fastest run in ms */
   readonly times: readonly { readonly variant: string; readonly ms: number }[];
   readonly chosen: string;
 }
 
-const describe = (k: CompiledKernel): string => `${k.variant.rows}x${k.variant.cols}${k.variant.vectorParams ? 'v' : ''}${k.variant.lanes === 'rows' ? 'r' : ''}`;
+const describe = (k: CompiledKernel): string => `${k.variant.rows}x${k.variant.cols}${k.variant.vectorParams ? 'v' : ''}${k.variant.lanes === 'rows' ? 'r' : ''}${k.variant.wholeRows ? 'w' : ''}`;
 
 /** Times the candidates of each kernel the runner runs at this shape and keeps the fastest for it; returns what was timed (nothing where the shape is tuned already). */
 export async function tuneKernels(runner: PlanRunner, steps: number, batch: number): Promise<TuningRow[]> {
