@@ -2,6 +2,10 @@
 // (tfjs's lstm-big took 441-652 ms across one session's runs), so timing one peer's runs
 // and then the next's puts the drift into their ratio. Run in rounds instead, each round
 // every run once, the order rotated every round, and the drift lands on all of them alike.
+// A run right after another peer's finds the caches holding that peer's data (and on Dawn's
+// OpenGL backend another device's context current): timed so, seqc's 66 ms LSTM forward took
+// 82 ms. So each timed run follows `settle` untimed runs of its own, as in an app that runs
+// one model again and again.
 
 const round2 = (v) => +v.toFixed(2);
 
@@ -15,11 +19,12 @@ export function summarize(times) {
 
 /**
  * Times each of `runs` (name -> async function awaited to completion) `repeats` times after
- * `warmup` untimed calls each, in rounds: round r starts at the r-th run (mod their number).
+ * `warmup` untimed calls each, in rounds: round r starts at the r-th run (mod their number),
+ * and each timed call follows `settle` untimed ones of the same run.
  * A run that throws is reported to `onError` and dropped; the others go on.
  * Returns name -> summarize() of its times, for the runs that never threw.
  */
-export async function timeInterleaved(runs, { warmup, repeats, onError = (name, error) => { throw error; } }) {
+export async function timeInterleaved(runs, { warmup, repeats, settle = 1, onError = (name, error) => { throw error; } }) {
   const names = Object.keys(runs);
   const times = Object.fromEntries(names.map((name) => [name, []]));
   const attempt = async (name, timed) => {
@@ -35,7 +40,11 @@ export async function timeInterleaved(runs, { warmup, repeats, onError = (name, 
   for (let i = 0; i < warmup; i++) for (const name of [...names]) await attempt(name, false);
   for (let r = 0; r < repeats; r++) {
     const order = [...names];
-    for (let i = 0; i < order.length; i++) await attempt(order[(r + i) % order.length], true);
+    for (let i = 0; i < order.length; i++) {
+      const name = order[(r + i) % order.length];
+      for (let k = 0; k < settle && names.includes(name); k++) await attempt(name, false);
+      if (names.includes(name)) await attempt(name, true);
+    }
   }
   return Object.fromEntries(names.map((name) => [name, summarize(times[name])]));
 }

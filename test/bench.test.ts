@@ -69,12 +69,26 @@ describe('timeInterleaved', () => {
       calls.push(name);
       if (name === 'c' && calls.filter((n) => n === 'c').length === 3) throw new Error('lost the device');
     };
-    const timed = await timeInterleaved({ a: run('a'), b: run('b'), c: run('c') }, { warmup: 1, repeats: 4, onError: (name: string) => dropped.push(name) });
+    const timed = await timeInterleaved({ a: run('a'), b: run('b'), c: run('c') }, { warmup: 1, repeats: 4, settle: 0, onError: (name: string) => dropped.push(name) });
     // warm-up a b c; round 0 a b c; round 1 b a (c threw: its third call); round 2 a b; round 3 b a
     expect(calls).toEqual(['a', 'b', 'c', 'a', 'b', 'c', 'b', 'c', 'a', 'a', 'b', 'b', 'a']);
     expect(dropped).toEqual(['c']);
     expect(Object.keys(timed)).toEqual(['a', 'b']);
     expect(timed.a!.runs).toHaveLength(4);
     expect(timed.a!.min).toBeLessThanOrEqual(timed.a!.median);
+  });
+
+  it('times each run after settling runs of its own, which are not timed', async () => {
+    const calls: string[] = [];
+    const slowAfterOthers = (name: string) => async () => {
+      // a run right after another's is slow, as one on cold caches is
+      const cold = calls.length > 0 && calls.at(-1) !== name;
+      calls.push(name);
+      await new Promise((resolve) => setTimeout(resolve, cold ? 60 : 1));
+    };
+    const timed = await timeInterleaved({ a: slowAfterOthers('a'), b: slowAfterOthers('b') }, { warmup: 0, repeats: 3, settle: 1 });
+    expect(calls).toEqual(['a', 'a', 'b', 'b', 'b', 'b', 'a', 'a', 'a', 'a', 'b', 'b']);
+    expect(timed.a!.max).toBeLessThan(50);
+    expect(timed.b!.max).toBeLessThan(50);
   });
 });
