@@ -98,8 +98,7 @@ function boundedVariants(scheduled: Schedule, kernel: KernelSpec, single: Genera
 const WHOLE_ROW_TILE: Tile = { rows: 1, cols: 1, lanes: 'rows', wholeRows: true };
 
 function ownsWholeRows(kernel: KernelSpec, single: GeneratedKernel): boolean {
-  const allRows = kernel.phase === 'hoisted' || kernel.phase === 'after';
-  return allRows && (single.rowReductions ?? 0) > 0 && single.accumulators === 0 && single.widths.length === 1 && single.widths[0]!.constant !== 1;
+  return kernel.phase !== 'scan' && (single.rowReductions ?? 0) > 0 && single.accumulators === 0 && single.widths.length === 1 && single.widths[0]!.constant !== 1;
 }
 
 /**

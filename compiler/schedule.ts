@@ -1,10 +1,10 @@
 /**
  * The schedule: decides how a cell's step graph runs, apart from what it computes.
- * - Materialize: a value is kept in a buffer when it is a step result, a reduction in the
- *   step loop, or a costly value (one that contains a matmul or reduction) read whole by a
- *   matmul or reduction. Everything else is recomputed where it is used, so elementwise
- *   math, slices, concatenations and the reductions over all steps' rows (a softmax's, a
- *   layer norm's) fuse into the kernels that consume them.
+ * - Materialize: a value is kept in a buffer when it is a step result or a costly value
+ *   (one that contains a matmul or reduction) read whole by a matmul or reduction.
+ *   Everything else is recomputed where it is used, so elementwise math, slices,
+ *   concatenations and reductions over a row (a softmax's, a layer norm's) fuse into the
+ *   kernels that consume them.
  * - Hoist: a costly value that reads no carried state but feeds the recurrence runs for all
  *   steps at once before the loop.
  * - Sink: a value that reads carried state but that no state update depends on (a readout,
@@ -127,12 +127,11 @@ export function schedule(program: CellProgram, options: ScheduleOptions = {}): S
   for (let id = eqns.length - 1; id >= 0; id--) if (feedsRecurrence[id]) for (const a of eqns[id]!.args) feedsRecurrence[a] = true;
 
   const results = [...program.updates, ...program.readouts, ...(program.packed?.values ?? [])];
-  // A reduction outside the recurrence is computed where it is read, once per row: the kernel
-  // reading it gets a tile that owns whole rows (compiler/wgsl.ts, Tile.wholeRows), so a
-  // softmax or a layer norm is one kernel, not one per reduction plus one for the rest.
-  // In the step loop a reduction stays a kernel of its own: a step's rows are too few to own.
-  const inLoopReduction = (e: Eqn) => isReduce(e.op) && feedsRecurrence[e.id] && !stateFree[e.id];
-  const materialize = new Set<number>([...results.map((r) => r.value), ...eqns.filter(inLoopReduction).map((e) => e.id)]);
+  // A reduction over a row is computed where it is read, once per row: the kernel reading it
+  // gets a tile that owns whole rows (compiler/wgsl.ts, Tile.wholeRows), so a softmax or a
+  // layer norm is one kernel, not one per reduction plus one for the rest; in the step loop
+  // (an attention decoder's softmax over its source) one dispatch a step instead of four.
+  const materialize = new Set<number>(results.map((r) => r.value));
   // What an accumulation reads across all rows is kept per step: its contractions, and
   // the vectors of its outer products and the maps of its filter gradients.
   const accumulated = new Set((program.accumulations ?? []).map((a) => a.value));

@@ -1076,7 +1076,7 @@ export class KernelWriter {
     this.#unrolledK.clear();
     this.#rowReductions = 0;
     const rowLanes = this.tile.lanes === 'rows';
-    if (rowLanes && this.kernel.phase === 'step') throw new Error('internal: lanes own row tiles only in kernels over all steps');
+    if (rowLanes && this.kernel.phase === 'step' && !this.tile.wholeRows) throw new Error('internal: lanes own row tiles only in kernels over all steps, or whole rows');
     const main = new Block('  ', undefined, Dim.of(1), new AccessCount(), rowLanes);
     const widths = new Map<string, Dim>();
     for (const o of outputs) widths.set(shapeSize(o.type.shape).toString(), shapeSize(o.type.shape));
