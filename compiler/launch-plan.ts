@@ -6,7 +6,7 @@ import { type KernelSpec, type Schedule, type ScheduleOptions, schedule as sched
 import { type Dim, type Shape, formatShape } from './shape.js';
 import { type GeneratedKernel, type Tile, generateKernel, scalarTwin } from './wgsl.js';
 import { writePersistentKernel } from './wgsl-persistent.js';
-import { SCAN_TILES } from './wgsl-scan.js';
+import { SCAN_TILES, SCAN_VECTOR_TILE } from './wgsl-scan.js';
 
 export function dimTerms(dim: Dim): DimTerms {
   return [...dim.terms].map(([monomial, coefficient]) => [coefficient, ...(monomial === '' ? [] : monomial.split('*'))] as const);
@@ -245,15 +245,18 @@ export function buildPlan(program: CellProgram, options: PlanOptions = {}): Laun
     buffers: scheduled.buffers.map((b) => ({ kind: b.kind, name: b.name, elements: dimTerms(b.elements), lags: b.lags })),
     kernels: kernels.map((k, i): PlanKernel => {
       if (k.phase === 'scan') {
-        // one kernel for all steps; its lanes span elements and time (compiler/wgsl-scan.ts)
-        const variants = SCAN_TILES.map((tile) => generateKernel(scheduled, k, tile));
+        // one kernel for all steps; its lanes span elements and time (compiler/wgsl-scan.ts).
+        // The twin reading four elements per load comes first: the runtime takes the first that fits
+        const scalar = SCAN_TILES.map((tile) => generateKernel(scheduled, k, tile));
+        const twin = generateKernel(scheduled, k, SCAN_VECTOR_TILE);
+        const variants = twin.vectorLoads && alignedAtRoundSizes(scheduled, twin) ? [twin, ...scalar] : scalar;
         return {
           label: `${program.name}/scan#${i}`,
           phase: k.phase,
-          widths: variants[0]!.widths.map(dimTerms),
-          usesParams: variants[0]!.usesParams,
-          buffers: variants[0]!.buffers,
-          variants: variants.map((v) => ({ rows: v.tile.rows, cols: v.tile.cols, wgsl: v.wgsl })),
+          widths: scalar[0]!.widths.map(dimTerms),
+          usesParams: scalar[0]!.usesParams,
+          buffers: scalar[0]!.buffers,
+          variants: variants.map((v) => ({ rows: v.tile.rows, cols: v.tile.cols, ...(v.tile.vectorRows ? { aligned: v.aligned!.map(dimTerms) } : {}), wgsl: v.wgsl })),
         };
       }
       if (k.accumulation) {

@@ -27,6 +27,15 @@ import { Block, type GeneratedKernel, type Index, type KernelWriter, type Tile, 
  */
 export const SCAN_TILES: readonly Tile[] = [{ rows: 32, cols: 4 }, { rows: 4, cols: 32 }, { rows: 1, cols: 32 }];
 
+/**
+ * The one-time-lane tile with four elements per invocation: the buffers its coefficients read
+ * are loaded as vec4s, one load for four elements, where llvmpipe's storage loads loop over
+ * the lanes (runtime/param-texture.ts). The runtime takes it before its scalar twin where the
+ * sizes line its loads up (PlanVariant.aligned).
+ */
+export const SCAN_VECTOR_TILE: Tile = { rows: 1, cols: 32, vectorRows: true };
+const VECTOR_ELEMENTS = 4;
+
 function stringAlgebra(writer: KernelWriter, at: Index, block: Block): AffineAlgebra<string> {
   return {
     free: (id) => writer.operand(id, at, 0, block),
@@ -60,16 +69,28 @@ export function writeScanKernel(writer: KernelWriter): GeneratedKernel {
       const size = shapeSize(program.states.find((s) => s.name === u.name)!.shape);
       return { name: u.name, value: u.value, buffer: schedule.stateBuffers.get(u.name)!, size, width: writer.dim(size) };
     });
-  const at: Index = { base: 'j0', lane: 0, offset: ZERO };
+  const { rows: time, cols: elements, vectorRows } = writer.tile;
+  if (vectorRows && time > 1) throw new Error('internal: a scan tile reads rows as vectors with one time lane only');
+  // elements an invocation owns: lane l is element j0 + l
+  const owned = vectorRows ? VECTOR_ELEMENTS : 1;
+  const lanes = Array.from({ length: owned }, (_, l) => l);
+  const at = (l: number): Index => ({ base: 'j0', lane: l, offset: ZERO });
   const reverse = program.direction === 'reverse';
   const stepOf = (s: string) => (reverse ? `(T - 1u - ${s})` : s);
-  /** a and b of each state at step t, bound in `block` (which must define t) */
-  const coefficients = (block: Block, k: number): { a: string; b: string } => {
+  const suffix = (k: number, l: number) => (vectorRows ? `${k}_${l}` : `${k}`);
+  /** a and b of each state at step t for lane l, bound in `block` (which must define t) */
+  const coefficients = (block: Block, k: number, l = 0): { a: string; b: string } => {
     const state = states[k]!;
-    const form = affineInState(program.eqns, state.value, state.name, stringAlgebra(writer, at, block), free);
+    const form = affineInState(program.eqns, state.value, state.name, stringAlgebra(writer, at(l), block), free);
     if (!form) throw new Error(`internal: the update of ${state.name} is not affine in it`);
-    return { a: writer.bind(block, `scan-a${k}`, form.a ?? '0.0', 'a'), b: writer.bind(block, `scan-b${k}`, form.b ?? '0.0', 'b') };
+    return { a: writer.bind(block, `scan-a${suffix(k, l)}`, form.a ?? '0.0', 'a'), b: writer.bind(block, `scan-b${suffix(k, l)}`, form.b ?? '0.0', 'b') };
   };
+  if (vectorRows) {
+    // pass 1 finds what the coefficients read along the elements; pass 2 reads those as vec4s
+    const probe = new Block('  ');
+    states.forEach((_, k) => lanes.forEach((l) => coefficients(probe, k, l)));
+    writer.bindRowVectors(states.map((s) => s.buffer));
+  }
   /** one loop over the lane's chunk; `body` emits what each live state does at step t */
   const chunkLoop = (main: Block, body: (block: Block, k: number) => void) => {
     main.line('for (var s: u32 = first; s < last; s = s + 1u) {');
@@ -86,7 +107,6 @@ export function writeScanKernel(writer: KernelWriter): GeneratedKernel {
     main.line('}');
   };
 
-  const { rows: time, cols: elements } = writer.tile;
   // with one time lane, the lane's chunk is the whole sequence: there are no maps to compose,
   // and the kernel is the step loop run by every element at once, one pass and no barrier
   const chained = time > 1;
@@ -119,32 +139,37 @@ export function writeScanKernel(writer: KernelWriter): GeneratedKernel {
   const entry = main.child();
   entry.line(`let t = ${stepOf('0u')};`);
   states.forEach((state, k) => {
-    entry.line(`var h${k}: f32 = 0.0;`);
+    lanes.forEach((l) => entry.line(`var h${suffix(k, l)}: f32 = 0.0;`));
     entry.line(`if (j0 < ${state.width}) {`);
-    entry.line(`  h${k} = ${writer.element(state.buffer, at, 0, 1)};`);
-    if (chained) entry.line(`  if (p > 0u) { h${k} = fma(scan_a${k}[lane - SCAN_ELEMENTS], h${k}, scan_b${k}[lane - SCAN_ELEMENTS]); }`);
+    const inside = entry.child();
+    lanes.forEach((l) => inside.line(`h${suffix(k, l)} = ${writer.element(state.buffer, at(l), 0, 1, false, inside)};`));
+    if (chained) inside.line(`if (p > 0u) { h${k} = fma(scan_a${k}[lane - SCAN_ELEMENTS], h${k}, scan_b${k}[lane - SCAN_ELEMENTS]); }`);
+    entry.append(inside);
     entry.line('}');
   });
   chunkLoop(entry, (block, k) => {
-    const { a, b } = coefficients(block, k);
-    block.line(`h${k} = fma(${a}, h${k}, ${b});`);
-    block.line(`${writer.element(states[k]!.buffer, at, 0, 0, true)} = h${k};`);
+    for (const l of lanes) {
+      const { a, b } = coefficients(block, k, l);
+      block.line(`h${suffix(k, l)} = fma(${a}, h${suffix(k, l)}, ${b});`);
+      if (!vectorRows) block.line(`${writer.element(states[k]!.buffer, at(l), 0, 0, true)} = h${suffix(k, l)};`);
+    }
+    if (vectorRows) block.line(writer.vectorStore(states[k]!.buffer, at(0), 0, 0, lanes.map((l) => `h${suffix(k, l)}`)));
   });
   main.append(entry);
   main.line('}');
 
-  const lanes = elements * time;
+  const invocations = (elements / owned) * time;
   const wgsl = [
     ...writer.header(false),
     `const SCAN_ELEMENTS: u32 = ${elements}u;`,
     `const SCAN_TIME: u32 = ${time}u;`,
-    ...(chained ? states.flatMap((_, k) => [`var<workgroup> scan_a${k}: array<f32, ${lanes}>;`, `var<workgroup> scan_b${k}: array<f32, ${lanes}>;`]) : []),
+    ...(chained ? states.flatMap((_, k) => [`var<workgroup> scan_a${k}: array<f32, ${invocations}>;`, `var<workgroup> scan_b${k}: array<f32, ${invocations}>;`]) : []),
     '',
-    `@compute @workgroup_size(${elements}, ${time})`,
+    `@compute @workgroup_size(${elements / owned}, ${time})`,
     'fn main(@builtin(local_invocation_id) local: vec3<u32>, @builtin(workgroup_id) group: vec3<u32>) {',
     '  let B = launch.batch;',
     '  let T = launch.steps;',
-    '  let j0 = group.x * SCAN_ELEMENTS + local.x;',
+    `  let j0 = group.x * SCAN_ELEMENTS + local.x${owned > 1 ? ` * ${owned}u` : ''};`,
     '  let r0 = group.y;',
     '  let p = local.y;',
     '  let lane = p * SCAN_ELEMENTS + local.x;',
@@ -156,5 +181,6 @@ export function writeScanKernel(writer: KernelWriter): GeneratedKernel {
     '',
   ].join('\n');
   const widths = [...new Map(states.map((s) => [s.size.toString(), s.size] as const)).values()];
-  return { wgsl, usesParams: writer.usesParams, buffers: writer.bufferList(), widths, tile: writer.tile, accumulators: 0, accesses: main.accesses.total, sharedAccesses: main.accesses.shared };
+  const vectors = vectorRows ? writer.rowVectors : undefined;
+  return { wgsl, usesParams: writer.usesParams, buffers: writer.bufferList(), widths, tile: writer.tile, accumulators: 0, accesses: main.accesses.total, sharedAccesses: main.accesses.shared, ...(vectors ? { aligned: vectors.aligned, vectorLoads: vectors.vectorLoads } : {}) };
 }

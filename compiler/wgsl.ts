@@ -167,8 +167,9 @@ export interface Tile {
   /**
    * A post kernel's: the buffers it reads along its lanes' rows (an outer product's row
    * vector, `dz` of `sum(outer(dz, h))`) are bound as vec4s, each lane loading four of its
-   * rows at once instead of four loads that differ between lanes. Valid only where those four
-   * start at a multiple of 4: GeneratedKernel.aligned.
+   * rows at once instead of four loads that differ between lanes. A scan's (one time lane):
+   * each invocation owns four consecutive elements and reads the buffers its coefficients
+   * read as vec4s. Valid only where those four start at a multiple of 4: GeneratedKernel.aligned.
    */
   readonly vectorRows?: boolean;
 }
@@ -1126,6 +1127,33 @@ export class KernelWriter {
         read.forEach((b) => this.#vectorBuffers.add(b));
       }
     }
+  }
+
+  /**
+   * After a first pass of a scan tile with vectorRows: the buffers it read along its lanes'
+   * elements, and `also` (those it will store four at a time: vectorStore), are bound as vec4s
+   * from here on, and the second pass starts afresh (names, bindings, alignment).
+   */
+  bindRowVectors(also: Iterable<number>): void {
+    for (const buffer of [...this.#laneRowReads, ...also]) this.#vectorBuffers.add(buffer);
+    this.#laneRowReads.clear();
+    this.#counter = 0;
+    this.#bufferUse.clear();
+    this.#usesParams = false;
+    this.#usesRandom = false;
+    this.#aligned.clear();
+  }
+
+  /** A store of four consecutive elements, from `index` at a multiple of 4, into a buffer bound as vec4s. */
+  vectorStore(buffer: number, index: Index, batchRow: number, lag: number, values: readonly string[]): string {
+    if (!this.#vectorBuffers.has(buffer) || values.length !== VECTOR_LANES) throw new Error(`internal: buffer ${buffer} is not bound as vec4s`);
+    this.#requireAligned(this.schedule.buffers[buffer]!.elements, index.offset);
+    return `${this.useBuffer(buffer, true)}[(${this.#flatIndex(buffer, index, batchRow, lag)}) >> 2u] = vec4<f32>(${values.join(', ')});`;
+  }
+
+  /** A vectorRows tile's buffers bound as vec4s, and the sizes their loads need to be multiples of 4. */
+  get rowVectors(): { vectorLoads: number; aligned: Dim[] } {
+    return { vectorLoads: this.#vectorBuffers.size, aligned: [...this.#aligned.values()] };
   }
 
   /** Takes on the bindings and helpers another writer's code uses, for one shader holding both. */

@@ -405,7 +405,8 @@ export class PlanRunner {
     if (kernel.phase === 'scan') {
       // a workgroup per (variant.cols elements, batch row), variant.rows lanes along time (its size is in the WGSL):
       // the fewest time lanes that fill the device (its lanes, and with workgroups its threads), since each one adds work
-      const byTimeLanes = [...kernel.variants].sort((a, b) => a.rows - b.rows);
+      // (a stable sort: a twin reading four elements per load stays before its scalar tile)
+      const byTimeLanes = kernel.variants.filter((v) => variantFits(v, sizes)).sort((a, b) => a.rows - b.rows);
       const fills = (v: PlanVariant) => batch * width * v.rows >= SCAN_FILL * parallel.threads * parallel.simd && Math.ceil(width / v.cols) * batch >= parallel.threads;
       variant = byTimeLanes.find(fills) ?? byTimeLanes.at(-1)!;
       const maxGroups = device.limits.maxComputeWorkgroupsPerDimension;

@@ -18,6 +18,11 @@ function onlyScanTile(plan: LaunchPlan, timeLanes: number): LaunchPlan {
   return { ...plan, kernels: plan.kernels.map((k) => (k.phase === 'scan' ? { ...k, variants: k.variants.filter((v) => v.rows === timeLanes) } : k)) };
 }
 
+/** The plan with its scan kernels' twin alone, the one that reads and writes four elements at a time. */
+function onlyVectorScan(plan: LaunchPlan): LaunchPlan {
+  return { ...plan, kernels: plan.kernels.map((k) => (k.phase === 'scan' ? { ...k, variants: k.variants.filter((v) => v.aligned !== undefined) } : k)) };
+}
+
 const phases = (source: string) => buildLaunchPlan(lowerSource(source, 'cell.seq')).kernels.map((k) => k.phase);
 
 const TWO_STATES = `cell Leaky(x: [I]) -> h, c, y {
@@ -76,6 +81,23 @@ describe('the scan on the GPU equals the float64 reference', () => {
       const results = await gpuVersusReference(cell, sizes, 31, plan);
       for (const [what, c] of Object.entries(results)) expect(c.ok, `${schedule}, ${what}: max abs ${c.maxAbs}`).toBe(true);
     }
+  });
+  it.each([
+    ['minGRU, T=37', 'mingru', { T: 37, B: 3, sizes: { I: 5, H: 12, O: 3 } }],
+    ['minGRU, T=2, H=36 (two workgroups, the second partly past the width)', 'mingru', { T: 2, B: 2, sizes: { I: 3, H: 36, O: 3 } }],
+  ] as const)('%s, four elements per load and per store', async (_label, name, sizes) => {
+    const cell = loadExample(name);
+    const scan = buildLaunchPlan(cell).kernels.find((k) => k.phase === 'scan')!;
+    // the twin comes first: the runtime takes it wherever H is a multiple of 4
+    expect(scan.variants[0]).toMatchObject({ rows: 1, aligned: [[[1, 'H']]] });
+    expect(scan.variants[0]!.wgsl).toContain('= vec4<f32>(');
+    const results = await gpuVersusReference(cell, sizes, 33, onlyVectorScan(buildLaunchPlan(cell)));
+    for (const [what, c] of Object.entries(results)) expect(c.ok, `${what}: max abs ${c.maxAbs}`).toBe(true);
+  });
+  it('two linear states of different widths, four elements per load, T=70', async () => {
+    const cell = lowerSource(TWO_STATES, 'leaky.seq');
+    const results = await gpuVersusReference(cell, { T: 70, B: 2, sizes: { I: 3, H: 4, O: 2 } }, 34, onlyVectorScan(buildLaunchPlan(cell)));
+    for (const [what, c] of Object.entries(results)) expect(c.ok, `${what}: max abs ${c.maxAbs}`).toBe(true);
   });
   it('two linear states of different widths, T=70, with each scan tile', async () => {
     const cell = lowerSource(TWO_STATES, 'leaky.seq');
