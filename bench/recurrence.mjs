@@ -57,9 +57,10 @@ export async function recurrenceAlone(device, c, data, { repeats = 10, inner = 1
       // the hoisted values the recurrence reads, from the case's inputs
       await submit(only((k) => k.phase === 'hoisted'), 1);
       const loop = only((k) => LOOP_PHASES.has(k.phase));
-      await submit(loop, 1);
+      // warm up as timed: a process's first passes over fresh buffers ran up to 1.7x slower
+      await submit(loop, inner);
       const { median, min } = await timeRuns(() => submit(loop, inner), repeats);
-      const label = loop[0].map((k) => `${k.kernel.label} (${k.variant.rows}x${k.variant.cols})`).join(', ');
+      const label = loop[0].map((k) => `${k.kernel.label} (${k.variant.rows}x${k.variant.cols}${k.variant.aligned ? ' vec4' : ''})`).join(', ');
       result.schedules[name] = { kernels: label, medianMs: +(median / inner).toFixed(3), minMs: +(min / inner).toFixed(3) };
     } finally {
       releaseWorkspace(ws);
