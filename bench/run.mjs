@@ -2,7 +2,7 @@
 // and its wasm backend as the CPU reference), all in this one process on one Dawn adapter.
 //
 //   node bench/run.mjs [--case lstm-big,gru-small ...] [--peers seqc,seqc-sequential,seqc-stepped,tfjs-webgpu,ort-webgpu,ort-wasm]
-//                      [--repeats 10] [--warmup 2] [--quick] [--no-matmul] [--no-compile] [--out DIR]
+//                      [--repeats 10] [--warmup 2] [--settle 1] [--quick] [--no-matmul] [--no-compile] [--out DIR]
 //                      [--param-access texture|buffer]   (how seqc's kernels read parameters; default: the runtime's choice)
 //                      [--tune]   (seqc times its candidate tiles at creation and keeps the fastest: CreateOptions.tune)
 //
@@ -35,6 +35,7 @@ const { values } = parseArgs({
     peers: { type: 'string', default: 'seqc,seqc-sequential,seqc-stepped,tfjs-webgpu,ort-webgpu,ort-wasm' },
     repeats: { type: 'string' },
     warmup: { type: 'string' },
+    settle: { type: 'string' },
     quick: { type: 'boolean', default: false },
     'no-matmul': { type: 'boolean', default: false },
     'no-compile': { type: 'boolean', default: false },
@@ -45,12 +46,14 @@ const { values } = parseArgs({
   },
 });
 if (values.help) {
-  console.log(`node bench/run.mjs [--case ${Object.keys(CASES).join('|')}] [--peers seqc,seqc-sequential,seqc-stepped,tfjs-webgpu,ort-webgpu,ort-wasm] [--repeats N] [--warmup N] [--quick] [--no-matmul] [--no-compile] [--out DIR] [--param-access texture|buffer] [--tune]`);
+  console.log(`node bench/run.mjs [--case ${Object.keys(CASES).join('|')}] [--peers seqc,seqc-sequential,seqc-stepped,tfjs-webgpu,ort-webgpu,ort-wasm] [--repeats N] [--warmup N] [--settle N] [--quick] [--no-matmul] [--no-compile] [--out DIR] [--param-access texture|buffer] [--tune]`);
   process.exit(0);
 }
 const quick = values.quick;
 const repeats = Number(values.repeats ?? (quick ? 3 : 10));
 const warmup = Number(values.warmup ?? (quick ? 1 : 2));
+// untimed runs of a peer before each of its timed ones in a round (bench/interleave.mjs)
+const settle = Number(values.settle ?? 1);
 const caseIds = values.case.flatMap((s) => s.split(',')).filter(Boolean);
 const selected = caseIds.length ? caseIds : Object.keys(CASES).filter((k) => !CASES[k].hidden);
 for (const id of selected) if (!CASES[id]) throw new Error(`unknown case ${id}; cases: ${Object.keys(CASES).join(', ')}`);
@@ -111,7 +114,7 @@ const output = {
   node: process.version,
   platform: `${process.platform} ${process.arch}`,
   cpus: cpus().length,
-  options: { cases: selected, peers: peerNames, repeats, warmup, quick, ...(values['param-access'] ? { paramAccess: values['param-access'] } : {}), tune: values.tune },
+  options: { cases: selected, peers: peerNames, repeats, warmup, settle, quick, ...(values['param-access'] ? { paramAccess: values['param-access'] } : {}), tune: values.tune },
   complete: !partial,
   peerVersions,
   cases: results,
@@ -194,7 +197,7 @@ for (const id of selected) {
       failed(entry, peerName, error);
       delete entry.peers[peerName];
     };
-    const timed = await timeInterleaved(runs, { warmup, repeats, onError });
+    const timed = await timeInterleaved(runs, { warmup, repeats, settle, onError });
     for (const [peerName, times] of Object.entries(timed)) {
       const record = Object.assign(entry.peers[peerName], times);
       const diff = record.maxAbsDiff ? ` max|diff| ${record.maxAbsDiff.value.toExponential(2)} vs ${record.maxAbsDiff.against}` : '';
@@ -255,7 +258,7 @@ if (!values['no-matmul'] && results.some((e) => CASES[e.id].kind === 'forward' &
       const prepared = {};
       try {
         for (const e of group) prepared[e.id] = await seqc.prepare(CASES[e.id], caseData(CASES[e.id]), { device, tune: values.tune });
-        const timed = await timeInterleaved({ gemm: gemm.run, ...Object.fromEntries(Object.entries(prepared).map(([id, p]) => [id, p.run])) }, { warmup, repeats });
+        const timed = await timeInterleaved({ gemm: gemm.run, ...Object.fromEntries(Object.entries(prepared).map(([id, p]) => [id, p.run])) }, { warmup, repeats, settle });
         const gemmGflops = gemm.flops / timed.gemm.median / 1e6;
         const best = Math.max(gemmGflops, bestTiled ?? 0);
         const rows = group.map((e) => {
@@ -297,7 +300,7 @@ const file = save(false);
 // --- the table
 const pad = (s, n) => String(s).padEnd(n);
 const lpad = (s, n) => String(s).padStart(n);
-console.log(`\nseqc benchmark on ${adapterDescription.route}: ${adapterDescription.description || adapterDescription.device} (${adapterDescription.featureLevel}), node ${process.version}; ${warmup} warm-up + ${repeats} timed runs\n`);
+console.log(`\nseqc benchmark on ${adapterDescription.route}: ${adapterDescription.description || adapterDescription.device} (${adapterDescription.featureLevel}), node ${process.version}; ${warmup} warm-up + ${repeats} timed rounds, each run after ${settle} untimed\n`);
 console.log(`${pad('case', 16)}${pad('peer', 13)}${lpad('min ms', 10)}${lpad('median ms', 11)}${lpad('max ms', 10)}  ${pad('max |diff|', 24)}`);
 for (const e of results) {
   for (const [name, r] of Object.entries(e.peers)) {
