@@ -3,9 +3,8 @@
 // and then the next's puts the drift into their ratio. Run in rounds instead, each round
 // every run once, the order rotated every round, and the drift lands on all of them alike.
 // A run right after another peer's finds the caches holding that peer's data (and on Dawn's
-// OpenGL backend another device's context current): timed so, seqc's 66 ms LSTM forward took
-// 82 ms. So each timed run follows `settle` untimed runs of its own, as in an app that runs
-// one model again and again.
+// OpenGL backend another device's context current), which an app running one model again
+// and again does not: each timed run follows `settle` untimed runs of its own.
 
 const round2 = (v) => +v.toFixed(2);
 
