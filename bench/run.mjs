@@ -20,7 +20,7 @@ import { parseArgs } from 'node:util';
 import { CASES, caseData, maxAbsDiff } from './cases.mjs';
 import { adapterInfo, closeGpu, installNavigatorGpu, openGpu, seqcDevice } from './gpu.mjs';
 import { matmulBench } from './matmul.mjs';
-import { prepareSeqcGemm, seqcGemm } from './seqc-gemm.mjs';
+import { prepareSeqcGemm, timeGemmAlone } from './seqc-gemm.mjs';
 import { recurrenceAlone } from './recurrence.mjs';
 import { timeInterleaved } from './interleave.mjs';
 import * as seqc from './peers/seqc.mjs';
@@ -235,24 +235,24 @@ for (const id of selected) {
   log(`${id}: recurrence alone: scan ${alone.schedules.scan.medianMs} ms, persistent ${alone.schedules.persistent.medianMs} ms, stepped ${alone.schedules.stepped.medianMs} ms`);
 }
 
-// --- the adapter's tiled matmul rate
-if (!values['no-matmul']) {
+// --- the adapter's tiled matmul rate, and seqc's own GEMM (prepared once: timed alone here, in rounds below)
+const gemm = values['no-matmul'] ? undefined : await prepareSeqcGemm(device, { n: quick ? 256 : 1024 });
+if (gemm) {
   log('matmul ...');
   matmul = await matmulBench(device, quick ? { n: 256, repeats: 3, tiles: [{ TM: 4, TN: 4, WG: 64 }, { TM: 8, TN: 4, WG: 32 }] } : {});
   matmul.seqcHoisted = hoisted ?? null;
-  matmul.seqcGemm = await seqcGemm(device, quick ? { n: 256, repeats: 3 } : {});
+  matmul.seqcGemm = await timeGemmAlone(gemm, quick ? 3 : 5);
   log(`matmul ${matmul.n}^3: best ${matmul.best.gflops} GFLOP/s (${matmul.best.tile}, workgroup ${matmul.best.workgroup}); seqc's ${matmul.seqcGemm.gflops} GFLOP/s (${matmul.seqcGemm.kernel})`);
 }
 
 // --- each forward's matmul rate, timed in alternation with seqc's own GEMM and the LSTM at its
 // shape: a rate measured minutes apart from the one it is compared with would carry the drift
 const bestTiled = matmul?.best.gflops;
-if (!values['no-matmul'] && results.some((e) => CASES[e.id].kind === 'forward' && e.peers.seqc)) {
-  log('matmul rate of each forward, in alternation with the GEMM ...');
-  const gemm = await prepareSeqcGemm(device, { n: quick ? 256 : 1024 });
-  try {
+const forwards = gemm ? results.filter((e) => CASES[e.id].kind === 'forward' && e.peers.seqc) : [];
+try {
+  if (forwards.length) {
+    log('matmul rate of each forward, in alternation with the GEMM ...');
     const shapeOf = (c) => [c.B, c.T, c.I, c.H].join(',');
-    const forwards = results.filter((e) => CASES[e.id].kind === 'forward' && e.peers.seqc);
     for (const shape of new Set(forwards.map((e) => shapeOf(CASES[e.id])))) {
       const group = forwards.filter((e) => shapeOf(CASES[e.id]) === shape);
       const prepared = {};
@@ -274,9 +274,9 @@ if (!values['no-matmul'] && results.some((e) => CASES[e.id].kind === 'forward' &
         for (const p of Object.values(prepared)) p.dispose();
       }
     }
-  } finally {
-    gemm.dispose();
   }
+} finally {
+  gemm?.dispose();
 }
 
 // --- seqc compile time, whole process

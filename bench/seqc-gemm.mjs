@@ -67,13 +67,8 @@ export async function prepareSeqcGemm(device, { n = 1024 } = {}) {
   }
 }
 
-/** The GEMM timed alone: median of `repeats` runs. */
-export async function seqcGemm(device, { n = 1024, repeats = 5 } = {}) {
-  const gemm = await prepareSeqcGemm(device, { n });
-  try {
-    const { median, min } = await timeRuns(gemm.run, repeats);
-    return { n, kernel: gemm.kernel, medianMs: +median.toFixed(2), minMs: +min.toFixed(2), gflops: +(gemm.flops / median / 1e6).toFixed(2), maxRelDiff: gemm.maxRelDiff };
-  } finally {
-    gemm.dispose();
-  }
+/** A prepared GEMM timed alone: median of `repeats` runs. */
+export async function timeGemmAlone(gemm, repeats = 5) {
+  const { median, min } = await timeRuns(gemm.run, repeats);
+  return { n: gemm.n, kernel: gemm.kernel, medianMs: +median.toFixed(2), minMs: +min.toFixed(2), gflops: +(gemm.flops / median / 1e6).toFixed(2), maxRelDiff: gemm.maxRelDiff };
 }

@@ -924,10 +924,7 @@ export class KernelWriter {
     const filters = [...this.#filterRequests.values()];
     this.#requests = undefined;
     this.#filterRequests = undefined;
-    this.#counter = 0;
-    this.#bufferUse.clear();
-    this.#usesParams = false;
-    this.#usesRandom = false;
+    this.#startPass();
     const main = new Block('  ');
     const names: string[][] = [];
     for (let a = 0; a < laneRows; a++) {
@@ -985,7 +982,7 @@ export class KernelWriter {
       accumulators: laneRows * groupCols,
       accesses: main.accesses.total,
       sharedAccesses: main.accesses.shared,
-      ...(this.tile.vectorRows ? { aligned: [...this.#aligned.values()], vectorLoads: this.#vectorBuffers.size } : {}),
+      ...(this.tile.vectorRows ? this.rowVectors : {}),
       usesGrads: true,
       rowLoop: { perRow, fixed },
     };
@@ -1067,10 +1064,7 @@ export class KernelWriter {
     const requests = [...this.#requests.values()];
     this.#requests = undefined;
     this.#chooseVectorOperands(requests, outputs);
-    this.#counter = 0;
-    this.#bufferUse.clear();
-    this.#usesParams = false;
-    this.#usesRandom = false;
+    this.#startPass();
     this.#vectorLoads = 0;
     this.#scalarExtra = Dim.of(0);
     this.#aligned.clear();
@@ -1129,6 +1123,14 @@ export class KernelWriter {
     }
   }
 
+  /** A second pass starts afresh: names, bindings, and whether it uses params and the RNG. */
+  #startPass(): void {
+    this.#counter = 0;
+    this.#bufferUse.clear();
+    this.#usesParams = false;
+    this.#usesRandom = false;
+  }
+
   /**
    * After a first pass of a scan tile with vectorRows: the buffers it read along its lanes'
    * elements, and `also` (those it will store four at a time: vectorStore), are bound as vec4s
@@ -1137,10 +1139,7 @@ export class KernelWriter {
   bindRowVectors(also: Iterable<number>): void {
     for (const buffer of [...this.#laneRowReads, ...also]) this.#vectorBuffers.add(buffer);
     this.#laneRowReads.clear();
-    this.#counter = 0;
-    this.#bufferUse.clear();
-    this.#usesParams = false;
-    this.#usesRandom = false;
+    this.#startPass();
     this.#aligned.clear();
   }
 
