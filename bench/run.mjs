@@ -2,6 +2,7 @@
 // and its wasm backend as the CPU reference), all in this one process on one Dawn adapter.
 //
 //   node bench/run.mjs [--case lstm-big,gru-small ...] [--peers seqc,seqc-sequential,seqc-stepped,tfjs-webgpu,ort-webgpu,ort-wasm]
+//                      (seqc-f16, not run by default: seqc's forward reading its parameters as halves)
 //                      [--repeats 10] [--warmup 2] [--settle 1] [--quick] [--no-matmul] [--no-compile] [--out DIR]
 //                      [--param-access texture|buffer]   (how seqc's kernels read parameters; default: the runtime's choice)
 //                      [--tune]   (seqc times its candidate tiles at creation and keeps the fastest: CreateOptions.tune)
@@ -46,7 +47,7 @@ const { values } = parseArgs({
   },
 });
 if (values.help) {
-  console.log(`node bench/run.mjs [--case ${Object.keys(CASES).join('|')}] [--peers seqc,seqc-sequential,seqc-stepped,tfjs-webgpu,ort-webgpu,ort-wasm] [--repeats N] [--warmup N] [--settle N] [--quick] [--no-matmul] [--no-compile] [--out DIR] [--param-access texture|buffer] [--tune]`);
+  console.log(`node bench/run.mjs [--case ${Object.keys(CASES).join('|')}] [--peers seqc,seqc-sequential,seqc-stepped,seqc-f16,tfjs-webgpu,ort-webgpu,ort-wasm] [--repeats N] [--warmup N] [--settle N] [--quick] [--no-matmul] [--no-compile] [--out DIR] [--param-access texture|buffer] [--tune]`);
   process.exit(0);
 }
 const quick = values.quick;
@@ -58,7 +59,7 @@ const caseIds = values.case.flatMap((s) => s.split(',')).filter(Boolean);
 const selected = caseIds.length ? caseIds : Object.keys(CASES).filter((k) => !CASES[k].hidden);
 for (const id of selected) if (!CASES[id]) throw new Error(`unknown case ${id}; cases: ${Object.keys(CASES).join(', ')}`);
 const peerNames = values.peers.split(',').filter(Boolean);
-const KNOWN = ['seqc', 'seqc-sequential', 'seqc-stepped', 'tfjs-webgpu', 'ort-webgpu', 'ort-wasm'];
+const KNOWN = ['seqc', 'seqc-sequential', 'seqc-stepped', 'seqc-f16', 'tfjs-webgpu', 'ort-webgpu', 'ort-wasm'];
 for (const p of peerNames) if (!KNOWN.includes(p)) throw new Error(`unknown peer ${p}; peers: ${KNOWN.join(', ')}`);
 if (!peerNames.includes('seqc')) throw new Error('seqc must be among the peers: the others are checked against it');
 
@@ -86,7 +87,7 @@ if (values['param-access']) {
 }
 const adapterDescription = adapterInfo(adapter);
 log(`adapter: ${adapterDescription.route} (${adapterDescription.featureLevel}): ${[adapterDescription.vendor, adapterDescription.architecture, adapterDescription.description].filter(Boolean).join(' ')}`);
-const peers = { seqc, 'seqc-sequential': seqc.sequential, 'seqc-stepped': seqc.stepped };
+const peers = { seqc, 'seqc-sequential': seqc.sequential, 'seqc-stepped': seqc.stepped, 'seqc-f16': seqc.halves };
 if (peerNames.some((p) => !p.startsWith('seqc'))) {
   installNavigatorGpu();
   if (peerNames.includes('tfjs-webgpu')) peers['tfjs-webgpu'] = await import('./peers/tfjs.mjs');

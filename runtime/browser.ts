@@ -9,6 +9,7 @@ export { getDevice, releaseDevice, requestDeviceWithLimits, NoAdapterError } fro
 export type { DeviceInfo } from './device.js';
 export { setParamAccess } from './param-texture.js';
 export type { ParamAccess } from './param-texture.js';
+export type { ParamPrecision } from './param-halves.js';
 export type { TuningRow } from './tune.js';
 export { browserHost, host, setHost } from './host.js';
 export type { Host } from './host.js';

@@ -38,7 +38,9 @@ export async function requestDeviceWithLimits(adapter: GPUAdapter): Promise<GPUD
     const value = adapter.limits[name];
     if (typeof value === 'number') requiredLimits[name] = value;
   }
-  const device = await adapter.requestDevice({ requiredLimits });
+  // half parameters (param-halves.ts) are typed f16 where the adapter offers it
+  const requiredFeatures: GPUFeatureName[] = adapter.features.has('shader-f16') ? ['shader-f16'] : [];
+  const device = await adapter.requestDevice({ requiredLimits, requiredFeatures });
   parallelismByDevice.set(device, parallelismFor(adapter.info));
   adapterNames.set(device, adapterName(adapter.info));
   return device;

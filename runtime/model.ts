@@ -6,6 +6,7 @@ import { type DeviceInfo, getDevice } from './device.js';
 import { PlanExecutor, WorkQueue, readBack } from './executor.js';
 import { PlanRunner, planConstants } from './plan-runner.js';
 import { releaseParamTexture } from './param-texture.js';
+import { type ParamPrecision, releaseHalfParams } from './param-halves.js';
 import type { TuningRow } from './tune.js';
 import { Random, initialize } from './init.js';
 import { VALID_INPUT, validMask, zeroPadding } from './lengths.js';
@@ -33,6 +34,13 @@ export interface CreateOptions<Sizes extends string = string> {
    * does the same for trainStep.
    */
   readonly tune?: boolean;
+  /**
+   * How forward's kernels store the parameters they read (default 'f32'). 'f16': a copy
+   * rounded to halves, typed f16 where the device offers `shader-f16` and packed two to a
+   * u32 elsewhere, is what they read; they still compute in f32 (runtime/param-halves.ts).
+   * getParam, checkpoints and trainStep keep the f32 parameters.
+   */
+  readonly paramPrecision?: ParamPrecision;
 }
 
 export interface ForwardOptions {
@@ -88,7 +96,7 @@ export class SeqModel<Sizes extends string = string, Params extends string = str
   #training: { plans: TrainingPlans; options: TrainerOptions; trainer?: Promise<Trainer>; ready?: Trainer } | undefined;
   #disposed = false;
 
-  private constructor(plan: LaunchPlan, sizes: Record<string, number>, batch: number, description: string, device: GPUDevice, offsets: Map<string, { offset: number; length: number }>, paramCount: number, tune: boolean) {
+  private constructor(plan: LaunchPlan, sizes: Record<string, number>, batch: number, description: string, device: GPUDevice, offsets: Map<string, { offset: number; length: number }>, paramCount: number, tune: boolean, paramPrecision: ParamPrecision) {
     this.plan = plan;
     this.sizes = sizes as Record<Sizes, number>;
     this.batch = batch;
@@ -98,7 +106,7 @@ export class SeqModel<Sizes extends string = string, Params extends string = str
     this.paramCount = paramCount;
     this.paramBuffer = device.createBuffer({ size: Math.max(16, paramCount * 4), usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST | GPUBufferUsage.COPY_SRC, label: `${plan.cell}/params` });
     const constants = planConstants(plan, sizes, [...offsets.values()].map((o) => o.offset), paramCount);
-    this.#executor = new PlanExecutor(new PlanRunner(device, plan, sizes, constants), this.paramBuffer, this.queue, tune);
+    this.#executor = new PlanExecutor(new PlanRunner(device, plan, sizes, constants, paramPrecision), this.paramBuffer, this.queue, tune);
   }
 
   static async create<S extends string, P extends string, I extends string, O extends string, St extends string>(plan: LaunchPlan, options: CreateOptions<S> = {}, training?: TrainingPlans): Promise<SeqModel<S, P, I, O, St>> {
@@ -106,6 +114,8 @@ export class SeqModel<Sizes extends string = string, Params extends string = str
     const sizes = bindSizes(plan, options.sizes ?? {});
     const batch = options.batch ?? 1;
     if (!Number.isInteger(batch) || batch < 1) throw new SizeError(`batch must be a whole number >= 1, got ${batch}`);
+    const precision = options.paramPrecision ?? 'f32';
+    if (precision !== 'f32' && precision !== 'f16') throw new Error(`paramPrecision must be 'f32' or 'f16', got ${String(precision)}`);
     const offsets = new Map<string, { offset: number; length: number }>();
     let total = 0;
     for (const p of plan.params) {
@@ -116,7 +126,7 @@ export class SeqModel<Sizes extends string = string, Params extends string = str
     let info: Pick<DeviceInfo, 'device' | 'description'>;
     if (options.device) info = { device: options.device, description: 'a device given by the caller' };
     else info = await getDevice();
-    const model = new SeqModel<S, P, I, O, St>(plan, sizes, batch, info.description, info.device, offsets, total, options.tune ?? false);
+    const model = new SeqModel<S, P, I, O, St>(plan, sizes, batch, info.description, info.device, offsets, total, options.tune ?? false, precision);
     try {
       await model.#executor.prepare(batch);
     } catch (error) {
@@ -355,6 +365,7 @@ export class SeqModel<Sizes extends string = string, Params extends string = str
     this.queue.close();
     this.#executor.dispose();
     releaseParamTexture(this.paramBuffer);
+    releaseHalfParams(this.paramBuffer);
     this.paramBuffer.destroy();
   }
 }

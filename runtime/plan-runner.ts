@@ -7,6 +7,7 @@ import type { DimTerms, LaunchPlan, PlanKernel, PlanVariant } from './plan.js';
 import { evaluateDim, variantFits } from './plan.js';
 import { type Parallelism, parallelismOf } from './device.js';
 import { PARAM_TEXTURE_BINDING, paramAccessOf, paramTextureOf, paramTextureRows, withTextureParams } from './param-texture.js';
+import { type HalfSpelling, type ParamPrecision, halfParamsOf, halfSpellingOf, withHalfParams } from './param-halves.js';
 
 export const UNIFORM_BYTES = 16;
 
@@ -154,11 +155,14 @@ function layoutFor(device: GPUDevice, kernel: PlanKernel, paramTexture: boolean)
   return device.createBindGroupLayout({ entries, label: kernel.label });
 }
 
-/** Compiles a variant's WGSL, with its vector parameter loads from the texture where `textured` (param-texture.ts). */
-export async function pipelineFor(device: GPUDevice, kernel: PlanKernel, planWgsl: string, constants: Record<string, number>, textured: boolean) {
+/**
+ * Compiles a variant's WGSL, with its vector parameter loads from the texture where `textured`
+ * (param-texture.ts), or its parameter reads from their half copy where `halves` (param-halves.ts).
+ */
+export async function pipelineFor(device: GPUDevice, kernel: PlanKernel, planWgsl: string, constants: Record<string, number>, textured: boolean, halves?: HalfSpelling) {
   let cache = pipelineCache.get(device);
   if (!cache) pipelineCache.set(device, (cache = new Map()));
-  const wgsl = textured ? withTextureParams(planWgsl) : planWgsl;
+  const wgsl = textured ? withTextureParams(planWgsl) : halves ? withHalfParams(planWgsl, halves) : planWgsl;
   const key = `${JSON.stringify(constants)}\n${kernel.usesParams}${textured}${kernel.usesGrads}${JSON.stringify(kernel.buffers)}\n${wgsl}`;
   let entry = cache.get(key);
   if (!entry) {
@@ -290,14 +294,20 @@ export class PlanRunner {
   readonly #tuned = new Set<string>();
   /** whether vector twins fetch their parameter loads from the parameters' texture copy (param-texture.ts), chosen per device */
   readonly paramTexture: boolean;
+  /** how kernels read their parameters' half copy (param-halves.ts), with paramPrecision 'f16'; undefined: the f32 buffer */
+  readonly halfParams: HalfSpelling | undefined;
 
   constructor(
     readonly device: GPUDevice,
     readonly plan: LaunchPlan,
     readonly sizes: Readonly<Record<string, number>>,
     readonly constants: Readonly<Record<string, number>>,
+    paramPrecision: ParamPrecision = 'f32',
   ) {
-    this.paramTexture = paramAccessOf(device) === 'texture' && plan.kernels.some((k) => k.usesParams) && paramTextureRows(device, this.paramCount) !== undefined;
+    const readsParams = plan.kernels.some((k) => k.usesParams);
+    this.halfParams = paramPrecision === 'f16' && readsParams ? halfSpellingOf(device) : undefined;
+    // the texture holds f32 texels: halves are read from their buffer
+    this.paramTexture = !this.halfParams && paramAccessOf(device) === 'texture' && readsParams && paramTextureRows(device, this.paramCount) !== undefined;
   }
 
   /** Floats of the packed parameters: the gradient buffer's loss slot follows them (planConstants). */
@@ -311,6 +321,7 @@ export class PlanRunner {
    */
   refreshParams(encoder: GPUCommandEncoder, params: GPUBuffer): void {
     if (this.paramTexture) paramTextureOf(this.device, params).refresh(encoder);
+    if (this.halfParams) halfParamsOf(this.device, params).refresh(encoder);
   }
 
   /** Elements of one step of one batch row, per plan buffer. */
@@ -350,7 +361,8 @@ export class PlanRunner {
 
   async #pipeline(kernel: PlanKernel, variant: PlanVariant, constants: Record<string, number>): Promise<{ pipeline: GPUComputePipeline; layout: GPUBindGroupLayout; textured: boolean }> {
     const textured = this.paramTexture && kernel.usesParams && variant.vectorParams === true;
-    return { ...(await pipelineFor(this.device, kernel, variant.wgsl, constants, textured)), textured };
+    const halves = kernel.usesParams ? this.halfParams : undefined;
+    return { ...(await pipelineFor(this.device, kernel, variant.wgsl, constants, textured, halves)), textured };
   }
 
   /**
@@ -461,7 +473,8 @@ export class PlanRunner {
   bindGroups(kernels: readonly CompiledKernel[], bindings: PlanBindings): GPUBindGroup[] {
     return kernels.map(({ kernel, layout, textured }) => {
       const entries: GPUBindGroupEntry[] = [{ binding: 0, resource: { buffer: bindings.uniforms, offset: 0, size: UNIFORM_BYTES } }];
-      if (kernel.usesParams) entries.push({ binding: entries.length, resource: { buffer: bindings.params } });
+      const params = this.halfParams ? halfParamsOf(this.device, bindings.params).buffer : bindings.params;
+      if (kernel.usesParams) entries.push({ binding: entries.length, resource: { buffer: params } });
       if (kernel.usesGrads) {
         if (!bindings.grads) throw new Error(`internal: kernel ${kernel.label} needs a gradient buffer`);
         entries.push({ binding: entries.length, resource: { buffer: bindings.grads } });

@@ -16,6 +16,8 @@
  * @module
  */
 
+import { f16ToF32Bits, f32ToBf16Bits, f32ToF16Bits } from './half-bits.js';
+
 /** The dtypes this module reads and writes. */
 export type SafetensorsDtype =
   | 'BOOL' | 'U8' | 'I8' | 'U16' | 'I16' | 'F16' | 'BF16' | 'U32' | 'I32' | 'F32' | 'U64' | 'I64' | 'F64';
@@ -81,45 +83,6 @@ const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
 function fixEndian<T extends Uint8Array>(bytes: T, size: number): T {
   if (!LITTLE_ENDIAN && size > 1) for (let i = 0; i < bytes.length; i += size) bytes.subarray(i, i + size).reverse();
   return bytes;
-}
-
-// ---- half-precision conversions, on raw bit patterns -------------------------------------
-
-function f16ToF32Bits(h: number): number {
-  const sign = (h & 0x8000) << 16;
-  const exp = (h >> 10) & 0x1f;
-  let mant = h & 0x3ff;
-  if (exp === 0x1f) return (sign | 0x7f800000 | (mant << 13)) >>> 0;
-  if (exp !== 0) return (sign | ((exp + 112) << 23) | (mant << 13)) >>> 0;
-  if (mant === 0) return sign >>> 0;
-  let e = 113; // subnormal: mant × 2^-24; normalise so the leading one lands on bit 10
-  while ((mant & 0x400) === 0) { mant <<= 1; e--; }
-  return (sign | (e << 23) | ((mant & 0x3ff) << 13)) >>> 0;
-}
-
-/** Rounds `m` right by `shift` bits to nearest, ties to even. */
-function roundShift(m: number, shift: number): number {
-  const q = m >>> shift, rem = m & ((1 << shift) - 1), half = 1 << (shift - 1);
-  return rem > half || (rem === half && (q & 1)) ? q + 1 : q;
-}
-
-function f32ToF16Bits(x: number): number {
-  const sign = (x >>> 16) & 0x8000;
-  const exp = (x >>> 23) & 0xff;
-  const mant = x & 0x7fffff;
-  if (exp === 0xff) return sign | 0x7c00 | (mant === 0 ? 0 : (mant >>> 13) || 0x200);
-  const e = exp - 112;
-  if (e >= 0x1f) return sign | 0x7c00;
-  if (e <= 0) return e < -10 ? sign : sign | roundShift(mant | 0x800000, 14 - e);
-  return sign | roundShift((e << 23) | mant, 13); // a carry out of the mantissa bumps the exponent
-}
-
-function f32ToBf16Bits(x: number): number {
-  if ((x & 0x7f800000) === 0x7f800000 && (x & 0x7fffff) !== 0) {
-    const h = x >>> 16;
-    return h & 0x7f ? h : h | 0x40; // NaN stays NaN, its payload kept where it fits
-  }
-  return ((x + 0x7fff + ((x >>> 16) & 1)) >>> 16) & 0xffff;
 }
 
 // ---- encoding ---------------------------------------------------------------------------

@@ -9,6 +9,7 @@
 import type { CompiledKernel, PlanRunner } from './plan-runner.js';
 import { allocateWorkspace, releaseWorkspace } from './workspace.js';
 import { releaseParamTexture } from './param-texture.js';
+import { releaseHalfParams } from './param-halves.js';
 
 /** Candidates: estimated within this factor of the best. */
 const TUNE_SPREAD = 2;
@@ -55,6 +56,7 @@ export async function tuneKernels(runner: PlanRunner, steps: number, batch: numb
   } finally {
     releaseWorkspace(ws);
     releaseParamTexture(params);
+    releaseHalfParams(params);
     params.destroy();
     grads.destroy();
   }

@@ -40,7 +40,7 @@ export function forwardMatmulFlops(c) {
 }
 
 /** Outputs in seqc's layout, [T, B, N] per name. `recurrence: 'sequential'` keeps the step loop where a scan applies. */
-export async function prepare(c, data, { device, recurrence, tune = false, stepped = false }) {
+export async function prepare(c, data, { device, recurrence, tune = false, stepped = false, paramPrecision = 'f32' }) {
   const cell = program(c);
   const planOptions = recurrence ? { recurrence } : {};
   // one dispatch per step: the plan without the persistent kernel that would walk the steps itself
@@ -68,7 +68,7 @@ export async function prepare(c, data, { device, recurrence, tune = false, stepp
       dispose: () => model.dispose(),
     };
   }
-  const model = await createModel(schedule(buildLaunchPlan(cell, planOptions)), { sizes, batch: c.B, device, tune });
+  const model = await createModel(schedule(buildLaunchPlan(cell, planOptions)), { sizes, batch: c.B, device, tune, paramPrecision });
   model.setParams(data.params);
   return {
     get tuning() {
@@ -104,3 +104,12 @@ export function reference(c, data) {
   const result = referenceForward(program(c), { params: data.params, inputs: { x: data.x }, sizes: sizesOf(c), T: c.T, B: c.B });
   return result.outputs;
 }
+
+/** seqc reading its parameters as halves (runtime/param-halves.ts): f16 where the device offers shader-f16, packed in u32s elsewhere. */
+export const halves = {
+  name: 'seqc-f16',
+  prepare(c, data, options) {
+    if (c.kind === 'train') throw new Skip('halves are read by forward only: trainStep keeps f32 parameters');
+    return prepare(c, data, { ...options, paramPrecision: 'f16' });
+  },
+};
