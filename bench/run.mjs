@@ -78,6 +78,26 @@ function diffOutputs(mine, theirs) {
   return Math.max(...Object.values(diffs));
 }
 
+let compile;
+// --- seqc compile time, whole process: first, before any peer is loaded. Once ONNX Runtime's
+// wasm backend has run, this process keeps a core busy for seconds (with one wasm thread, and
+// with V8's wasm tier-up off too; the cause was not found): a compile spawned right after two
+// of its runs took 310-495 ms against 212-258 before them, and 249-327 two seconds later.
+if (!values['no-compile']) {
+  log('seqc compile ...');
+  const dir = mkdtempSync(join(tmpdir(), 'seqc-bench-'));
+  const runs = [];
+  for (let i = 0; i < (quick ? 1 : 5); i++) {
+    const start = performance.now();
+    const r = spawnSync(process.execPath, ['bin/seqc.js', 'compile', 'examples/lstm.seq', '-o', join(dir, 'lstm.js')], { encoding: 'utf8' });
+    runs.push(performance.now() - start);
+    if (r.status !== 0) throw new Error(`seqc compile failed: ${r.stderr}`);
+  }
+  rmSync(dir, { recursive: true, force: true });
+  const sorted = [...runs].sort((a, b) => a - b);
+  compile = { command: 'node bin/seqc.js compile examples/lstm.seq -o lstm.js', medianMs: +sorted[Math.floor(sorted.length / 2)].toFixed(0), minMs: +sorted[0].toFixed(0), maxMs: +sorted.at(-1).toFixed(0), runs: runs.map((r) => +r.toFixed(0)) };
+}
+
 // --- the adapter, shared by every peer
 const adapter = await openGpu();
 const device = await seqcDevice(adapter);
@@ -99,7 +119,6 @@ if (peerNames.some((p) => !p.startsWith('seqc'))) {
 }
 
 let matmul;
-let compile;
 const recurrence = [];
 const efficiency = [];
 const date = new Date().toISOString();
@@ -278,22 +297,6 @@ try {
   }
 } finally {
   gemm?.dispose();
-}
-
-// --- seqc compile time, whole process
-if (!values['no-compile']) {
-  log('seqc compile ...');
-  const dir = mkdtempSync(join(tmpdir(), 'seqc-bench-'));
-  const runs = [];
-  for (let i = 0; i < (quick ? 1 : 5); i++) {
-    const start = performance.now();
-    const r = spawnSync(process.execPath, ['bin/seqc.js', 'compile', 'examples/lstm.seq', '-o', join(dir, 'lstm.js')], { encoding: 'utf8' });
-    runs.push(performance.now() - start);
-    if (r.status !== 0) throw new Error(`seqc compile failed: ${r.stderr}`);
-  }
-  rmSync(dir, { recursive: true, force: true });
-  const sorted = [...runs].sort((a, b) => a - b);
-  compile = { command: 'node bin/seqc.js compile examples/lstm.seq -o lstm.js', medianMs: +sorted[Math.floor(sorted.length / 2)].toFixed(0), minMs: +sorted[0].toFixed(0), maxMs: +sorted.at(-1).toFixed(0), runs: runs.map((r) => +r.toFixed(0)) };
 }
 
 const file = save(false);
