@@ -24,6 +24,7 @@ import { matmulBench } from './matmul.mjs';
 import { prepareSeqcGemm, timeGemmAlone } from './seqc-gemm.mjs';
 import { recurrenceAlone } from './recurrence.mjs';
 import { timeInterleaved } from './interleave.mjs';
+import { quiesce } from './quiesce.mjs';
 import * as seqc from './peers/seqc.mjs';
 import { setParamAccess } from '../dist/runtime/index.js';
 
@@ -210,8 +211,10 @@ for (const id of selected) {
         } catch {}
       }
     }
-    // the peers in alternation, so that the machine's drift lands on every one of them alike
-    log(`${id}: timing ${Object.keys(prepared).join(', ')} in alternation ...`);
+    // the peers in alternation, so that the machine's drift lands on every one of them alike,
+    // once the threads that preparing them started (a wasm module's compile) are idle
+    entry.quiesce = await quiesce();
+    log(`${id}: timing ${Object.keys(prepared).join(', ')} in alternation (after ${(entry.quiesce.waitedMs / 1000).toFixed(1)} s for background threads to go idle${entry.quiesce.timedOut ? ': they did not' : ''}) ...`);
     const runs = Object.fromEntries(Object.entries(prepared).map(([name, p]) => [name, p.run]));
     const onError = (peerName, error) => {
       failed(entry, peerName, error);
@@ -249,6 +252,7 @@ for (const id of selected) {
 for (const id of selected) {
   const c = CASES[id];
   if (c.kind !== 'forward') continue;
+  await quiesce();
   const alone = await recurrenceAlone(device, c, caseData(c), quick ? { repeats: 3, inner: 3 } : {});
   if (!alone) continue;
   recurrence.push({ id, ...alone });
@@ -259,6 +263,7 @@ for (const id of selected) {
 const gemm = values['no-matmul'] ? undefined : await prepareSeqcGemm(device, { n: quick ? 256 : 1024 });
 if (gemm) {
   log('matmul ...');
+  await quiesce();
   matmul = await matmulBench(device, quick ? { n: 256, repeats: 3, tiles: [{ TM: 4, TN: 4, WG: 64 }, { TM: 8, TN: 4, WG: 32 }] } : {});
   matmul.seqcHoisted = hoisted ?? null;
   matmul.seqcGemm = await timeGemmAlone(gemm, quick ? 3 : 5);
@@ -278,6 +283,7 @@ try {
       const prepared = {};
       try {
         for (const e of group) prepared[e.id] = await seqc.prepare(CASES[e.id], caseData(CASES[e.id]), { device, tune: values.tune });
+        await quiesce();
         const timed = await timeInterleaved({ gemm: gemm.run, ...Object.fromEntries(Object.entries(prepared).map(([id, p]) => [id, p.run])) }, { warmup, repeats, settle });
         const gemmGflops = gemm.flops / timed.gemm.median / 1e6;
         const best = Math.max(gemmGflops, bestTiled ?? 0);

@@ -8,7 +8,9 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { Worker } from 'node:worker_threads';
 import { timeInterleaved } from '../bench/interleave.mjs';
+import { quiesce } from '../bench/quiesce.mjs';
 
 const out = mkdtempSync(join(tmpdir(), 'seqc-bench-test-'));
 afterAll(() => rmSync(out, { recursive: true, force: true }));
@@ -90,5 +92,25 @@ describe('timeInterleaved', () => {
     expect(calls).toEqual(['a', 'a', 'b', 'b', 'b', 'b', 'a', 'a', 'a', 'a', 'b', 'b']);
     expect(timed.a!.max).toBeLessThan(50);
     expect(timed.b!.max).toBeLessThan(50);
+  });
+});
+
+describe('quiesce', () => {
+  it('waits while another thread of the process keeps a core busy, and not when none does', async () => {
+    const idle = await quiesce({ sampleMs: 200 });
+    expect(idle.timedOut).toBeUndefined();
+    expect(idle.waitedMs).toBeLessThan(2000);
+    const worker = new Worker('const end = Date.now() + 1500; while (Date.now() < end) {}', { eval: true });
+    try {
+      await new Promise((resolve) => worker.once('online', resolve));
+      const busy = await quiesce({ sampleMs: 200 });
+      expect(busy.waitedMs).toBeGreaterThanOrEqual(1200);
+      const capped = new Worker('const end = Date.now() + 1500; while (Date.now() < end) {}', { eval: true });
+      await new Promise((resolve) => capped.once('online', resolve));
+      expect(await quiesce({ sampleMs: 200, maxMs: 400 })).toMatchObject({ timedOut: true });
+      await capped.terminate();
+    } finally {
+      await worker.terminate();
+    }
   });
 });
