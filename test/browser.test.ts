@@ -27,6 +27,7 @@ import { buildWeb } from '../scripts/build-web.mjs';
 import { startServer } from '../examples/web/serve.mjs';
 import { closeBrowser, findChromium, launchChromium } from './chromium.js';
 import { runSeqc } from './run-seqc.js';
+import { f16ToF32Bits, f32ToF16Bits } from '../runtime/half-bits.js';
 
 const chromiumPath = findChromium();
 const inCI = !!process.env['CI'] && process.env['CI'] !== 'false';
@@ -50,6 +51,7 @@ interface PageForward {
   cell: string;
   device: string;
   limits: Record<string, number>;
+  features: string[];
   ms: number;
   outputs: Arrays;
   states: Arrays;
@@ -119,7 +121,7 @@ function checkAgainstReference(program: CellProgram, c: ReturnType<typeof lstmCa
 }
 
 /** Runs lstm.js in a plain Node process on Dawn (the Node entry of seqc/runtime). */
-async function forwardInNode(request: ReturnType<typeof lstmCase>['request']): Promise<{ outputs: Arrays; states: Arrays; device: string }> {
+async function forwardInNode(request: ReturnType<typeof lstmCase>['request'] & { paramPrecision?: 'f16' }): Promise<{ outputs: Arrays; states: Arrays; device: string }> {
   await writeFile(join(COMPILED, 'request.json'), JSON.stringify(request));
   const { status, stdout, stderr } = await new Promise<{ status: number; stdout: string; stderr: string }>((resolve) =>
     execFile(process.execPath, [join(COMPILED, 'node-forward.mjs')], { encoding: 'utf8', maxBuffer: 64 << 20, timeout: 120_000 }, (error, stdout, stderr) =>
@@ -158,7 +160,7 @@ describe.runIf(!!chromiumPath)('the web demo in Chromium (WebGPU on SwiftShader)
 import { releaseDevice } from 'seqc/runtime';
 import createLSTM from './lstm.js';
 const request = JSON.parse(readFileSync(new URL('./request.json', import.meta.url), 'utf8'));
-const model = await createLSTM({ sizes: request.sizes, batch: request.batch });
+const model = await createLSTM({ sizes: request.sizes, batch: request.batch, paramPrecision: request.paramPrecision });
 model.setParams(Object.fromEntries(Object.entries(request.params).map(([k, v]) => [k, Float32Array.from(v)])));
 const result = await model.forward(Object.fromEntries(Object.entries(request.inputs).map(([k, v]) => [k, Float32Array.from(v)])));
 const plain = (r) => Object.fromEntries(Object.entries(r).map(([k, v]) => [k, Array.from(v)]));
@@ -226,6 +228,26 @@ await releaseDevice();
     const [download] = await Promise.all([page.waitForEvent('download'), page.click('#download')]);
     expect(download.suggestedFilename()).toBe('lstm.js');
     expect(readFileSync((await download.path())!, 'utf8')).toBe(readFileSync(join(COMPILED, 'lstm.js'), 'utf8'));
+  });
+
+  it('runs lstm.js with its parameters as halves, as Node on Dawn does, on the halves the reference is given', async () => {
+    const c = lstmCase(lstm, 13);
+    const request = { ...c.request, paramPrecision: 'f16' as const };
+    const halves = await page.evaluate((r) => window.seqcDemo.forward({ ...r, module: '/compiled/lstm.js' }), request) as PageForward;
+    const f32 = await page.evaluate((r) => window.seqcDemo.forward({ ...r, module: '/compiled/lstm.js' }), c.request) as PageForward;
+    const inNode = await forwardInNode(request);
+    // the f32 parameters rounded to the nearest half, ties to even: what both adapters store
+    const rounded = Object.fromEntries(Object.entries(c.params).map(([k, v]) => [k, new Float32Array(new Uint32Array(Array.from(new Uint32Array(v.buffer, v.byteOffset, v.length), (bits) => f16ToF32Bits(f32ToF16Bits(bits)))).buffer)]));
+    const onHalves = { ...c, params: rounded };
+    const maxAbs = {
+      chromiumVsReferenceOnHalves: checkAgainstReference(lstm, onHalves, halves),
+      nodeVsReferenceOnHalves: checkAgainstReference(lstm, onHalves, inNode),
+      chromiumHalvesVsF32: Math.max(maxAbsDifference(halves.outputs, f32.outputs), maxAbsDifference(halves.states, f32.states)),
+    };
+    figures['halves'] = { chromiumFeatures: halves.features, maxAbs };
+    // the halves are read: against the f32 parameters the outputs move by about a half's rounding
+    expect(maxAbs.chromiumHalvesVsF32).toBeGreaterThan(1e-5);
+    expect(maxAbs.chromiumHalvesVsF32).toBeLessThan(1e-2);
   });
 
   it('checks the cell against the float64 reference in the Forward check view', async () => {

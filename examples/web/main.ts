@@ -201,10 +201,12 @@ export interface ForwardRequest {
   readonly params: Record<string, number[]>;
   /** [T, B, ...], by input name */
   readonly inputs: Record<string, number[]>;
+  /** how the kernels store the parameters they read (CreateOptions.paramPrecision) */
+  readonly paramPrecision?: 'f32' | 'f16';
 }
 
 async function forward(request: ForwardRequest) {
-  const options = { sizes: request.sizes, batch: request.batch };
+  const options = { sizes: request.sizes, batch: request.batch, paramPrecision: request.paramPrecision };
   let model;
   if (request.module) {
     const loaded = (await import(/* @vite-ignore */ request.module)) as { default: (o: typeof options) => ReturnType<typeof createModel> };
@@ -221,7 +223,8 @@ async function forward(request: ForwardRequest) {
     const ms = performance.now() - started;
     const plain = (record: Record<string, Float32Array>) => Object.fromEntries(Object.entries(record).map(([k, v]) => [k, Array.from(v)]));
     const limits = { maxStorageBuffersPerShaderStage: model.device.limits.maxStorageBuffersPerShaderStage, maxComputeWorkgroupStorageSize: model.device.limits.maxComputeWorkgroupStorageSize };
-    return { cell: model.plan.cell, device: model.deviceDescription, limits, ms, outputs: plain(result.outputs), states: plain(result.states) };
+    const features = [...model.device.features].sort();
+    return { cell: model.plan.cell, device: model.deviceDescription, limits, features, ms, outputs: plain(result.outputs), states: plain(result.states) };
   } finally {
     model.dispose();
   }
