@@ -15,8 +15,14 @@ import { releaseHalfParams } from './param-halves.js';
 const TUNE_SPREAD = 2;
 /** At most this many candidates per kernel. */
 const TUNE_CANDIDATES = 4;
-/** Timed runs per candidate, after a warm-up; the fastest counts (the least disturbed by other work). */
-const TUNE_REPEATS = 5;
+/**
+ * Rounds of timed runs, each running every candidate once, after a warm-up run each; a
+ * candidate's fastest run counts (the least disturbed by other work). In rounds, since this
+ * machine's speed drifts over seconds: timed one after the other, the steps of the two Elman
+ * RNNs (tanh and ReLU: the same product) took 16.8 and 23.4 ms with their 32x16 tile against
+ * 17.8 and 18.5 with 8x16, in one run.
+ */
+const TUNE_ROUNDS = 5;
 
 export interface TuningRow {
   readonly kernel: string;
@@ -42,13 +48,13 @@ export async function tuneKernels(runner: PlanRunner, steps: number, batch: numb
       const current = kernels[i]!;
       const candidates = runner.rankedVariants(current.kernel, batch, steps);
       if (candidates.length < 2) continue;
-      const timed: { compiled: CompiledKernel; ms: number }[] = [];
+      const compiled: CompiledKernel[] = [];
       for (const { variant, cost } of candidates.slice(0, TUNE_CANDIDATES)) {
         if (cost > TUNE_SPREAD * candidates[0]!.cost) break;
-        const compiled = variant === current.variant ? current : await runner.compileVariant(current.kernel, batch, steps, variant);
-        timed.push({ compiled, ms: await timeKernel(runner, compiled, bindings, steps, ws.stride) });
+        compiled.push(variant === current.variant ? current : await runner.compileVariant(current.kernel, batch, steps, variant));
       }
-      if (timed.length < 2) continue;
+      if (compiled.length < 2) continue;
+      const timed = await timeInRounds(runner, compiled, bindings, steps, ws.stride);
       const fastest = timed.reduce((a, b) => (b.ms < a.ms ? b : a));
       kernels[i] = fastest.compiled;
       rows.push({ kernel: current.kernel.label, times: timed.map((t) => ({ variant: describe(t.compiled), ms: +t.ms.toFixed(3) })), chosen: describe(fastest.compiled) });
@@ -64,24 +70,30 @@ export async function tuneKernels(runner: PlanRunner, steps: number, batch: numb
   return rows;
 }
 
-async function timeKernel(runner: PlanRunner, kernel: CompiledKernel, bindings: Parameters<PlanRunner['bindGroups']>[1], steps: number, stride: number): Promise<number> {
+/** Each candidate's fastest run over TUNE_ROUNDS rounds, the order rotated each round. */
+async function timeInRounds(runner: PlanRunner, candidates: readonly CompiledKernel[], bindings: Parameters<PlanRunner['bindGroups']>[1], steps: number, stride: number): Promise<{ compiled: CompiledKernel; ms: number }[]> {
   const { device } = runner;
-  const groups = runner.bindGroups([kernel], bindings);
-  const once = async () => {
-    const encoder = device.createCommandEncoder();
-    runner.refreshParams(encoder, bindings.params);
-    const pass = encoder.beginComputePass();
-    runner.encode(pass, [kernel], groups, steps, stride);
-    pass.end();
-    device.queue.submit([encoder.finish()]);
-    await device.queue.onSubmittedWorkDone();
-  };
-  await once();
-  const times: number[] = [];
-  for (let r = 0; r < TUNE_REPEATS; r++) {
-    const start = performance.now();
-    await once();
-    times.push(performance.now() - start);
+  const runs = candidates.map((kernel) => {
+    const groups = runner.bindGroups([kernel], bindings);
+    return async (): Promise<number> => {
+      const start = performance.now();
+      const encoder = device.createCommandEncoder();
+      runner.refreshParams(encoder, bindings.params);
+      const pass = encoder.beginComputePass();
+      runner.encode(pass, [kernel], groups, steps, stride);
+      pass.end();
+      device.queue.submit([encoder.finish()]);
+      await device.queue.onSubmittedWorkDone();
+      return performance.now() - start;
+    };
+  });
+  for (const run of runs) await run();
+  const fastest = runs.map(() => Infinity);
+  for (let round = 0; round < TUNE_ROUNDS; round++) {
+    for (let k = 0; k < runs.length; k++) {
+      const i = (round + k) % runs.length;
+      fastest[i] = Math.min(fastest[i]!, await runs[i]!());
+    }
   }
-  return Math.min(...times);
+  return candidates.map((compiled, i) => ({ compiled, ms: fastest[i]! }));
 }
