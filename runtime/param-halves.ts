@@ -21,6 +21,10 @@ export type HalfSpelling = 'f16' | 'packed';
 
 /** The largest finite half: parameters beyond it are stored as it, not as infinities. */
 const HALF_MAX = 65504;
+/** Invocations of a conversion workgroup, each rounding four parameters. */
+const CONVERSION_LANES = 64;
+/** Bytes of four f32 parameters, the conversion's unit. */
+const TEXEL_BYTES = 16;
 
 export function halfSpellingOf(device: GPUDevice): HalfSpelling {
   return device.features.has('shader-f16') ? 'f16' : 'packed';
@@ -125,10 +129,6 @@ export function halfConversionWgsl(spelling: HalfSpelling): string {
     '}',
   ].join('\n');
 }
-
-const CONVERSION_LANES = 64;
-/** Bytes of four f32 parameters, the conversion's unit. */
-const TEXEL_BYTES = 16;
 
 const conversions = new WeakMap<GPUDevice, Map<HalfSpelling, GPUComputePipeline>>();
 
