@@ -350,9 +350,15 @@ export class PlanRunner {
     return compiled;
   }
 
+  /** Whether the plan has a persistent kernel and this device binds all its buffers. */
+  get persistentFits(): boolean {
+    const persistent = this.plan.kernels.find((k) => k.persistent);
+    return persistent !== undefined && storageOf(persistent) <= this.device.limits.maxStorageBuffersPerShaderStage;
+  }
+
   #persists(batch: number): boolean {
     const persistent = this.plan.kernels.find((k) => k.persistent);
-    if (!persistent || storageOf(persistent) > this.device.limits.maxStorageBuffersPerShaderStage) return false;
+    if (!persistent || !this.persistentFits) return false;
     const steps = this.plan.kernels.filter((k) => k.phase === 'step' && !k.persistent);
     const parallel = parallelismOf(this.device);
     const stepped = steps.reduce((sum, k) => sum + chooseVariant(k, Math.max(...k.widths.map((w) => evaluateDim(w, this.sizes))), batch, this.sizes, parallel, this.paramTexture).cost, 0);
@@ -379,6 +385,11 @@ export class PlanRunner {
   /** A kernel compiled with the given variant instead of the estimate's. */
   compileVariant(kernel: PlanKernel, batch: number, steps: number, variant: PlanVariant): Promise<CompiledKernel> {
     return this.#compile(kernel, batch, steps, variant);
+  }
+
+  /** A kernel compiled with the estimate's variant, whether or not kernelsFor runs it at this batch (a persistent kernel, or the step kernels it replaces). */
+  compileKernel(kernel: PlanKernel, batch: number, steps: number): Promise<CompiledKernel> {
+    return this.#compile(kernel, batch, steps);
   }
 
   /** Replaces what kernelsFor(batch, steps) gives with tuning's choice. */

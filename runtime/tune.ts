@@ -7,6 +7,7 @@
  * second each on llvmpipe), which pays for a long run on one shape, not for a short one.
  */
 import type { CompiledKernel, PlanRunner } from './plan-runner.js';
+import type { PlanKernel } from './plan.js';
 import { allocateWorkspace, releaseWorkspace } from './workspace.js';
 import { releaseParamTexture } from './param-texture.js';
 import { releaseHalfParams } from './param-halves.js';
@@ -44,6 +45,11 @@ export async function tuneKernels(runner: PlanRunner, steps: number, batch: numb
   const bindings = { uniforms: ws.uniforms, params, grads, buffers: ws.buffers };
   const rows: TuningRow[] = [];
   try {
+    const schedule = await tuneStepLoop(runner, kernels, bindings, steps, batch, ws.stride);
+    if (schedule) {
+      kernels.splice(0, kernels.length, ...schedule.kernels);
+      rows.push(schedule.row);
+    }
     for (let i = 0; i < kernels.length; i++) {
       const current = kernels[i]!;
       const candidates = runner.rankedVariants(current.kernel, batch, steps);
@@ -54,7 +60,8 @@ export async function tuneKernels(runner: PlanRunner, steps: number, batch: numb
         compiled.push(variant === current.variant ? current : await runner.compileVariant(current.kernel, batch, steps, variant));
       }
       if (compiled.length < 2) continue;
-      const timed = await timeInRounds(runner, compiled, bindings, steps, ws.stride);
+      const times = await timeInRounds(runner, compiled, bindings, steps, ws.stride);
+      const timed = compiled.map((c, k) => ({ compiled: c, ms: times[k]! }));
       const fastest = timed.reduce((a, b) => (b.ms < a.ms ? b : a));
       kernels[i] = fastest.compiled;
       rows.push({ kernel: current.kernel.label, times: timed.map((t) => ({ variant: describe(t.compiled), ms: +t.ms.toFixed(3) })), chosen: describe(fastest.compiled) });
@@ -70,17 +77,46 @@ export async function tuneKernels(runner: PlanRunner, steps: number, batch: numb
   return rows;
 }
 
-/** Each candidate's fastest run over TUNE_ROUNDS rounds, the order rotated each round. */
-async function timeInRounds(runner: PlanRunner, candidates: readonly CompiledKernel[], bindings: Parameters<PlanRunner['bindGroups']>[1], steps: number, stride: number): Promise<{ compiled: CompiledKernel; ms: number }[]> {
+type Bindings = Parameters<PlanRunner['bindGroups']>[1];
+
+/**
+ * The step loop's schedule, where the plan has both: its persistent kernel against its step
+ * kernels with a dispatch each, each way run alone over the steps. The estimate weighs
+ * storage accesses and dispatches, not arithmetic, which the persistent kernel's one
+ * workgroup runs on one thread (on llvmpipe a seq2seq attention decoder at B = 64 persists
+ * at 35.7 ms where its step kernels take 22.7). Returns the kernels with the faster way.
+ */
+async function tuneStepLoop(runner: PlanRunner, kernels: readonly CompiledKernel[], bindings: Bindings, steps: number, batch: number, stride: number): Promise<{ kernels: CompiledKernel[]; row: TuningRow } | undefined> {
+  const persistentKernel = runner.plan.kernels.find((k) => k.persistent);
+  const stepKernels = runner.plan.kernels.filter((k) => k.phase === 'step' && !k.persistent);
+  if (!persistentKernel || stepKernels.length === 0 || !runner.persistentFits) return undefined;
+  const compiled = async (kernel: PlanKernel) => kernels.find((k) => k.kernel === kernel) ?? (await runner.compileKernel(kernel, batch, steps));
+  const persistent = [await compiled(persistentKernel)];
+  const stepped = await Promise.all(stepKernels.map(compiled));
+  const [persistentMs, steppedMs] = await timeInRounds(runner, [persistent, stepped], bindings, steps, stride);
+  const keepPersistent = persistentMs! <= steppedMs!;
+  const others = kernels.filter((k) => k.kernel.phase !== 'step');
+  const persistentName = `persistent ${describe(persistent[0]!)}`;
+  const row: TuningRow = {
+    kernel: `${runner.plan.cell}/step loop`,
+    times: [{ variant: persistentName, ms: +persistentMs!.toFixed(3) }, { variant: 'a dispatch per step', ms: +steppedMs!.toFixed(3) }],
+    chosen: keepPersistent ? persistentName : 'a dispatch per step',
+  };
+  return { kernels: [...others, ...(keepPersistent ? persistent : stepped)], row };
+}
+
+/** Each candidate's fastest run over TUNE_ROUNDS rounds, the order rotated each round; a candidate is a kernel, or kernels run together. */
+async function timeInRounds(runner: PlanRunner, candidates: readonly (CompiledKernel | readonly CompiledKernel[])[], bindings: Bindings, steps: number, stride: number): Promise<number[]> {
   const { device } = runner;
-  const runs = candidates.map((kernel) => {
-    const groups = runner.bindGroups([kernel], bindings);
+  const runs = candidates.map((candidate) => {
+    const together = Array.isArray(candidate) ? candidate : [candidate as CompiledKernel];
+    const groups = runner.bindGroups(together, bindings);
     return async (): Promise<number> => {
       const start = performance.now();
       const encoder = device.createCommandEncoder();
       runner.refreshParams(encoder, bindings.params);
       const pass = encoder.beginComputePass();
-      runner.encode(pass, [kernel], groups, steps, stride);
+      runner.encode(pass, together, groups, steps, stride);
       pass.end();
       device.queue.submit([encoder.finish()]);
       await device.queue.onSubmittedWorkDone();
@@ -95,5 +131,5 @@ async function timeInRounds(runner: PlanRunner, candidates: readonly CompiledKer
       fastest[i] = Math.min(fastest[i]!, await runs[i]!());
     }
   }
-  return candidates.map((compiled, i) => ({ compiled, ms: fastest[i]! }));
+  return fastest;
 }

@@ -2,7 +2,9 @@
  * Tuning (runtime/tune.ts): with `tune`, the first run of a batch size and length class times the candidate
  * tiles of each kernel and keeps the fastest; what it computes stays the float64 reference's.
  */
+import { readFileSync } from 'node:fs';
 import { afterAll, describe, expect, it } from 'vitest';
+import { lowerFile } from '../compiler/frontend.js';
 import { buildLaunchPlan } from '../compiler/launch-plan.js';
 import { randomInputs, randomParams } from '../compiler/random-data.js';
 import { buildTrainingPlans } from '../compiler/training.js';
@@ -11,6 +13,7 @@ import { Random } from '../runtime/init.js';
 import { createModel, getDevice, releaseDevice } from '../runtime/index.js';
 import { PlanRunner, planConstants } from '../runtime/plan-runner.js';
 import { referenceForward } from '../runtime/reference.js';
+import { tuneKernels } from '../runtime/tune.js';
 import { gpuVersusReference, loadExample } from './gpu-helpers.js';
 
 afterAll(releaseDevice);
@@ -50,6 +53,49 @@ describe('tuning', () => {
       const second = await model.trainStep({ x: inputs['x']!, target });
       expect(Number.isFinite(first) && second < first).toBe(true);
       expect(model.tuning.length).toBeGreaterThan(forward.length);
+    } finally {
+      model.dispose();
+    }
+  });
+});
+
+describe('tuning the step loop', () => {
+  it('times the persistent kernel against a dispatch per step, runs the faster, and still equals the reference', async () => {
+    // seq2seq's attention decoder: six step kernels, and a persistent kernel of all of them
+    const cell = lowerFile(readFileSync('examples/seq2seq.seq', 'utf8'), 'examples/seq2seq.seq').cells.find((c) => c.name === 'Decoder')!;
+    const sizes = Object.fromEntries(cell.sizes.map((s) => [s.name, s.default ?? 8]));
+    const plan = buildLaunchPlan(cell);
+    expect(plan.kernels.filter((k) => k.phase === 'step' && !k.persistent).length).toBeGreaterThan(1);
+    const [T, B] = [5, 6];
+    const { device } = await getDevice();
+    const offsets = plan.params.map(() => 0);
+    const runner = new PlanRunner(device, plan, sizes, planConstants(plan, sizes, offsets, 16));
+    const rows = await tuneKernels(runner, T, B);
+    const row = rows.find((r) => r.kernel === 'Decoder/step loop');
+    expect(row, JSON.stringify(rows)).toBeDefined();
+    expect(row!.times.map((t) => t.variant)).toEqual([expect.stringMatching(/^persistent /), 'a dispatch per step']);
+    const fastest = row!.times.reduce((a, b) => (b.ms < a.ms ? b : a));
+    expect(row!.chosen).toBe(fastest.variant);
+    // what runs is what was chosen: the persistent kernel or the step kernels, not both
+    const runs = await runner.kernelsFor(B, T);
+    const persistent = runs.some((k) => k.kernel.persistent);
+    expect(persistent).toBe(row!.chosen.startsWith('persistent'));
+    expect(runs.some((k) => k.kernel.phase === 'step' && !k.kernel.persistent)).toBe(!persistent);
+    expect(runs.filter((k) => k.kernel.phase !== 'step').map((k) => k.kernel.label)).toEqual(plan.kernels.filter((k) => k.phase !== 'step').map((k) => k.label));
+    // a model that tunes so computes what the reference does
+    const random = new Random(8);
+    const model = await createModel(plan, { sizes, batch: B, tune: true });
+    try {
+      const params = randomParams(cell, sizes, random);
+      model.setParams(params);
+      const inputs = randomInputs(cell, sizes, T, B, random);
+      const gpu = await model.forward(inputs);
+      expect(model.tuning.some((r) => r.kernel === 'Decoder/step loop')).toBe(true);
+      const ref = referenceForward(cell, { params, inputs, sizes, T, B });
+      for (const [name, expected] of Object.entries(ref.outputs)) {
+        const c = compare(gpu.outputs[name]!, expected);
+        expect(c.ok, `${name}: max abs ${c.maxAbs}`).toBe(true);
+      }
     } finally {
       model.dispose();
     }
