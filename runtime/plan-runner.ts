@@ -350,19 +350,22 @@ export class PlanRunner {
     return compiled;
   }
 
-  /** Whether the plan has a persistent kernel and this device binds all its buffers. */
-  get persistentFits(): boolean {
+  /**
+   * The estimate of a step of the step loop both ways, at this batch size: the persistent
+   * kernel, and the step kernels with a dispatch each; undefined where the plan cannot persist.
+   */
+  stepLoopCosts(batch: number): { persistent: number; stepped: number } | undefined {
     const persistent = this.plan.kernels.find((k) => k.persistent);
-    return persistent !== undefined && storageOf(persistent) <= this.device.limits.maxStorageBuffersPerShaderStage;
-  }
-
-  #persists(batch: number): boolean {
-    const persistent = this.plan.kernels.find((k) => k.persistent);
-    if (!persistent || !this.persistentFits) return false;
+    if (!persistent || storageOf(persistent) > this.device.limits.maxStorageBuffersPerShaderStage) return undefined;
     const steps = this.plan.kernels.filter((k) => k.phase === 'step' && !k.persistent);
     const parallel = parallelismOf(this.device);
     const stepped = steps.reduce((sum, k) => sum + chooseVariant(k, Math.max(...k.widths.map((w) => evaluateDim(w, this.sizes))), batch, this.sizes, parallel, this.paramTexture).cost, 0);
-    return steps.length === 0 || choosePersistentVariant(persistent, batch, this.sizes, parallel, this.paramTexture).cost < stepped;
+    return { persistent: choosePersistentVariant(persistent, batch, this.sizes, parallel, this.paramTexture).cost, stepped: steps.length === 0 ? Infinity : stepped };
+  }
+
+  #persists(batch: number): boolean {
+    const costs = this.stepLoopCosts(batch);
+    return costs !== undefined && costs.persistent < costs.stepped;
   }
 
   async #pipeline(kernel: PlanKernel, variant: PlanVariant, constants: Record<string, number>): Promise<{ pipeline: GPUComputePipeline; layout: GPUBindGroupLayout; textured: boolean }> {

@@ -89,7 +89,9 @@ type Bindings = Parameters<PlanRunner['bindGroups']>[1];
 async function tuneStepLoop(runner: PlanRunner, kernels: readonly CompiledKernel[], bindings: Bindings, steps: number, batch: number, stride: number): Promise<{ kernels: CompiledKernel[]; row: TuningRow } | undefined> {
   const persistentKernel = runner.plan.kernels.find((k) => k.persistent);
   const stepKernels = runner.plan.kernels.filter((k) => k.phase === 'step' && !k.persistent);
-  if (!persistentKernel || stepKernels.length === 0 || !runner.persistentFits) return undefined;
+  const costs = runner.stepLoopCosts(batch);
+  // as with tiles, only where the estimate is unsure: a big LSTM's persistent kernel would take 6x its step kernels' time (1.3 s a run for its backward)
+  if (!persistentKernel || stepKernels.length === 0 || !costs || Math.max(costs.persistent, costs.stepped) > TUNE_SPREAD * Math.min(costs.persistent, costs.stepped)) return undefined;
   const compiled = async (kernel: PlanKernel) => kernels.find((k) => k.kernel === kernel) ?? (await runner.compileKernel(kernel, batch, steps));
   const persistent = [await compiled(persistentKernel)];
   const stepped = await Promise.all(stepKernels.map(compiled));
