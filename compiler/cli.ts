@@ -35,9 +35,11 @@ commands:
   wgsl FILE.seq      print the generated WGSL kernels
   check FILE.seq     check the source (its cells and models) and report the first error
   run [FILE.seq] [--size NAME=N ...] [--steps T] [--batch B] [--repeats N] [--seed S] [--lengths]
+      [--param-precision f32|f16]
                      run the cell on the WebGPU device found, compare it with the float64
                      CPU reference, print device, sizes, time and max error
-                     (default: ${DEFAULT_EXAMPLE}, T=64, B=32)
+                     (default: ${DEFAULT_EXAMPLE}, T=64, B=32; with f16 the kernels read the
+                     parameters as halves and the reference is given those halves)
   gradcheck FILE.seq [--loss mse|sigmoid-bce|softmax-ce] [--output NAME] [--size NAME=N ...]
                      [--steps T] [--batch B] [--seed S] [--tolerance R] [--lengths]
                      GPU gradients of every parameter, input and initial state against float64
@@ -217,8 +219,11 @@ async function commandRun(args: string[]): Promise<number> {
       seed: { type: 'string' },
       cell: { type: 'string' },
       lengths: { type: 'boolean' },
+      'param-precision': { type: 'string' },
     },
   });
+  const paramPrecision = values['param-precision'] ?? 'f32';
+  if (paramPrecision !== 'f32' && paramPrecision !== 'f16') throw new UsageError(`--param-precision ${paramPrecision}: expected f32 or f16`);
   const { source, file } = readSource(positionals[0] ?? DEFAULT_EXAMPLE);
   const cell = lowerSource(source, file, values.cell);
   const program = values.lengths ? withLengths(cell) : cell;
@@ -230,6 +235,7 @@ async function commandRun(args: string[]): Promise<number> {
     batch: positiveInt('batch', values.batch, 32),
     repeats: positiveInt('repeats', values.repeats, 5),
     seed: positiveInt('seed', values.seed, 1),
+    paramPrecision,
   });
   console.log(report.text);
   return report.ok ? 0 : 1;

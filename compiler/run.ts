@@ -3,7 +3,10 @@
  * and inputs, and check it against the float64 CPU reference.
  */
 import { compare } from '../runtime/compare.js';
-import { createModel, releaseDevice } from '../runtime/index.js';
+import { readBack } from '../runtime/executor.js';
+import { f16ToF32Bits } from '../runtime/half-bits.js';
+import { type SeqModel, createModel, releaseDevice } from '../runtime/index.js';
+import { type ParamPrecision, halfParamsOf } from '../runtime/param-halves.js';
 import { Random } from '../runtime/init.js';
 import { referenceForward } from '../runtime/reference.js';
 import type { LaunchPlan } from '../runtime/plan.js';
@@ -18,6 +21,8 @@ export interface RunOptions {
   readonly batch: number;
   readonly repeats: number;
   readonly seed: number;
+  /** how the kernels store the parameters they read (CreateOptions.paramPrecision) */
+  readonly paramPrecision?: ParamPrecision;
 }
 
 export interface RunReport {
@@ -36,16 +41,32 @@ function kernelCounts(plan: LaunchPlan): string {
   return `${count('hoisted')} hoisted, ${loop}, ${count('after')} after the loop`;
 }
 
+/**
+ * The parameters as a model's kernels read them, by name: with halves, the device's half copy
+ * widened back to f32 (exact), which the f32 buffer then holds too, so every later forward
+ * reads the same halves; otherwise the f32 parameters.
+ */
+async function paramsAsRead(model: SeqModel, precision: ParamPrecision): Promise<Record<string, Float32Array>> {
+  if (precision === 'f32') return model.getParams();
+  const halves = halfParamsOf(model.device, model.paramBuffer).buffer;
+  const raw = await readBack(model.device, halves, 0, halves.size / 4);
+  const bits = new Uint16Array(raw.buffer, raw.byteOffset, raw.length * 2);
+  model.device.queue.writeBuffer(model.paramBuffer, 0, new Float32Array(new Uint32Array(Array.from(bits, f16ToF32Bits)).buffer));
+  return model.getParams();
+}
+
 export async function runAgainstReference(program: CellProgram, options: RunOptions): Promise<RunReport> {
   const { sizes, steps, batch, repeats } = options;
+  const precision = options.paramPrecision ?? 'f32';
   const random = new Random(options.seed);
   const plan = buildLaunchPlan(program);
-  const model = await createModel(plan, { sizes, batch, seed: options.seed });
+  const model = await createModel(plan, { sizes, batch, seed: options.seed, paramPrecision: precision });
   try {
     const params = randomParams(program, sizes, random);
     model.setParams(params);
     const inputs = randomInputs(program, sizes, steps, batch, random);
     const first = await model.forward(inputs); // warm-up: pipelines, buffers
+    const read = await paramsAsRead(model, precision);
     const times: number[] = [];
     for (let r = 0; r < repeats; r++) {
       const start = performance.now();
@@ -53,7 +74,7 @@ export async function runAgainstReference(program: CellProgram, options: RunOpti
       times.push(performance.now() - start);
     }
     // the inference forward: dropout is the identity, in the plan and in the reference
-    const reference = referenceForward(withoutDropout(program), { params, inputs, sizes, T: steps, B: batch });
+    const reference = referenceForward(withoutDropout(program), { params: read, inputs, sizes, T: steps, B: batch });
     const lines: string[] = [];
     let ok = true;
     let maxAbs = 0;
@@ -70,6 +91,7 @@ export async function runAgainstReference(program: CellProgram, options: RunOpti
       `cell ${program.name}: ${plan.kernels.length} kernels (${kernelCounts(plan)})`,
       `device: ${model.deviceDescription}`,
       `sizes: ${Object.entries(sizes).map(([k, v]) => `${k}=${v}`).join(' ')}  steps T=${steps}  batch B=${batch}`,
+      ...(precision === 'f16' ? [`parameters: read as halves (${model.device.features.has('shader-f16') ? 'f16' : 'packed in u32s'}); the reference is given the same halves`] : []),
       `forward: median ${median(times).toFixed(2)} ms (min ${sorted[0]!.toFixed(2)}, max ${sorted[sorted.length - 1]!.toFixed(2)}) over ${repeats} runs after warm-up`,
       ...lines,
       ok ? 'PASS: GPU equals the float64 reference within 1e-5 (abs + rel)' : 'FAIL: GPU differs from the float64 reference beyond 1e-5 (abs + rel)',
