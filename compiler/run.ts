@@ -3,10 +3,8 @@
  * and inputs, and check it against the float64 CPU reference.
  */
 import { compare } from '../runtime/compare.js';
-import { readBack } from '../runtime/executor.js';
-import { f16ToF32Bits } from '../runtime/half-bits.js';
 import { type SeqModel, createModel, releaseDevice } from '../runtime/index.js';
-import { type ParamPrecision, halfParamsOf } from '../runtime/param-halves.js';
+import { type ParamPrecision, readHalfParams } from '../runtime/param-halves.js';
 import { Random } from '../runtime/init.js';
 import { referenceForward } from '../runtime/reference.js';
 import type { LaunchPlan } from '../runtime/plan.js';
@@ -47,11 +45,7 @@ function kernelCounts(plan: LaunchPlan): string {
  * reads the same halves; otherwise the f32 parameters.
  */
 async function paramsAsRead(model: SeqModel, precision: ParamPrecision): Promise<Record<string, Float32Array>> {
-  if (precision === 'f32') return model.getParams();
-  const halves = halfParamsOf(model.device, model.paramBuffer).buffer;
-  const raw = await readBack(model.device, halves, 0, halves.size / 4);
-  const bits = new Uint16Array(raw.buffer, raw.byteOffset, raw.length * 2);
-  model.device.queue.writeBuffer(model.paramBuffer, 0, new Float32Array(new Uint32Array(Array.from(bits, f16ToF32Bits)).buffer));
+  if (precision === 'f16') model.device.queue.writeBuffer(model.paramBuffer, 0, await readHalfParams(model.device, model.paramBuffer));
   return model.getParams();
 }
 

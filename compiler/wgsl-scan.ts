@@ -181,6 +181,5 @@ export function writeScanKernel(writer: KernelWriter): GeneratedKernel {
     '',
   ].join('\n');
   const widths = [...new Map(states.map((s) => [s.size.toString(), s.size] as const)).values()];
-  const vectors = vectorRows ? writer.rowVectors : undefined;
-  return { wgsl, usesParams: writer.usesParams, buffers: writer.bufferList(), widths, tile: writer.tile, accumulators: 0, accesses: main.accesses.total, sharedAccesses: main.accesses.shared, ...(vectors ? { aligned: vectors.aligned, vectorLoads: vectors.vectorLoads } : {}) };
+  return { wgsl, usesParams: writer.usesParams, buffers: writer.bufferList(), widths, tile: writer.tile, accumulators: 0, accesses: main.accesses.total, sharedAccesses: main.accesses.shared, ...(vectorRows ? writer.rowVectors : {}) };
 }

@@ -39,3 +39,10 @@ export function f32ToBf16Bits(x: number): number {
   }
   return ((x + 0x7fff + ((x >>> 16) & 1)) >>> 16) & 0xffff;
 }
+
+/** Halves' bit patterns as the f32 values they are (exact). */
+export function halvesToFloat32(bits: Uint16Array): Float32Array<ArrayBuffer> {
+  const out = new Uint32Array(bits.length);
+  for (let i = 0; i < bits.length; i++) out[i] = f16ToF32Bits(bits[i]!);
+  return new Float32Array(out.buffer);
+}

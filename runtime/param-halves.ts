@@ -13,6 +13,9 @@
  * `unpack2x16float` expands, which every WebGPU device runs.
  */
 
+import { readBack } from './executor.js';
+import { halvesToFloat32 } from './half-bits.js';
+
 /** How kernels store the parameters they read. */
 export type ParamPrecision = 'f32' | 'f16';
 
@@ -189,6 +192,13 @@ export function halfParamsOf(device: GPUDevice, buffer: GPUBuffer): HalfParams {
   let copy = copies.get(buffer);
   if (!copy) copies.set(buffer, (copy = new HalfParams(device, buffer, halfSpellingOf(device))));
   return copy;
+}
+
+/** The half copy of a parameter buffer as kernels read it, widened to f32 (exact), in the buffer's layout. */
+export async function readHalfParams(device: GPUDevice, buffer: GPUBuffer): Promise<Float32Array<ArrayBuffer>> {
+  const halves = halfParamsOf(device, buffer).buffer;
+  const raw = await readBack(device, halves, 0, halves.size / 4);
+  return halvesToFloat32(new Uint16Array(raw.buffer, raw.byteOffset, raw.length * 2));
 }
 
 /** Destroys the half copy of a parameter buffer, if it has one (with the buffer). */

@@ -60,7 +60,7 @@ export async function tuneKernels(runner: PlanRunner, steps: number, batch: numb
         compiled.push(variant === current.variant ? current : await runner.compileVariant(current.kernel, batch, steps, variant));
       }
       if (compiled.length < 2) continue;
-      const times = await timeInRounds(runner, compiled, bindings, steps, ws.stride);
+      const times = await timeInRounds(runner, compiled.map((c) => [c]), bindings, steps, ws.stride);
       const timed = compiled.map((c, k) => ({ compiled: c, ms: times[k]! }));
       const fastest = timed.reduce((a, b) => (b.ms < a.ms ? b : a));
       kernels[i] = fastest.compiled;
@@ -89,9 +89,9 @@ type Bindings = Parameters<PlanRunner['bindGroups']>[1];
 async function tuneStepLoop(runner: PlanRunner, kernels: readonly CompiledKernel[], bindings: Bindings, steps: number, batch: number, stride: number): Promise<{ kernels: CompiledKernel[]; row: TuningRow } | undefined> {
   const persistentKernel = runner.plan.kernels.find((k) => k.persistent);
   const stepKernels = runner.plan.kernels.filter((k) => k.phase === 'step' && !k.persistent);
+  // as with tiles, only where the estimate is unsure (no step kernels: an infinite cost): a big LSTM's persistent kernel would take 6x its step kernels' time (1.3 s a run for its backward)
   const costs = runner.stepLoopCosts(batch);
-  // as with tiles, only where the estimate is unsure: a big LSTM's persistent kernel would take 6x its step kernels' time (1.3 s a run for its backward)
-  if (!persistentKernel || stepKernels.length === 0 || !costs || Math.max(costs.persistent, costs.stepped) > TUNE_SPREAD * Math.min(costs.persistent, costs.stepped)) return undefined;
+  if (!persistentKernel || !costs || Math.max(costs.persistent, costs.stepped) > TUNE_SPREAD * Math.min(costs.persistent, costs.stepped)) return undefined;
   const compiled = async (kernel: PlanKernel) => kernels.find((k) => k.kernel === kernel) ?? (await runner.compileKernel(kernel, batch, steps));
   const persistent = [await compiled(persistentKernel)];
   const stepped = await Promise.all(stepKernels.map(compiled));
@@ -107,11 +107,10 @@ async function tuneStepLoop(runner: PlanRunner, kernels: readonly CompiledKernel
   return { kernels: [...others, ...(keepPersistent ? persistent : stepped)], row };
 }
 
-/** Each candidate's fastest run over TUNE_ROUNDS rounds, the order rotated each round; a candidate is a kernel, or kernels run together. */
-async function timeInRounds(runner: PlanRunner, candidates: readonly (CompiledKernel | readonly CompiledKernel[])[], bindings: Bindings, steps: number, stride: number): Promise<number[]> {
+/** Each candidate's fastest run over TUNE_ROUNDS rounds, the order rotated each round; a candidate is the kernels run together. */
+async function timeInRounds(runner: PlanRunner, candidates: readonly (readonly CompiledKernel[])[], bindings: Bindings, steps: number, stride: number): Promise<number[]> {
   const { device } = runner;
-  const runs = candidates.map((candidate) => {
-    const together = Array.isArray(candidate) ? candidate : [candidate as CompiledKernel];
+  const runs = candidates.map((together) => {
     const groups = runner.bindGroups(together, bindings);
     return async (): Promise<number> => {
       const start = performance.now();

@@ -27,7 +27,7 @@ import { buildWeb } from '../scripts/build-web.mjs';
 import { startServer } from '../examples/web/serve.mjs';
 import { closeBrowser, findChromium, launchChromium } from './chromium.js';
 import { runSeqc } from './run-seqc.js';
-import { f16ToF32Bits, f32ToF16Bits } from '../runtime/half-bits.js';
+import { f32ToF16Bits, halvesToFloat32 } from '../runtime/half-bits.js';
 
 const chromiumPath = findChromium();
 const inCI = !!process.env['CI'] && process.env['CI'] !== 'false';
@@ -237,7 +237,7 @@ await releaseDevice();
     const f32 = await page.evaluate((r) => window.seqcDemo.forward({ ...r, module: '/compiled/lstm.js' }), c.request) as PageForward;
     const inNode = await forwardInNode(request);
     // the f32 parameters rounded to the nearest half, ties to even: what both adapters store
-    const rounded = Object.fromEntries(Object.entries(c.params).map(([k, v]) => [k, new Float32Array(new Uint32Array(Array.from(new Uint32Array(v.buffer, v.byteOffset, v.length), (bits) => f16ToF32Bits(f32ToF16Bits(bits)))).buffer)]));
+    const rounded = Object.fromEntries(Object.entries(c.params).map(([k, v]) => [k, halvesToFloat32(Uint16Array.from(new Uint32Array(v.buffer, v.byteOffset, v.length), f32ToF16Bits))]));
     const onHalves = { ...c, params: rounded };
     const maxAbs = {
       chromiumVsReferenceOnHalves: checkAgainstReference(lstm, onHalves, halves),

@@ -12,10 +12,9 @@ import { randomInputs, randomParams } from '../compiler/random-data.js';
 import { buildTrainingPlans } from '../compiler/training.js';
 import { compare } from '../runtime/compare.js';
 import { readBack } from '../runtime/executor.js';
-import { f16ToF32Bits } from '../runtime/half-bits.js';
 import { Random } from '../runtime/init.js';
 import { createModel, releaseDevice } from '../runtime/index.js';
-import { type HalfSpelling, halfConversionWgsl, halfParamsOf, withHalfParams } from '../runtime/param-halves.js';
+import { type HalfSpelling, halfConversionWgsl, halfParamsOf, readHalfParams, withHalfParams } from '../runtime/param-halves.js';
 import { referenceForward } from '../runtime/reference.js';
 import { loadExample } from './gpu-helpers.js';
 
@@ -108,11 +107,8 @@ describe('parameters stored as halves: on this adapter', () => {
         const inputs = randomInputs(program, sizes, SMALL.T, B, random);
         const gpu = await model.forward(inputs);
         // the halves the kernels read, as f32s in the device's layout
-        const halves = halfParamsOf(model.device, model.paramBuffer);
-        expect(halves.spelling).toBe(model.device.features.has('shader-f16') ? 'f16' : 'packed');
-        const raw = await readBack(model.device, halves.buffer, 0, halves.buffer.size / 4);
-        const bits = new Uint16Array(raw.buffer, raw.byteOffset, raw.length * 2);
-        const widened = new Float32Array(new Uint32Array(Array.from(bits, f16ToF32Bits)).buffer);
+        expect(halfParamsOf(model.device, model.paramBuffer).spelling).toBe(model.device.features.has('shader-f16') ? 'f16' : 'packed');
+        const widened = await readHalfParams(model.device, model.paramBuffer);
         const master = await readBack(model.device, model.paramBuffer, 0, model.paramBuffer.size / 4);
         for (let i = 0; i < master.length; i++) {
           // either neighbour of the f32 value (WGSL leaves the rounding direction to the device)
