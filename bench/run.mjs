@@ -234,6 +234,11 @@ for (const id of selected) {
         hoisted = { case: id, kernel: gemm.kernel, ms: +gemm.ms.toFixed(2), gflops: +(flops / gemm.ms / 1e6).toFixed(2), what: 'training forward hoisted kernel (W @ x for all steps), timed alone' };
       }
       entry.peers.seqc.kernels = rows.map((r) => ({ kernel: r.kernel, ms: +r.ms.toFixed(2) }));
+    } else if (prepared.seqc && c.kind === 'forward' && entry.peers.seqc) {
+      await quiesce();
+      const rows = await prepared.seqc.profile();
+      entry.peers.seqc.kernels = rows.map((r) => ({ kernel: r.kernel, ms: +r.ms.toFixed(2) }));
+      log(`${id}: seqc per kernel (each alone over all steps): ${rows.map((r) => `${r.kernel} ${r.ms.toFixed(2)} ms`).join('; ')}`);
     }
   } finally {
     for (const p of Object.values(prepared)) {

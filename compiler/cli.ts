@@ -35,11 +35,12 @@ commands:
   wgsl FILE.seq      print the generated WGSL kernels
   check FILE.seq     check the source (its cells and models) and report the first error
   run [FILE.seq] [--size NAME=N ...] [--steps T] [--batch B] [--repeats N] [--seed S] [--lengths]
-      [--param-precision f32|f16]
+      [--param-precision f32|f16] [--profile]
                      run the cell on the WebGPU device found, compare it with the float64
                      CPU reference, print device, sizes, time and max error
                      (default: ${DEFAULT_EXAMPLE}, T=64, B=32; with f16 the kernels read the
-                     parameters as halves and the reference is given those halves)
+                     parameters as halves and the reference is given those halves;
+                     --profile: then each kernel's time alone, where the forward's time goes)
   gradcheck FILE.seq [--loss mse|sigmoid-bce|softmax-ce] [--output NAME] [--size NAME=N ...]
                      [--steps T] [--batch B] [--seed S] [--tolerance R] [--lengths]
                      GPU gradients of every parameter, input and initial state against float64
@@ -220,6 +221,7 @@ async function commandRun(args: string[]): Promise<number> {
       cell: { type: 'string' },
       lengths: { type: 'boolean' },
       'param-precision': { type: 'string' },
+      profile: { type: 'boolean' },
     },
   });
   const paramPrecision = values['param-precision'] ?? 'f32';
@@ -236,6 +238,7 @@ async function commandRun(args: string[]): Promise<number> {
     repeats: positiveInt('repeats', values.repeats, 5),
     seed: positiveInt('seed', values.seed, 1),
     paramPrecision,
+    profile: values.profile ?? false,
   });
   console.log(report.text);
   return report.ok ? 0 : 1;

@@ -5,6 +5,7 @@
 import { compare } from '../runtime/compare.js';
 import { type SeqModel, createModel, releaseDevice } from '../runtime/index.js';
 import { type ParamPrecision, readHalfParams } from '../runtime/param-halves.js';
+import type { KernelTime } from '../runtime/kernel-times.js';
 import { Random } from '../runtime/init.js';
 import { referenceForward } from '../runtime/reference.js';
 import type { LaunchPlan } from '../runtime/plan.js';
@@ -21,6 +22,8 @@ export interface RunOptions {
   readonly seed: number;
   /** how the kernels store the parameters they read (CreateOptions.paramPrecision) */
   readonly paramPrecision?: ParamPrecision;
+  /** also time each kernel alone (SeqModel.profile) and report where the forward's time goes */
+  readonly profile?: boolean;
 }
 
 export interface RunReport {
@@ -28,6 +31,8 @@ export interface RunReport {
   readonly text: string;
   readonly medianMs: number;
   readonly maxAbsError: number;
+  /** with `profile`: the whole forward, then each kernel alone */
+  readonly profile?: readonly KernelTime[];
 }
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
@@ -37,6 +42,18 @@ function kernelCounts(plan: LaunchPlan): string {
   const persistent = plan.kernels.some((k) => k.persistent) ? ' (or one persistent kernel for every step)' : '';
   const loop = count('scan') ? `${count('scan')} parallel scan over time` : `${count('step')} per step${persistent}`;
   return `${count('hoisted')} hoisted, ${loop}, ${count('after')} after the loop`;
+}
+
+/** The profile as a table: each kernel's median and its share of the kernels' sum. */
+function profileLines(rows: readonly KernelTime[], repeats: number): string[] {
+  const [whole, ...kernels] = rows;
+  const sum = kernels.reduce((s, r) => s + r.ms, 0);
+  const line = (r: KernelTime, share: string) => `  ${r.ms.toFixed(2).padStart(9)} ms  (min ${r.minMs.toFixed(2).padStart(8)})  ${share.padStart(4)}  ${r.kernel}`;
+  return [
+    `profile: host time, median of ${repeats}; each kernel submitted alone over all steps (its share of their sum)`,
+    line(whole!, ''),
+    ...kernels.map((r) => line(r, `${Math.round((100 * r.ms) / sum)}%`)),
+  ];
 }
 
 /**
@@ -67,6 +84,7 @@ export async function runAgainstReference(program: CellProgram, options: RunOpti
       await model.forward(inputs);
       times.push(performance.now() - start);
     }
+    const profile = options.profile ? await model.profile(inputs, undefined, { repeats }) : undefined;
     // the inference forward: dropout is the identity, in the plan and in the reference
     const reference = referenceForward(withoutDropout(program), { params: read, inputs, sizes, T: steps, B: batch });
     const lines: string[] = [];
@@ -89,8 +107,9 @@ export async function runAgainstReference(program: CellProgram, options: RunOpti
       `forward: median ${median(times).toFixed(2)} ms (min ${sorted[0]!.toFixed(2)}, max ${sorted[sorted.length - 1]!.toFixed(2)}) over ${repeats} runs after warm-up`,
       ...lines,
       ok ? 'PASS: GPU equals the float64 reference within 1e-5 (abs + rel)' : 'FAIL: GPU differs from the float64 reference beyond 1e-5 (abs + rel)',
+      ...(profile ? profileLines(profile, repeats) : []),
     ].join('\n');
-    return { ok, text, medianMs: median(times), maxAbsError: maxAbs };
+    return { ok, text, medianMs: median(times), maxAbsError: maxAbs, ...(profile ? { profile } : {}) };
   } finally {
     model.dispose();
     await releaseDevice();

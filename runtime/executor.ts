@@ -8,6 +8,7 @@ import { type PlanBindings, PlanRunner } from './plan-runner.js';
 import { type Workspace, allocateWorkspace, releaseWorkspace, setSeed } from './workspace.js';
 import type { LaunchPlan } from './plan.js';
 import { type TuningRow, tuneKernels } from './tune.js';
+import { type KernelTime, kernelTimeLabel, timeRepeats, timeSubmits } from './kernel-times.js';
 
 export interface RunRequest {
   readonly steps: number;
@@ -82,6 +83,32 @@ export class PlanExecutor {
   /** Runs every kernel over the sequence and returns the requested regions. */
   run(request: RunRequest): Promise<Float32Array[]> {
     return this.#queue.run(() => this.#run(request));
+  }
+
+  /**
+   * Host time of the whole run (one submit and its readback, after a warm-up run) and of each
+   * kernel alone over the same sequence, medians of `repeats`. The kernels run alone compute
+   * nothing meaningful; the next run writes its inputs and initial states again.
+   */
+  profile(request: RunRequest, repeats = 3): Promise<KernelTime[]> {
+    return this.#queue.run(async () => {
+      await this.#run(request);
+      const rows = [await timeRepeats('whole forward: one submit and the readback', repeats, () => this.#run(request))];
+      const { steps, batch } = request;
+      const runner = this.#runner;
+      const ws = this.#workspace!;
+      const kernels = await runner.kernelsFor(batch, steps);
+      for (let i = 0; i < kernels.length; i++) {
+        const { kernel, variant } = kernels[i]!;
+        rows.push(await timeSubmits(runner.device, kernelTimeLabel(kernel, variant), repeats, (encoder) => {
+          runner.refreshParams(encoder, this.#params);
+          const pass = encoder.beginComputePass();
+          runner.encode(pass, kernels, ws.groups.get(batch)!, steps, ws.stride, i);
+          pass.end();
+        }));
+      }
+      return rows;
+    });
   }
 
   async #run(request: RunRequest): Promise<Float32Array[]> {

@@ -3,7 +3,8 @@
  * returns. Parameters by name as Float32Array; forward over a whole sequence.
  */
 import { type DeviceInfo, getDevice } from './device.js';
-import { PlanExecutor, WorkQueue, readBack } from './executor.js';
+import { PlanExecutor, type RunRequest, WorkQueue, readBack } from './executor.js';
+import type { KernelTime } from './kernel-times.js';
 import { PlanRunner, planConstants } from './plan-runner.js';
 import { releaseParamTexture } from './param-texture.js';
 import { type ParamPrecision, releaseHalfParams } from './param-halves.js';
@@ -195,13 +196,16 @@ export class SeqModel<Sizes extends string = string, Params extends string = str
   }
 
   /**
-   * Runs the cell over whole sequences. `x` is [T, B, ...input] (a cell with several inputs
-   * takes a record by input name); a `onehot[V]` input takes its ids instead, [T, B] whole
-   * numbers in [0, V) (Int32Array, Uint32Array or Float32Array), and rejects any other.
-   * `initialState` gives states as [B, N] (or [lags, B, N] for cells reading further back
-   * than t-1), defaulting to each state's declared initial value.
+   * Where forward's time goes on this device: the whole forward (one submit and the readback)
+   * and then each kernel alone over the same sequence, host-timed medians of `repeats` runs
+   * (KernelTime.ms) after a warm-up. Takes forward's arguments; the outputs are not returned.
    */
-  async forward(x: InputData | Partial<Record<Inputs, InputData>>, initialState?: Partial<Record<States, ArrayLike<number>>>, options: ForwardOptions = {}): Promise<ForwardResult<Outputs, States>> {
+  profile(x: InputData | Partial<Record<Inputs, InputData>>, initialState?: Partial<Record<States, ArrayLike<number>>>, options: ForwardOptions & { readonly repeats?: number } = {}): Promise<KernelTime[]> {
+    return this.#executor.profile(this.#request(x, initialState, options), options.repeats);
+  }
+
+  /** forward's arguments checked and laid out as the device reads them, with the regions to read back */
+  #request(x: InputData | Partial<Record<Inputs, InputData>>, initialState: Partial<Record<States, ArrayLike<number>>> | undefined, options: ForwardOptions): RunRequest {
     const { plan, sizes } = this;
     const batch = options.batch ?? this.batch;
     const userInputs = plan.inputs.filter((i) => i.name !== VALID_INPUT);
@@ -260,9 +264,23 @@ export class SeqModel<Sizes extends string = string, Params extends string = str
       const perStep = batch * tensorElements(state, sizes);
       reads.push({ buffer, offset: (state.lags + steps - 1) * perStep, length: perStep });
     }
-    const regions = await this.#executor.run({ steps, batch, inputs, initialSlots, reads });
+    return { steps, batch, inputs, initialSlots, reads };
+  }
+
+  /**
+   * Runs the cell over whole sequences. `x` is [T, B, ...input] (a cell with several inputs
+   * takes a record by input name); a `onehot[V]` input takes its ids instead, [T, B] whole
+   * numbers in [0, V) (Int32Array, Uint32Array or Float32Array), and rejects any other.
+   * `initialState` gives states as [B, N] (or [lags, B, N] for cells reading further back
+   * than t-1), defaulting to each state's declared initial value.
+   */
+  async forward(x: InputData | Partial<Record<Inputs, InputData>>, initialState?: Partial<Record<States, ArrayLike<number>>>, options: ForwardOptions = {}): Promise<ForwardResult<Outputs, States>> {
+    const request = this.#request(x, initialState, options);
+    const regions = await this.#executor.run(request);
+    const { plan } = this;
+    const { steps, batch } = request;
     const outputs = {} as Record<Outputs, Float32Array>;
-    plan.outputs.forEach((o, i) => (outputs[o.name as Outputs] = options.lengths ? zeroPadding(regions[i]!, options.lengths, steps!, batch) : regions[i]!));
+    plan.outputs.forEach((o, i) => (outputs[o.name as Outputs] = options.lengths ? zeroPadding(regions[i]!, options.lengths, steps, batch) : regions[i]!));
     const states = {} as Record<States, Float32Array>;
     plan.states.forEach((s, i) => (states[s.name as States] = regions[plan.outputs.length + i]!));
     return { outputs, states, steps, batch };

@@ -5,6 +5,7 @@
  * the loss and the gradient norm are read back.
  */
 import { readBack } from './executor.js';
+import { type KernelTime, kernelTimeLabel, timeSubmits } from './kernel-times.js';
 import { type Workspace, allocateWorkspace, releaseWorkspace, setSeed } from './workspace.js';
 import type { SeqModel } from './model.js';
 import { VALID_INPUT, validMask } from './lengths.js';
@@ -270,26 +271,16 @@ export class Trainer {
    * of `repeats` runs, each kernel submitted alone, after the whole forward and backward in
    * one submit. The values computed are meaningless; only time counts.
    */
-  profile(batch: TrainingBatch, repeats = 3): Promise<{ kernel: string; ms: number; minMs: number }[]> {
+  profile(batch: TrainingBatch, repeats = 3): Promise<KernelTime[]> {
     return this.model.queue.run(async () => {
       const { session, steps } = await this.#prepare(batch);
-      const device = this.model.device;
-      const timed = async (kernel: string, encode: (pass: GPUComputePassEncoder) => void) => {
-        const times: number[] = [];
-        for (let r = 0; r < repeats; r++) {
-          const start = performance.now();
-          const encoder = device.createCommandEncoder();
+      const timed = (kernel: string, encode: (pass: GPUComputePassEncoder) => void) =>
+        timeSubmits(this.model.device, kernel, repeats, (encoder) => {
           this.#refreshParams(encoder);
           const pass = encoder.beginComputePass();
           encode(pass);
           pass.end();
-          device.queue.submit([encoder.finish()]);
-          await device.queue.onSubmittedWorkDone();
-          times.push(performance.now() - start);
-        }
-        times.sort((a, b) => a - b);
-        return { kernel, ms: times[Math.floor(times.length / 2)]!, minMs: times[0]! };
-      };
+        });
       const rows = [await timed('forward and backward, one submit', (pass) => this.#encodeGradients(pass, session, steps))];
       const plans = [
         { runner: this.#forward, kernels: session.kernels.forward, groups: session.groups.forward, stride: session.forward.stride },
@@ -298,14 +289,12 @@ export class Trainer {
       for (const { runner, kernels, groups, stride } of plans) {
         for (let i = 0; i < kernels.length; i++) {
           const { kernel, variant } = kernels[i]!;
-          const label = `${kernel.label} (${variant.rows}x${variant.cols}${variant.lanes === 'rows' ? ', lanes own rows' : ''})`;
-          rows.push(await timed(label, (pass) => runner.encode(pass, kernels, groups, steps, stride, i)));
+          rows.push(await timed(kernelTimeLabel(kernel, variant), (pass) => runner.encode(pass, kernels, groups, steps, stride, i)));
         }
       }
       return rows;
     });
   }
-
 
   /** The parameters' texture copy, where the kernels read one, from what the last step wrote. */
   #refreshParams(encoder: GPUCommandEncoder): void {

@@ -37,6 +37,10 @@ describe('bench/run.mjs --quick', () => {
     expect(seqc.maxAbsDiff.against).toBe('float64 reference');
     expect(seqc.maxAbsDiff.value).toBeLessThan(1e-4);
     expect(entry.ratios).toEqual({});
+    // where seqc's time went: the whole forward, then each kernel it ran
+    expect(seqc.kernels[0].kernel).toMatch(/^whole forward/);
+    expect(seqc.kernels.slice(1).map((k: { kernel: string }) => k.kernel).join(' ')).toMatch(/^LSTM\/hoisted0#0 \(\d+x\d+/);
+    for (const k of seqc.kernels) expect(k.ms).toBeGreaterThan(0);
     expect(result.matmul.best.gflops).toBeGreaterThan(0);
     for (const v of result.matmul.variants) expect(v.maxRelDiff).toBeLessThan(1e-3);
     // the compiler's own GEMM (bench/cells/projection.seq) at 256^3, sampled against the CPU

@@ -75,6 +75,8 @@ export async function prepare(c, data, { device, recurrence, tune = false, stepp
       return model.tuning;
     },
     run: () => model.forward(data.x),
+    /** the whole forward, then each of its kernels alone (SeqModel.profile): where the time goes */
+    profile: () => model.profile(data.x, undefined, { repeats: 3 }),
     outputs: (result) => result.outputs,
     description: model.deviceDescription,
     dispose: () => model.dispose(),
