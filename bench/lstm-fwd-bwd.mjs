@@ -10,6 +10,7 @@ import { lowerSource } from '../dist/compiler/frontend.js';
 import { buildLaunchPlan } from '../dist/compiler/launch-plan.js';
 import { buildTrainingPlans } from '../dist/compiler/training.js';
 import { createModel, releaseDevice } from '../dist/runtime/index.js';
+import { timeRuns } from './matmul.mjs';
 import { writeAtomically } from './write-atomically.mjs';
 
 const { values } = parseArgs({
@@ -30,15 +31,9 @@ const target = random(T * B * H, 2);
 
 async function timed(work) {
   for (let i = 0; i < 3; i++) await work();
-  const times = [];
-  for (let i = 0; i < repeats; i++) {
-    const start = performance.now();
-    await work();
-    times.push(performance.now() - start);
-  }
-  times.sort((a, b) => a - b);
+  const { min, median, max } = await timeRuns(work, repeats);
   const round = (v) => +v.toFixed(3);
-  return { min: round(times[0]), median: round(times[Math.floor(times.length / 2)]), max: round(times.at(-1)), runs: repeats };
+  return { min: round(min), median: round(median), max: round(max), runs: repeats };
 }
 
 try {

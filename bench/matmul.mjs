@@ -107,7 +107,7 @@ export function sampledError(C, M, N, K, a, b) {
   return maxDiff;
 }
 
-/** Median and fastest host time of `repeats` awaited calls of `once`. */
+/** Median, fastest and slowest host time of `repeats` awaited calls of `once`. */
 export async function timeRuns(once, repeats) {
   const times = [];
   for (let r = 0; r < repeats; r++) {
@@ -116,5 +116,5 @@ export async function timeRuns(once, repeats) {
     times.push(performance.now() - start);
   }
   times.sort((x, y) => x - y);
-  return { median: times[Math.floor(times.length / 2)], min: times[0] };
+  return { median: times[Math.floor(times.length / 2)], min: times[0], max: times.at(-1) };
 }
