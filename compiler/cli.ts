@@ -35,12 +35,13 @@ commands:
   wgsl FILE.seq      print the generated WGSL kernels
   check FILE.seq     check the source (its cells and models) and report the first error
   run [FILE.seq] [--size NAME=N ...] [--steps T] [--batch B] [--repeats N] [--seed S] [--lengths]
-      [--param-precision f32|f16] [--profile]
+      [--param-precision f32|f16] [--profile] [--step-loop auto|persistent|stepped]
                      run the cell on the WebGPU device found, compare it with the float64
                      CPU reference, print device, sizes, time and max error
                      (default: ${DEFAULT_EXAMPLE}, T=64, B=32; with f16 the kernels read the
                      parameters as halves and the reference is given those halves;
-                     --profile: then each kernel's time alone, where the forward's time goes)
+                     --profile: then each kernel's time alone, where the forward's time goes;
+                     --step-loop: the persistent kernel or a dispatch per step, not the runtime's choice)
   gradcheck FILE.seq [--loss mse|sigmoid-bce|softmax-ce] [--output NAME] [--size NAME=N ...]
                      [--steps T] [--batch B] [--seed S] [--tolerance R] [--lengths]
                      GPU gradients of every parameter, input and initial state against float64
@@ -222,8 +223,11 @@ async function commandRun(args: string[]): Promise<number> {
       lengths: { type: 'boolean' },
       'param-precision': { type: 'string' },
       profile: { type: 'boolean' },
+      'step-loop': { type: 'string' },
     },
   });
+  const stepLoop = values['step-loop'] ?? 'auto';
+  if (stepLoop !== 'auto' && stepLoop !== 'persistent' && stepLoop !== 'stepped') throw new UsageError(`--step-loop ${stepLoop}: expected auto, persistent or stepped`);
   const paramPrecision = values['param-precision'] ?? 'f32';
   if (paramPrecision !== 'f32' && paramPrecision !== 'f16') throw new UsageError(`--param-precision ${paramPrecision}: expected f32 or f16`);
   const { source, file } = readSource(positionals[0] ?? DEFAULT_EXAMPLE);
@@ -239,6 +243,7 @@ async function commandRun(args: string[]): Promise<number> {
     seed: positiveInt('seed', values.seed, 1),
     paramPrecision,
     profile: values.profile ?? false,
+    stepLoop,
   });
   console.log(report.text);
   return report.ok ? 0 : 1;
@@ -465,7 +470,7 @@ export async function main(argv: string[]): Promise<number> {
       console.error(`seqc: error: ${(error as Error).message}`);
       return 1;
     }
-    if (['NoAdapterError', 'SizeError', 'CheckpointError', 'SafetensorsError'].includes((error as Error).name)) {
+    if (['NoAdapterError', 'SizeError', 'ScheduleError', 'CheckpointError', 'SafetensorsError'].includes((error as Error).name)) {
       console.error(`seqc: error: ${(error as Error).message}`);
       return 1;
     }

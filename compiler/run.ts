@@ -9,6 +9,7 @@ import type { KernelTime } from '../runtime/kernel-times.js';
 import { Random } from '../runtime/init.js';
 import { referenceForward } from '../runtime/reference.js';
 import type { LaunchPlan } from '../runtime/plan.js';
+import type { StepLoop } from '../runtime/plan-runner.js';
 import type { CellProgram } from './ir.js';
 import { withoutDropout } from './inference.js';
 import { buildLaunchPlan } from './launch-plan.js';
@@ -24,6 +25,8 @@ export interface RunOptions {
   readonly paramPrecision?: ParamPrecision;
   /** also time each kernel alone (SeqModel.profile) and report where the forward's time goes */
   readonly profile?: boolean;
+  /** how the step loop runs (CreateOptions.stepLoop) */
+  readonly stepLoop?: StepLoop;
 }
 
 export interface RunReport {
@@ -71,7 +74,7 @@ export async function runAgainstReference(program: CellProgram, options: RunOpti
   const precision = options.paramPrecision ?? 'f32';
   const random = new Random(options.seed);
   const plan = buildLaunchPlan(program);
-  const model = await createModel(plan, { sizes, batch, seed: options.seed, paramPrecision: precision });
+  const model = await createModel(plan, { sizes, batch, seed: options.seed, paramPrecision: precision, stepLoop: options.stepLoop ?? 'auto' });
   try {
     const params = randomParams(program, sizes, random);
     model.setParams(params);

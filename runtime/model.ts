@@ -5,7 +5,7 @@
 import { type DeviceInfo, getDevice } from './device.js';
 import { PlanExecutor, type RunRequest, WorkQueue, readBack } from './executor.js';
 import type { KernelTime } from './kernel-times.js';
-import { PlanRunner, planConstants } from './plan-runner.js';
+import { PlanRunner, type StepLoop, checkStepLoop, planConstants } from './plan-runner.js';
 import { releaseParamTexture } from './param-texture.js';
 import { type ParamPrecision, releaseHalfParams } from './param-halves.js';
 import type { TuningRow } from './tune.js';
@@ -42,6 +42,12 @@ export interface CreateOptions<Sizes extends string = string> {
    * getParam, checkpoints and trainStep keep the f32 parameters.
    */
   readonly paramPrecision?: ParamPrecision;
+  /**
+   * How forward runs the step loop (default 'auto': the persistent kernel or a dispatch per
+   * step, whichever the runtime expects to be faster at each batch size, or tuning measures
+   * so). 'persistent' and 'stepped' force one; training takes its own (TrainerOptions.stepLoop).
+   */
+  readonly stepLoop?: StepLoop;
 }
 
 export interface ForwardOptions {
@@ -63,7 +69,12 @@ export interface ForwardResult<Outputs extends string = string, States extends s
   readonly batch: number;
 }
 
-export class SizeError extends Error {}
+export class SizeError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'SizeError';
+  }
+}
 
 function bindSizes(plan: LaunchPlan, given: Readonly<Record<string, number | undefined>>): Record<string, number> {
   const sizes: Record<string, number> = {};
@@ -97,7 +108,7 @@ export class SeqModel<Sizes extends string = string, Params extends string = str
   #training: { plans: TrainingPlans; options: TrainerOptions; trainer?: Promise<Trainer>; ready?: Trainer } | undefined;
   #disposed = false;
 
-  private constructor(plan: LaunchPlan, sizes: Record<string, number>, batch: number, description: string, device: GPUDevice, offsets: Map<string, { offset: number; length: number }>, paramCount: number, tune: boolean, paramPrecision: ParamPrecision) {
+  private constructor(plan: LaunchPlan, sizes: Record<string, number>, batch: number, description: string, device: GPUDevice, offsets: Map<string, { offset: number; length: number }>, paramCount: number, tune: boolean, paramPrecision: ParamPrecision, stepLoop: StepLoop) {
     this.plan = plan;
     this.sizes = sizes as Record<Sizes, number>;
     this.batch = batch;
@@ -107,7 +118,7 @@ export class SeqModel<Sizes extends string = string, Params extends string = str
     this.paramCount = paramCount;
     this.paramBuffer = device.createBuffer({ size: Math.max(16, paramCount * 4), usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST | GPUBufferUsage.COPY_SRC, label: `${plan.cell}/params` });
     const constants = planConstants(plan, sizes, [...offsets.values()].map((o) => o.offset), paramCount);
-    this.#executor = new PlanExecutor(new PlanRunner(device, plan, sizes, constants, paramPrecision), this.paramBuffer, this.queue, tune);
+    this.#executor = new PlanExecutor(new PlanRunner(device, plan, sizes, constants, { paramPrecision, stepLoop }), this.paramBuffer, this.queue, tune);
   }
 
   static async create<S extends string, P extends string, I extends string, O extends string, St extends string>(plan: LaunchPlan, options: CreateOptions<S> = {}, training?: TrainingPlans): Promise<SeqModel<S, P, I, O, St>> {
@@ -117,6 +128,7 @@ export class SeqModel<Sizes extends string = string, Params extends string = str
     if (!Number.isInteger(batch) || batch < 1) throw new SizeError(`batch must be a whole number >= 1, got ${batch}`);
     const precision = options.paramPrecision ?? 'f32';
     if (precision !== 'f32' && precision !== 'f16') throw new Error(`paramPrecision must be 'f32' or 'f16', got ${String(precision)}`);
+    const stepLoop = checkStepLoop(plan, options.stepLoop ?? 'auto');
     const offsets = new Map<string, { offset: number; length: number }>();
     let total = 0;
     for (const p of plan.params) {
@@ -127,7 +139,7 @@ export class SeqModel<Sizes extends string = string, Params extends string = str
     let info: Pick<DeviceInfo, 'device' | 'description'>;
     if (options.device) info = { device: options.device, description: 'a device given by the caller' };
     else info = await getDevice();
-    const model = new SeqModel<S, P, I, O, St>(plan, sizes, batch, info.description, info.device, offsets, total, options.tune ?? false, precision);
+    const model = new SeqModel<S, P, I, O, St>(plan, sizes, batch, info.description, info.device, offsets, total, options.tune ?? false, precision, stepLoop);
     try {
       await model.#executor.prepare(batch);
     } catch (error) {

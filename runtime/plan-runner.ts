@@ -123,7 +123,7 @@ function persistentChunkSteps(kernel: PlanKernel, variant: PlanVariant, workgrou
     perStep += Math.ceil(tiles / workgroupSize) * (1 + evaluateDim(level.iterations!, sizes));
   }
   const steps = Math.floor(LOOP_BUDGET / perStep);
-  if (steps < 1) throw new Error(`kernel ${kernel.label} runs ${perStep} loop iterations per step, past the ${MAX_LOOP_ITERATIONS} an invocation may run on llvmpipe; use the stepped kernels`);
+  if (steps < 1) throw new ScheduleError(`kernel ${kernel.label} runs ${perStep} loop iterations per step, past the ${MAX_LOOP_ITERATIONS} an invocation may run on llvmpipe; run the steps stepped (stepLoop: 'stepped')`);
   return steps;
 }
 
@@ -135,7 +135,7 @@ export function postChunkRows(kernel: PlanKernel, sizes: Readonly<Record<string,
   const rows = Math.floor(room / perRow);
   // chunk c reads its start from step c's launch entry, so a chunk holds at least one step's rows
   if (rows < batch) {
-    throw new Error(`kernel ${kernel.label} runs ${perRow} loop iterations per row: ${batch} rows (one step of the batch) would pass the ${MAX_LOOP_ITERATIONS} loop iterations an invocation may run on llvmpipe; use a smaller batch or smaller sizes`);
+    throw new ScheduleError(`kernel ${kernel.label} runs ${perRow} loop iterations per row: ${batch} rows (one step of the batch) would pass the ${MAX_LOOP_ITERATIONS} loop iterations an invocation may run on llvmpipe; use a smaller batch or smaller sizes`);
   }
   return rows;
 }
@@ -242,7 +242,7 @@ function rankVariants(kernel: PlanKernel, width: number, rows: number, sizes: Re
 
 function chooseVariant(kernel: PlanKernel, width: number, rows: number, sizes: Readonly<Record<string, number>>, parallel: Parallelism, textured: boolean): { variant: PlanVariant; cost: number } {
   const best = rankVariants(kernel, width, rows, sizes, parallel, textured)[0];
-  if (!best) throw new Error(`kernel ${kernel.label} has no tile variant for sizes ${JSON.stringify(sizes)}: each needs some size to be a multiple of 4`);
+  if (!best) throw new ScheduleError(`kernel ${kernel.label} has no tile variant for sizes ${JSON.stringify(sizes)}: each needs some size to be a multiple of 4`);
   return best;
 }
 
@@ -288,6 +288,33 @@ export interface PlanBindings {
   readonly buffers: readonly GPUBuffer[];
 }
 
+/**
+ * How a plan's step loop runs: 'auto' (the estimate's choice per batch size, or tuning's),
+ * 'persistent' (its persistent kernel walks every step) or 'stepped' (a dispatch of each
+ * step kernel per step).
+ */
+export type StepLoop = 'auto' | 'persistent' | 'stepped';
+
+const STEP_LOOPS: readonly StepLoop[] = ['auto', 'persistent', 'stepped'];
+
+/** A schedule asked for that the plan or the device cannot run. */
+export class ScheduleError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'ScheduleError';
+  }
+}
+
+/** The step loop asked for, checked against what the plan can do. */
+export function checkStepLoop(plan: LaunchPlan, stepLoop: unknown): StepLoop {
+  if (!STEP_LOOPS.includes(stepLoop as StepLoop)) throw new ScheduleError(`stepLoop must be one of ${STEP_LOOPS.map((s) => `'${s}'`).join(', ')}, got ${String(stepLoop)}`);
+  if (stepLoop === 'persistent' && !plan.kernels.some((k) => k.persistent)) {
+    const reason = plan.kernels.some((k) => k.phase === 'scan') ? 'its recurrence runs as a parallel scan (build the plan with recurrence: \'sequential\' for a step loop)' : 'it has no persistent kernel';
+    throw new ScheduleError(`stepLoop 'persistent': cell ${plan.cell} cannot run its steps in one persistent kernel: ${reason}`);
+  }
+  return stepLoop as StepLoop;
+}
+
 export class PlanRunner {
   /** by shapeKey(batch, steps) */
   readonly #compiled = new Map<string, Promise<CompiledKernel[]>>();
@@ -297,13 +324,17 @@ export class PlanRunner {
   /** how kernels read their parameters' half copy (param-halves.ts), with paramPrecision 'f16'; undefined: the f32 buffer */
   readonly halfParams: HalfSpelling | undefined;
 
+  /** the step loop's schedule: forced one way, or 'auto' */
+  readonly stepLoop: StepLoop;
+
   constructor(
     readonly device: GPUDevice,
     readonly plan: LaunchPlan,
     readonly sizes: Readonly<Record<string, number>>,
     readonly constants: Readonly<Record<string, number>>,
-    paramPrecision: ParamPrecision = 'f32',
+    { paramPrecision = 'f32', stepLoop = 'auto' }: { readonly paramPrecision?: ParamPrecision; readonly stepLoop?: StepLoop } = {},
   ) {
+    this.stepLoop = checkStepLoop(plan, stepLoop);
     const readsParams = plan.kernels.some((k) => k.usesParams);
     this.halfParams = paramPrecision === 'f16' && readsParams ? halfSpellingOf(device) : undefined;
     // the texture holds f32 texels: halves are read from their buffer
@@ -364,6 +395,13 @@ export class PlanRunner {
   }
 
   #persists(batch: number): boolean {
+    if (this.stepLoop === 'stepped') return false;
+    if (this.stepLoop === 'persistent') {
+      const persistent = this.plan.kernels.find((k) => k.persistent)!;
+      const storage = storageOf(persistent);
+      if (storage > this.device.limits.maxStorageBuffersPerShaderStage) throw new ScheduleError(`stepLoop 'persistent': kernel ${persistent.label} needs ${storage} storage buffers; this device allows ${this.device.limits.maxStorageBuffersPerShaderStage}`);
+      return true;
+    }
     const costs = this.stepLoopCosts(batch);
     return costs !== undefined && costs.persistent < costs.stepped;
   }
@@ -411,7 +449,7 @@ export class PlanRunner {
     const { device, sizes } = this;
     const storageLimit = device.limits.maxStorageBuffersPerShaderStage;
     const storage = storageOf(kernel);
-    if (storage > storageLimit) throw new Error(`kernel ${kernel.label} needs ${storage} storage buffers; this device allows ${storageLimit}`);
+    if (storage > storageLimit) throw new ScheduleError(`kernel ${kernel.label} needs ${storage} storage buffers; this device allows ${storageLimit}`);
     const width = Math.max(...kernel.widths.map((w) => evaluateDim(w, sizes)));
     const parallel = parallelismOf(device);
     let variant: PlanVariant;

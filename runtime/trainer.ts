@@ -10,7 +10,7 @@ import { type Workspace, allocateWorkspace, releaseWorkspace, setSeed } from './
 import type { SeqModel } from './model.js';
 import { VALID_INPUT, validMask } from './lengths.js';
 import { Optimizer, type OptimizerSpec } from './optimizer.js';
-import { type PlanBindings, PlanRunner, planConstants } from './plan-runner.js';
+import { type PlanBindings, PlanRunner, type StepLoop, planConstants } from './plan-runner.js';
 import type { LaunchPlan } from './plan.js';
 import { type InputData, deviceInput, evaluateDim, inputStride, isInputData, tensorElements, transpose } from './plan.js';
 import { stepSeed } from './random.js';
@@ -41,6 +41,8 @@ export interface TrainerOptions {
   readonly averageDecay?: number;
   /** time the candidate tiles of the training kernels at the first step of each batch size and keep the fastest (runtime/tune.ts) */
   readonly tune?: boolean;
+  /** how the training forward's and the backward's step loops run (CreateOptions.stepLoop; default 'auto') */
+  readonly stepLoop?: StepLoop;
 }
 
 export interface TrainingBatch {
@@ -131,8 +133,9 @@ export class Trainer {
   static async create(model: SeqModel, plans: TrainingPlans, options: TrainerOptions = {}): Promise<Trainer> {
     const { device, sizes, paramOffsets, paramCount } = model;
     const constants = planConstants(plans.forward, sizes, [...paramOffsets.values()].map((o) => o.offset), paramCount);
-    const forward = new PlanRunner(device, plans.forward, sizes, constants);
-    const backward = new PlanRunner(device, plans.backward, sizes, constants);
+    const stepLoop = options.stepLoop ?? 'auto';
+    const forward = new PlanRunner(device, plans.forward, sizes, constants, { stepLoop });
+    const backward = new PlanRunner(device, plans.backward, sizes, constants, { stepLoop });
     await Promise.all([forward.kernelsFor(model.batch), backward.kernelsFor(model.batch)]);
     const grads = device.createBuffer({ size: (paramCount + 1) * 4, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST, label: `${plans.forward.cell}/gradients` });
     const optimizer = await Optimizer.create(device, model.paramBuffer, grads, paramCount, options.optimizer ?? { kind: 'adam', learningRate: 1e-3 }, options.clipNorm ?? 0, options.averageDecay);

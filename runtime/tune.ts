@@ -91,7 +91,7 @@ async function tuneStepLoop(runner: PlanRunner, kernels: readonly CompiledKernel
   const stepKernels = runner.plan.kernels.filter((k) => k.phase === 'step' && !k.persistent);
   // as with tiles, only where the estimate is unsure (no step kernels: an infinite cost): a big LSTM's persistent kernel would take 6x its step kernels' time (1.3 s a run for its backward)
   const costs = runner.stepLoopCosts(batch);
-  if (!persistentKernel || !costs || Math.max(costs.persistent, costs.stepped) > TUNE_SPREAD * Math.min(costs.persistent, costs.stepped)) return undefined;
+  if (runner.stepLoop !== 'auto' || !persistentKernel || !costs || Math.max(costs.persistent, costs.stepped) > TUNE_SPREAD * Math.min(costs.persistent, costs.stepped)) return undefined;
   const compiled = async (kernel: PlanKernel) => kernels.find((k) => k.kernel === kernel) ?? (await runner.compileKernel(kernel, batch, steps));
   const persistent = [await compiled(persistentKernel)];
   const stepped = await Promise.all(stepKernels.map(compiled));
