@@ -22,6 +22,13 @@ import { VALID_INPUT, reverseWithin, validMask, zeroPadding } from './lengths.js
 import { type CreateOptions, type SeqModel, createModel } from './model.js';
 import { type InputData, type LaunchPlan, inputStride } from './plan.js';
 import type { InputGradients, TrainerOptions, TrainingBatch, TrainingPlans } from './trainer.js';
+import type { KernelTime } from './kernel-times.js';
+
+/** What LayeredModel.profile gathers as forward walks the layers. */
+interface Profiling {
+  readonly repeats: number;
+  readonly rows: { model: string; kernels: KernelTime[] }[];
+}
 
 export interface LayerSpec {
   /** the cell's forward plan, compiled with lengths (compiler/lengths.ts) where the cell allows */
@@ -127,27 +134,45 @@ export class LayeredModel {
   }
 
   /** One cell over whole sequences; outputs past the lengths are zero. */
-  async #cellForward(model: SeqModel, x: InputData, steps: number, lengths: ArrayLike<number> | undefined): Promise<Float32Array> {
+  /** A cell's forward on its input; with `profile`, first where that forward's time goes on it. */
+  async #cellForward(model: SeqModel, x: InputData, steps: number, lengths: ArrayLike<number> | undefined, profile?: Profiling, name?: string): Promise<Float32Array> {
     const own = lengths && takesLengths(model);
-    const out = (await model.forward({ [userInput(model)]: x }, undefined, own ? { lengths } : {})).outputs[firstOutput(model)]!;
+    const inputs = { [userInput(model)]: x };
+    if (profile) profile.rows.push({ model: name!, kernels: await model.profile(inputs, undefined, { ...(own ? { lengths } : {}), repeats: profile.repeats }) });
+    const out = (await model.forward(inputs, undefined, own ? { lengths } : {})).outputs[firstOutput(model)]!;
     return lengths && !own ? zeroPadding(out, lengths, steps, this.batch) : out;
   }
 
   /** One layer over whole sequences: its outputs [T, B, N] (bidirectional: [T, B, 2N]). */
-  async #layerForward(layer: Layer, x: InputData, steps: number, lengths: ArrayLike<number> | undefined): Promise<Float32Array> {
+  async #layerForward(layer: Layer, x: InputData, steps: number, lengths: ArrayLike<number> | undefined, profile?: Profiling, index?: number): Promise<Float32Array> {
     const [forward, reverse] = layer.models;
-    const f = await this.#cellForward(forward!, x, steps, lengths);
+    const f = await this.#cellForward(forward!, x, steps, lengths, profile, `${index}.forward`);
     if (!reverse) return f;
-    const r = await this.#cellForward(reverse, reverseWithin(x, lengths, steps, this.batch), steps, lengths);
+    const r = await this.#cellForward(reverse, reverseWithin(x, lengths, steps, this.batch), steps, lengths, profile, `${index}.reverse`);
     return joinRows(f, reverseWithin(r, lengths, steps, this.batch), steps * this.batch);
   }
 
   /** Every layer, then the head: the head's first output, [T, B, N]. */
   async forward(x: InputData, lengths?: ArrayLike<number>): Promise<Float32Array> {
+    return this.#forward(x, lengths);
+  }
+
+  async #forward(x: InputData, lengths: ArrayLike<number> | undefined, profile?: Profiling): Promise<Float32Array> {
     const steps = this.#stepsOf(x);
     let current: InputData = x;
-    for (const layer of this.layers) current = await this.#layerForward(layer, current, steps, lengths);
-    return this.#cellForward(this.head, current, steps, lengths);
+    for (const [index, layer] of this.layers.entries()) current = await this.#layerForward(layer, current, steps, lengths, profile, index);
+    return this.#cellForward(this.head, current, steps, lengths, profile, 'head');
+  }
+
+  /**
+   * Where forward's time goes: each layer's cell (each direction) and the head, in forward's
+   * order, profiled on the input forward gives it (SeqModel.profile: the whole forward of that
+   * cell, then each of its kernels alone), named as the parameters are (`0.forward`, `head`).
+   */
+  async profile(x: InputData, lengths?: ArrayLike<number>, repeats = 3): Promise<{ readonly model: string; readonly kernels: KernelTime[] }[]> {
+    const profile: Profiling = { repeats, rows: [] };
+    await this.#forward(x, lengths, profile);
+    return profile.rows;
   }
 
   /** Steps of a first-layer input: its length over the batch and the per-step width. */

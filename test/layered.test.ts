@@ -117,6 +117,16 @@ describe('a layered model: two bidirectional LSTM layers and a readout, with len
       const logits = await model.forward(ids, LENGTHS);
       expect(logits.length).toBe(expected.length);
       expect(Math.max(...logits.map((v, i) => Math.abs(v - expected[i]!)))).toBeLessThan(1e-5);
+      // where forward's time goes: every cell on the input forward gives it, and forward unchanged after
+      const profiled = await model.profile(ids, LENGTHS, 1);
+      expect(profiled.map((p) => p.model)).toEqual(['0.forward', '0.reverse', '1.forward', '1.reverse', 'head']);
+      for (const { model: name, kernels } of profiled) {
+        expect(kernels[0]!.kernel, name).toMatch(/^whole forward/);
+        expect(kernels.length, name).toBeGreaterThan(1);
+        for (const k of kernels) expect(k.ms, `${name} ${k.kernel}`).toBeGreaterThan(0);
+      }
+      expect(profiled.at(-1)!.kernels.slice(1).every((k) => k.kernel.startsWith('Head/'))).toBe(true);
+      expect(await model.forward(ids, LENGTHS)).toEqual(logits);
       const gpuLoss = await model.trainStep({ x: ids, target, lengths: LENGTHS });
       expect(gpuLoss).toBeCloseTo(loss(before), 5);
       let checked = 0;
