@@ -30,7 +30,12 @@ step() {
 
 [ -f "$kit_archive" ] || { echo "no kit at $kit_archive: run node bench/gpu-kit.mjs first and carry .gpu-kit" | tee -a "$log"; exit 2; }
 kit=$(mktemp -d)/kit
-tar -xJf "$kit_archive" -C "$(dirname "$kit")" || exit 2
+# python3's tarfile reads xz without the xz program, which a minimal image may lack
+if command -v python3 >/dev/null; then
+  python3 -c 'import sys, tarfile; tarfile.open(sys.argv[1]).extractall(sys.argv[2])' "$kit_archive" "$(dirname "$kit")" || exit 2
+else
+  tar -xJf "$kit_archive" -C "$(dirname "$kit")" || exit 2
+fi
 export PATH="$kit/node/bin:$PATH"
 export LD_LIBRARY_PATH="$kit/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
 # where the image keeps NVIDIA's Vulkan and EGL driver files out of the loaders' default paths
