@@ -7,8 +7,9 @@
 # It unpacks the kit (node, the built seqc, the peers' files, the Vulkan loader), checks that
 # Dawn found the GPU rather than a CPU fallback, then, each step under its own time limit:
 # seqc run (f32 and halves) against float64 with the per-kernel profile; PyTorch's nn.LSTM
-# (cuDNN) and seqc's LSTM at B=64, T=100, I=512, H=512; the whole bench with every peer.
-# Files in $OUT: session.log, torch-lstm.json, seqc-lstm-fwd-bwd.json, the bench's JSON.
+# (cuDNN) and seqc's LSTM at B=64, T=100, I=512, H=512; the whole bench with every peer;
+# seqc alone with --tune on the LSTM and GRU cases.
+# Files in $OUT: session.log, torch-lstm.json, seqc-lstm-fwd-bwd.json, the two bench JSONs.
 # The limits add up to 570 s, under the device's 600 s a command; the bench saves after
 # every case, so one cut short keeps what it measured.
 # QUICK=1 runs small sizes and the bench's --quick (to try the kit on a machine without a GPU).
@@ -51,17 +52,21 @@ if [ "${QUICK:-0}" = 1 ]; then
   shape="--batch 4 --steps 8 --input 16 --hidden 16 --repeats 3"
   run_sizes="--size I=16 --size H=32 --steps 8 --batch 4"
   bench_args="--quick --case lstm-tiny,mingru-tiny"
+  tuned_args="--quick --case lstm-tiny,gru-tiny"
 else
   shape=""
   run_sizes=""
   bench_args=""
+  tuned_args="--case lstm-big,gru-big,lstm-small,gru-small"
 fi
 
 # the adapter first: every number below is meaningless on a CPU fallback, so say so at the top
 step 45 node bin/seqc.js run examples/lstm.seq $run_sizes --profile
 grep -q '^device: .*default backend' "$log" || say "WARNING: Dawn did not find the GPU through its default backend (see device: above); the figures below are not the GPU's"
 step 45 node bin/seqc.js run examples/lstm.seq $run_sizes --param-precision f16 --profile
-step 90 python3 bench/torch_lstm.py $shape --out "$out/torch-lstm.json"
-step 90 node bench/lstm-fwd-bwd.mjs $shape --out "$out/seqc-lstm-fwd-bwd.json"
-step 300 node bench/run.mjs --out "$out" --peers seqc,seqc-sequential,seqc-stepped,seqc-f16,tfjs-webgpu,ort-webgpu,ort-wasm $bench_args
+step 75 python3 bench/torch_lstm.py $shape --out "$out/torch-lstm.json"
+step 75 node bench/lstm-fwd-bwd.mjs $shape --out "$out/seqc-lstm-fwd-bwd.json"
+step 270 node bench/run.mjs --out "$out" --peers seqc,seqc-sequential,seqc-stepped,seqc-f16,tfjs-webgpu,ort-webgpu,ort-wasm $bench_args
+# the estimate's constants were fitted on llvmpipe: what tuning measures on this device instead
+step 60 node bench/run.mjs --out "$out" --tune --peers seqc --no-matmul --no-compile $tuned_args
 say "done $(date -u)"
