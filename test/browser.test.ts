@@ -258,6 +258,10 @@ await releaseDevice();
     await page.waitForFunction(() => /^(PASS|FAIL)|\b(error|failed)\b/i.test(document.querySelector('#check-result .status')?.textContent ?? ''), null, { timeout: 60_000 });
     expect(await page.textContent('#check-result .status')).toMatch(/^PASS/);
     expect(await page.locator('#check-result td:text-is("ok")').count()).toBe(3); // output h, final h, final c
+    // and where its time went: the hoisted GEMM, then the step loop's kernel(s)
+    const kernels = await page.locator('#check-profile td:first-child').allTextContents();
+    expect(kernels[0]).toMatch(/^LSTM\/hoisted0#0 \(\d+x\d+/);
+    expect(kernels.slice(1).join(' ')).toMatch(/LSTM\/(persistent|step0)#\d/);
     await page.click('[data-view="char-model"]');
   });
 

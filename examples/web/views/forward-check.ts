@@ -84,12 +84,19 @@ export class ForwardCheckView implements View {
           ...Object.entries(reference.finalStates).map(([name, expected]) => [`final state ${name}`, compare(gpu.states[name]!, expected)] as const),
         ];
         const ok = rows.every(([, c]) => c.ok);
+        // where the forward's time goes: each kernel alone over all steps (SeqModel.profile)
+        const [whole, ...kernels] = await model.profile(inputs, undefined, { repeats: 3 });
+        const sum = kernels.reduce((total, k) => total + k.ms, 0);
         this.#el.result.replaceChildren(
           h('p', { class: ok ? 'status ok' : 'status error' }, ok ? 'PASS: WebGPU equals the float64 reference within 1e-5 (absolute + relative).' : 'FAIL: WebGPU differs from the float64 reference beyond 1e-5.'),
           h('table', {},
             h('tr', {}, h('th', {}, 'result'), h('th', {}, 'max |gpu − f64|'), h('th', {}, '')),
             ...rows.map(([label, c]) => h('tr', {}, h('td', {}, label), h('td', {}, c.maxAbs.toExponential(2)), h('td', {}, c.ok ? 'ok' : 'FAIL')))),
           h('p', { class: 'note' }, `${model.deviceDescription}; ${plan.kernels.length} kernels; forward ${gpuMs.toFixed(1)} ms on WebGPU (after a first run), reference ${refMs.toFixed(1)} ms in float64 JavaScript.`),
+          h('p', { class: 'note' }, `Where the time goes: each kernel this forward runs, submitted alone over all ${T} steps (median of 3; the whole forward, one submit and the readback, took ${whole!.ms.toFixed(2)} ms).`),
+          h('table', { id: 'check-profile' },
+            h('tr', {}, h('th', {}, 'kernel (tile)'), h('th', {}, 'ms'), h('th', {}, 'share')),
+            ...kernels.map((k) => h('tr', {}, h('td', {}, k.kernel), h('td', {}, k.ms.toFixed(2)), h('td', {}, `${Math.round((100 * k.ms) / sum)}%`)))),
         );
       } finally {
         model.dispose();
