@@ -325,6 +325,12 @@ for (const e of results) {
   for (const [name, why] of Object.entries(e.skipped)) console.log(`${pad(e.id, 16)}${pad(name, 13)}  (${why.length > 100 ? why.slice(0, 100) + '…' : why})`);
   for (const [name, ratio] of Object.entries(e.ratios)) console.log(`${pad('', 16)}seqc is ${ratio >= 1 ? `${ratio}× faster than` : `${(1 / ratio).toFixed(2)}× slower than`} ${name}`);
 }
+const profiled = results.filter((e) => e.peers.seqc?.kernels);
+if (profiled.length) console.log("\nwhere seqc's time goes: the whole forward (or training step) in one submit, then each kernel alone over all steps (ms)");
+for (const e of profiled) {
+  const [whole, ...kernels] = e.peers.seqc.kernels;
+  console.log(`${pad(e.id, 16)}${lpad(whole.ms.toFixed(1), 8)}  ${kernels.map((k) => `${k.kernel} ${k.ms.toFixed(1)}`).join('; ')}`);
+}
 for (const r of recurrence) {
   const s = r.schedules;
   console.log(`\n${r.id}, the recurrence alone (T=${r.T}, B=${r.B}; median of ${r.inner} passes per submit): scan ${s.scan.medianMs} ms, persistent loop ${s.persistent.medianMs} ms (${r.ratios.persistent}×), a dispatch per step ${s.stepped.medianMs} ms (${r.ratios.stepped}×)`);
