@@ -326,7 +326,7 @@ for (const e of results) {
   for (const [name, ratio] of Object.entries(e.ratios)) console.log(`${pad('', 16)}seqc is ${ratio >= 1 ? `${ratio}× faster than` : `${(1 / ratio).toFixed(2)}× slower than`} ${name}`);
 }
 const profiled = results.filter((e) => e.peers.seqc?.kernels);
-if (profiled.length) console.log("\nwhere seqc's time goes: the whole forward (or training step) in one submit, then each kernel alone over all steps (ms)");
+if (profiled.length) console.log("\nwhere seqc's time goes: the whole forward (training: forward and backward) in one submit, then each kernel alone over all steps (ms)");
 for (const e of profiled) {
   const [whole, ...kernels] = e.peers.seqc.kernels;
   console.log(`${pad(e.id, 16)}${lpad(whole.ms.toFixed(1), 8)}  ${kernels.map((k) => `${k.kernel} ${k.ms.toFixed(1)}`).join('; ')}`);
