@@ -226,19 +226,17 @@ for (const id of selected) {
       const diff = record.maxAbsDiff ? ` max|diff| ${record.maxAbsDiff.value.toExponential(2)} vs ${record.maxAbsDiff.against}` : '';
       log(`${id}: ${peerName} median ${record.median} ms (min ${record.min}, max ${record.max})${diff}`);
     }
-    if (prepared.seqc && c.kind === 'train' && !hoisted) {
-      const rows = await prepared.seqc.profile();
-      const gemm = rows.find((r) => /\/hoisted0#/.test(r.kernel) && !/_grad\//.test(r.kernel));
-      if (gemm) {
-        const flops = 2 * c.T * c.B * 4 * c.H * c.I;
-        hoisted = { case: id, kernel: gemm.kernel, ms: +gemm.ms.toFixed(2), gflops: +(flops / gemm.ms / 1e6).toFixed(2), what: 'training forward hoisted kernel (W @ x for all steps), timed alone' };
-      }
-      entry.peers.seqc.kernels = rows.map((r) => ({ kernel: r.kernel, ms: +r.ms.toFixed(2) }));
-    } else if (prepared.seqc && c.kind === 'forward' && entry.peers.seqc) {
+    // where seqc's time went: the whole run, then each kernel alone (the training forward's hoisted GEMM gives its rate)
+    if (prepared.seqc && entry.peers.seqc) {
       await quiesce();
       const rows = await prepared.seqc.profile();
       entry.peers.seqc.kernels = rows.map((r) => ({ kernel: r.kernel, ms: +r.ms.toFixed(2) }));
       log(`${id}: seqc per kernel (each alone over all steps): ${rows.map((r) => `${r.kernel} ${r.ms.toFixed(2)} ms`).join('; ')}`);
+      const gemm = c.kind === 'train' && !hoisted && rows.find((r) => /\/hoisted0#/.test(r.kernel) && !/_grad\//.test(r.kernel));
+      if (gemm) {
+        const flops = 2 * c.T * c.B * 4 * c.H * c.I;
+        hoisted = { case: id, kernel: gemm.kernel, ms: +gemm.ms.toFixed(2), gflops: +(flops / gemm.ms / 1e6).toFixed(2), what: 'training forward hoisted kernel (W @ x for all steps), timed alone' };
+      }
     }
   } finally {
     for (const p of Object.values(prepared)) {

@@ -43,10 +43,7 @@ export async function prepareSeqcGemm(device, { n = 1024 } = {}) {
     const groups = runner.bindGroups(kernels, { uniforms: ws.uniforms, params, buffers: ws.buffers });
     const run = async () => {
       const encoder = device.createCommandEncoder();
-      runner.refreshParams(encoder, params);
-      const pass = encoder.beginComputePass();
-      runner.encode(pass, kernels, groups, steps, ws.stride);
-      pass.end();
+      runner.encodePass(encoder, params, kernels, groups, steps, ws.stride);
       device.queue.submit([encoder.finish()]);
       await device.queue.onSubmittedWorkDone();
     };

@@ -100,12 +100,7 @@ export class PlanExecutor {
       const kernels = await runner.kernelsFor(batch, steps);
       for (let i = 0; i < kernels.length; i++) {
         const { kernel, variant } = kernels[i]!;
-        rows.push(await timeSubmits(runner.device, kernelTimeLabel(kernel, variant), repeats, (encoder) => {
-          runner.refreshParams(encoder, this.#params);
-          const pass = encoder.beginComputePass();
-          runner.encode(pass, kernels, ws.groups.get(batch)!, steps, ws.stride, i);
-          pass.end();
-        }));
+        rows.push(await timeSubmits(runner.device, kernelTimeLabel(kernel, variant), repeats, (encoder) => runner.encodePass(encoder, this.#params, kernels, ws.groups.get(batch)!, steps, ws.stride, i)));
       }
       return rows;
     });
@@ -134,10 +129,7 @@ export class PlanExecutor {
     for (const [index, data] of request.inputs) device.queue.writeBuffer(ws.buffers[index]!, 0, data.buffer, data.byteOffset, data.byteLength);
     for (const [index, data] of request.initialSlots) device.queue.writeBuffer(ws.buffers[index]!, 0, data.buffer, data.byteOffset, data.byteLength);
     const encoder = device.createCommandEncoder({ label: `${runner.plan.cell}/forward` });
-    runner.refreshParams(encoder, this.#params);
-    const pass = encoder.beginComputePass();
-    runner.encode(pass, kernels, ws.groups.get(batch)!, steps, ws.stride);
-    pass.end();
+    runner.encodePass(encoder, this.#params, kernels, ws.groups.get(batch)!, steps, ws.stride);
     let at = 0;
     for (const r of request.reads) {
       if (r.length > 0) encoder.copyBufferToBuffer(ws.buffers[r.buffer]!, r.offset * 4, ws.staging, at, r.length * 4);

@@ -396,12 +396,8 @@ export class PlanRunner {
 
   #persists(batch: number): boolean {
     if (this.stepLoop === 'stepped') return false;
-    if (this.stepLoop === 'persistent') {
-      const persistent = this.plan.kernels.find((k) => k.persistent)!;
-      const storage = storageOf(persistent);
-      if (storage > this.device.limits.maxStorageBuffersPerShaderStage) throw new ScheduleError(`stepLoop 'persistent': kernel ${persistent.label} needs ${storage} storage buffers; this device allows ${this.device.limits.maxStorageBuffersPerShaderStage}`);
-      return true;
-    }
+    // forced: a persistent kernel past the device's storage buffers is refused where it compiles (#compile)
+    if (this.stepLoop === 'persistent') return true;
     const costs = this.stepLoopCosts(batch);
     return costs !== undefined && costs.persistent < costs.stepped;
   }
@@ -541,6 +537,14 @@ export class PlanRunner {
    * Hoisted kernels, then every step (in the plan's direction) or the scan that replaces them, then after and post kernels. `only`
    * restricts the encoding to one kernel (all its steps), for profiling.
    */
+  /** The parameters' copies brought up to date, then `kernels` (or only the one at `only`) over the sequence in one compute pass. */
+  encodePass(encoder: GPUCommandEncoder, params: GPUBuffer, kernels: readonly CompiledKernel[], groups: readonly GPUBindGroup[], steps: number, stride: number, only?: number): void {
+    this.refreshParams(encoder, params);
+    const pass = encoder.beginComputePass();
+    this.encode(pass, kernels, groups, steps, stride, only);
+    pass.end();
+  }
+
   encode(pass: GPUComputePassEncoder, kernels: readonly CompiledKernel[], groups: readonly GPUBindGroup[], steps: number, stride: number, only?: number): void {
     const phase = (name: PlanKernel['phase']) =>
       kernels.map((k, i) => ({ k, group: groups[i]!, i })).filter(({ k, i }) => k.kernel.phase === name && (only === undefined || only === i));

@@ -115,10 +115,7 @@ async function timeInRounds(runner: PlanRunner, candidates: readonly (readonly C
     return async (): Promise<number> => {
       const start = performance.now();
       const encoder = device.createCommandEncoder();
-      runner.refreshParams(encoder, bindings.params);
-      const pass = encoder.beginComputePass();
-      runner.encode(pass, together, groups, steps, stride);
-      pass.end();
+      runner.encodePass(encoder, bindings.params, together, groups, steps, stride);
       device.queue.submit([encoder.finish()]);
       await device.queue.onSubmittedWorkDone();
       return performance.now() - start;
